@@ -1,0 +1,121 @@
+"""The small typed interfaces every model backend implements.
+
+Stages depend only on these; which concrete model sits behind one is a configuration choice
+(see ``registry.py``). All calls are synchronous and CPU/GPU bound: the runtime calls them from
+worker threads, never from the event loop.
+"""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+class ModelUnavailable(RuntimeError):
+    """A selected model cannot be loaded; the message says what to install or configure."""
+
+
+class VADStream(ABC):
+    """Per-audio-stream VAD state (the model itself is shared)."""
+
+    window: int  # samples per call at 16 kHz
+
+    @abstractmethod
+    def __call__(self, window: np.ndarray) -> float:
+        """Speech probability of one window of ``self.window`` float32 samples."""
+
+    @abstractmethod
+    def reset(self) -> None: ...
+
+
+class VADModel(ABC):
+    @abstractmethod
+    def stream(self) -> VADStream: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ASRSegment:
+    start: float
+    end: float
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ASRResult:
+    text: str
+    language: str
+    segments: tuple[ASRSegment, ...] = ()
+    language_probability: float = 1.0
+
+
+class ASRModel(ABC):
+    @abstractmethod
+    def transcribe(self, samples: np.ndarray, language: str | None = None) -> ASRResult:
+        """Transcribe 16 kHz mono float32 audio. ``language=None`` detects it."""
+
+
+class SoundTagger(ABC):
+    @abstractmethod
+    def tag(self, samples: np.ndarray, top_k: int = 3) -> list[tuple[str, float]]:
+        """Sound-event labels with scores in [0, 1] for 16 kHz mono audio, best first."""
+
+
+class TextEmbedder(ABC):
+    dim: int
+
+    @abstractmethod
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """(n, dim) float32, L2-normalised."""
+
+
+@dataclass(slots=True)
+class VisualFeatures:
+    vectors: np.ndarray  # (n, dim) L2-normalised, in the same space as embed_text
+    tokens: np.ndarray  # (n, t, c) spatial feature tokens for short-term memory
+    labels: list[list[tuple[str, float]]] = field(default_factory=list)  # per frame, best first
+
+
+class VisualEncoder(ABC):
+    dim: int
+
+    @abstractmethod
+    def encode(self, images: Sequence[np.ndarray]) -> VisualFeatures:
+        """Encode RGB uint8 (H, W, 3) frames."""
+
+    @abstractmethod
+    def embed_text(self, texts: Sequence[str]) -> np.ndarray:
+        """(n, dim) L2-normalised question embeddings in the frames' space."""
+
+
+@dataclass(frozen=True, slots=True)
+class ChatMessage:
+    role: str  # "system" | "user" | "assistant"
+    content: str
+    images: tuple[bytes, ...] = ()  # JPEG key frames, for vision models
+
+
+class LLM(ABC):
+    name: str
+    supports_images: bool = False
+
+    @abstractmethod
+    def stream(
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        max_tokens: int,
+        cancel: threading.Event | None = None,
+    ) -> Iterator[str]:
+        """Yield text deltas; stop early once ``cancel`` is set."""
+
+
+class TTS(ABC):
+    sample_rate: int
+
+    @abstractmethod
+    def synthesize(self, text: str) -> np.ndarray:
+        """float32 mono audio at ``self.sample_rate`` speaking ``text``."""

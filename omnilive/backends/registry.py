@@ -1,0 +1,139 @@
+"""Which model backs each capability, chosen by configuration, and where its weights come from.
+
+``Models`` loads each selected backend once per process; sessions share them (per-stream state,
+such as the VAD's recurrent state, lives in the session).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from ..config import Settings
+from .base import ASRModel, LLM, ModelUnavailable, SoundTagger, TextEmbedder, TTS, VADModel, VisualEncoder
+
+log = logging.getLogger(__name__)
+
+CAPABILITIES = ("vad", "asr", "sound_events", "text_embedding", "visual", "llm", "tts")
+
+
+def _vad(name: str):
+    from .vad_silero import SileroVAD
+    return {"silero": SileroVAD}[name]
+
+
+def _asr(name: str):
+    from .asr_whisper import WhisperASR
+    return {"whisper": WhisperASR}[name]
+
+
+def _sound(name: str):
+    from .sound_yamnet import YAMNetTagger
+    return {"yamnet": YAMNetTagger}[name]
+
+
+def _text(name: str):
+    from .text_minilm import SentenceEmbedder
+    return {"sentence_transformers": SentenceEmbedder}[name]
+
+
+def _visual(name: str):
+    if name == "clip":
+        from .visual_clip import CLIPEncoder
+        return CLIPEncoder
+    from .visual_conse import ConSEEncoder
+    return ConSEEncoder
+
+
+def _llm(name: str):
+    from .llm import LlamaCppLLM, OpenAICompatLLM
+    return {"llama_cpp": LlamaCppLLM, "openai": OpenAICompatLLM}[name]
+
+
+def _tts(name: str):
+    from .tts_piper import EspeakTTS, PiperTTS
+    return {"piper": PiperTTS, "espeak": EspeakTTS}[name]
+
+
+_RESOLVERS: dict[str, Callable[[str], Any]] = {
+    "vad": _vad, "asr": _asr, "sound_events": _sound, "text_embedding": _text,
+    "visual": _visual, "llm": _llm, "tts": _tts,
+}
+
+
+def backend_name(settings: Settings, capability: str) -> str:
+    return getattr(settings, capability).backend
+
+
+def backend_class(settings: Settings, capability: str):
+    return _RESOLVERS[capability](backend_name(settings, capability))
+
+
+def describe(settings: Settings, capability: str) -> str:
+    """Where the weights of the selected backend come from (raises ModelUnavailable)."""
+    if backend_name(settings, capability) == "none":
+        return "disabled"
+    return backend_class(settings, capability).source(settings)
+
+
+@dataclass
+class Models:
+    """The loaded models of one process. Any may be None when its capability is disabled."""
+
+    vad: VADModel
+    asr: ASRModel
+    sound_events: SoundTagger | None
+    text_embedding: TextEmbedder
+    visual: VisualEncoder
+    llm: LLM
+    tts: TTS | None
+
+
+def load_one(settings: Settings, capability: str, loaded: dict[str, Any]) -> Any:
+    """Load one capability's backend; ``loaded`` supplies dependencies (ConSE needs the text model)."""
+    if backend_name(settings, capability) == "none":
+        return None
+    cls = backend_class(settings, capability)
+    started = time.perf_counter()
+    if capability == "visual":
+        text = loaded.get("text_embedding") or load_one(settings, "text_embedding", loaded)
+        loaded["text_embedding"] = text
+        model = cls.load(settings, text)
+    else:
+        model = cls.load(settings)
+    log.info("loaded %s (%s) in %.1f s", capability, cls.__name__, time.perf_counter() - started)
+    loaded[capability] = model
+    return model
+
+
+def load_models(settings: Settings, capabilities: tuple[str, ...] = CAPABILITIES) -> Models:
+    """Load every selected backend; the first that cannot load raises ModelUnavailable."""
+    loaded: dict[str, Any] = {}
+    for cap in capabilities:
+        if cap not in loaded:
+            load_one(settings, cap, loaded)
+    return Models(**{cap: loaded.get(cap) for cap in CAPABILITIES})
+
+
+def probe(settings: Settings) -> list[dict[str, Any]]:
+    """Try to load every selected backend; one report row per capability (for `omnilive models`)."""
+    loaded: dict[str, Any] = {}
+    rows = []
+    for cap in CAPABILITIES:
+        row: dict[str, Any] = {"capability": cap, "backend": backend_name(settings, cap)}
+        started = time.perf_counter()
+        try:
+            row["source"] = describe(settings, cap)
+            load_one(settings, cap, loaded)
+            row["ok"], row["error"] = True, None
+        except ModelUnavailable as exc:
+            row.setdefault("source", "unavailable")
+            row["ok"], row["error"] = False, str(exc)
+        except Exception as exc:  # a broken install must show up as a row, not a traceback
+            row.setdefault("source", "unavailable")
+            row["ok"], row["error"] = False, f"{type(exc).__name__}: {exc}"
+        row["load_s"] = round(time.perf_counter() - started, 2)
+        rows.append(row)
+    return rows

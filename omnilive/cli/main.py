@@ -1,0 +1,35 @@
+"""`omnilive` command line. Each verb lives in its own module and registers itself here."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from . import models_cmd, replay_cmd
+
+VERBS = (models_cmd, replay_cmd)  # later verbs (serve, transcribe, ingest, recall, ask) join this list
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="omnilive",
+        description="A live assistant that watches, listens, remembers and answers out loud.",
+    )
+    parser.add_argument("--config", metavar="TOML", help="configuration file (default: $OMNILIVE_CONFIG)")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv: debug)")
+    sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+    for verb in VERBS:
+        verb.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    level = (logging.WARNING, logging.INFO, logging.DEBUG)[min(args.verbose, 2)]
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    return int(args.run(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,135 @@
+"""Configuration: a TOML file plus ``OMNILIVE_*`` environment variables, validated by pydantic.
+
+Precedence (highest first): explicit overrides, environment (``OMNILIVE_ASR__MODEL=tiny.en``,
+nested with ``__``), the TOML file (``--config`` or ``$OMNILIVE_CONFIG``), the defaults below.
+The defaults select the embedded models, so a fresh install works offline.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class VADConfig(_Section):
+    backend: Literal["silero"] = "silero"
+    path: str | None = None  # a silero .onnx file; default: the one in the silero-vad package
+    threshold: float = Field(0.5, ge=0.05, le=0.95)
+    min_speech_ms: int = Field(250, ge=0)
+    min_silence_ms: int = Field(500, ge=0)
+    preroll_ms: int = Field(300, ge=0)
+    max_utterance_s: float = Field(30.0, gt=1.0)
+
+
+class ASRConfig(_Section):
+    backend: Literal["whisper"] = "whisper"
+    # "base" (embedded multilingual), "tiny.en" (embedded English), or a local CTranslate2
+    # Whisper directory (any size, e.g. converted large-v3).
+    model: str = "base"
+    language: str | None = None  # None: detect; "en", "zh", ...
+    compute_type: str = "int8"
+    device: str = "cpu"
+    beam_size: int = Field(1, ge=1)
+    threads: int = Field(2, ge=1)
+
+
+class SoundEventsConfig(_Section):
+    backend: Literal["yamnet", "none"] = "yamnet"
+    path: str | None = None  # a YAMNet .onnx (+ class map CSV beside it)
+    min_score: float = 0.3  # on the sigmoid of the logits
+    top_k: int = 3
+
+
+class TextEmbeddingConfig(_Section):
+    backend: Literal["sentence_transformers"] = "sentence_transformers"
+    model: str = "minilm"  # "minilm" (embedded all-MiniLM-L6-v2) or a local model directory
+
+
+class VisualConfig(_Section):
+    backend: Literal["conse", "clip"] = "conse"
+    # conse: "efficientnet-lite0" (embedded). clip: a local transformers CLIP/SigLIP directory.
+    model: str = "efficientnet-lite0"
+    top_k: int = Field(5, ge=1)  # ImageNet classes combined per frame (ConSE)
+    ocr: bool = False  # read text in key frames (rapidocr); slow on CPU
+
+
+class LLMConfig(_Section):
+    backend: Literal["llama_cpp", "openai"] = "llama_cpp"
+    # llama_cpp: "smollm2" (embedded SmolLM2-135M-Instruct) or a path to any .gguf file.
+    # openai: the model name the server knows.
+    model: str = "smollm2"
+    url: str | None = None  # OpenAI-compatible base URL, e.g. http://localhost:8000/v1
+    api_key: str | None = None
+    max_tokens: int = Field(96, ge=1)
+    temperature: float = 0.2
+    timeout_s: float = 30.0
+    threads: int = Field(2, ge=1)
+
+
+class TTSConfig(_Section):
+    backend: Literal["piper", "espeak", "none"] = "piper"
+    voice: str = "joe"  # piper: "joe" (embedded) or a path to a voice .onnx; espeak: a voice name
+    sample_rate: int = 16_000  # what answer audio is resampled to
+
+
+class RuntimeConfig(_Section):
+    video_fps: float = Field(1.0, gt=0, le=30)
+    audio_chunk_ms: int = Field(32, ge=10, le=1000)
+    frame_queue: int = Field(4, ge=1)  # frames waiting for the encoder before drops start
+    audio_queue: int = Field(512, ge=8)
+    utterance_queue: int = Field(8, ge=1)
+    respond: Literal["all", "questions", "never"] = "questions"
+
+
+class MemoryConfig(_Section):
+    clip_max_s: float = Field(8.0, gt=0)
+    scene_change: float = Field(0.4, ge=0, le=1)  # appearance cosine to the clip mean below this: new clip
+    tokens_per_clip: int = Field(4, ge=1)
+    top_k: int = Field(3, ge=1)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="OMNILIVE_", env_nested_delimiter="__", extra="forbid")
+
+    vad: VADConfig = VADConfig()
+    asr: ASRConfig = ASRConfig()
+    sound_events: SoundEventsConfig = SoundEventsConfig()
+    text_embedding: TextEmbeddingConfig = TextEmbeddingConfig()
+    visual: VisualConfig = VisualConfig()
+    llm: LLMConfig = LLMConfig()
+    tts: TTSConfig = TTSConfig()
+    runtime: RuntimeConfig = RuntimeConfig()
+    memory: MemoryConfig = MemoryConfig()
+    cache_dir: Path = Field(default_factory=lambda: Path.home() / ".cache" / "omnilive")
+
+
+def load_settings(path: str | os.PathLike[str] | None = None, **overrides: Any) -> Settings:
+    """Read the TOML file (if any); environment variables still win over it."""
+    path = path or os.environ.get("OMNILIVE_CONFIG")
+    file_values: dict[str, Any] = {}
+    if path:
+        with open(path, "rb") as fh:
+            file_values = tomllib.load(fh)
+    merged = _deep_merge(file_values, overrides)
+    # BaseSettings gives init kwargs priority over env; invert that so env wins over the file.
+    env_only = Settings().model_dump(exclude_defaults=True)
+    return Settings(**_deep_merge(_deep_merge(merged, env_only), overrides))
+
+
+def _deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out

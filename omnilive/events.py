@@ -1,0 +1,252 @@
+"""Typed events that flow between the stages of a session.
+
+Every timestamp is *stream time* in seconds: 0.0 is the first sample/frame the session received.
+Wall-clock time appears only in latency metrics, never in memory or answers, so a replayed file
+and a live stream produce the same memory.
+
+Following pipecat, events are either *system* events (handled at once, never dropped or cancelled:
+speech start, interrupts) or *data* events (processed in order, dropped when a turn is interrupted:
+answer deltas and answer audio). ``is_system`` tells which.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+SAMPLE_RATE = 16_000  # the rate every audio stage works at
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    type: ClassVar[str] = "event"
+    is_system: ClassVar[bool] = False
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe view: arrays and raw bytes are summarised, not dumped."""
+        out: dict[str, Any] = {"type": self.type}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, np.ndarray):
+                continue
+            if isinstance(value, bytes):
+                out[f"{f.name}_bytes"] = len(value)
+                continue
+            if isinstance(value, tuple) and value and isinstance(value[0], Event):
+                value = [v.to_dict() for v in value]
+            elif isinstance(value, Event):
+                value = value.to_dict()
+            out[f.name] = round(value, 3) if isinstance(value, float) else value
+        return out
+
+
+# ---- perception: audio -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AudioChunk(Event):
+    """Mono float32 PCM in [-1, 1] at ``sample_rate``; ``t`` is the stream time of the first sample."""
+
+    type: ClassVar[str] = "audio_chunk"
+    is_system: ClassVar[bool] = True
+    t: float
+    samples: np.ndarray
+    sample_rate: int = SAMPLE_RATE
+
+    @property
+    def duration(self) -> float:
+        return len(self.samples) / self.sample_rate
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechStarted(Event):
+    """VAD is confident someone is talking. Triggers interrupt + memory snapshot."""
+
+    type: ClassVar[str] = "speech_started"
+    is_system: ClassVar[bool] = True
+    t: float
+    turn_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechEnded(Event):
+    """End of an utterance, carrying its audio (pre-roll included) for ASR."""
+
+    type: ClassVar[str] = "speech_ended"
+    t: float
+    turn_id: int
+    start: float
+    samples: np.ndarray = field(repr=False)
+    background: np.ndarray | None = field(default=None, repr=False)  # audio heard just before it
+
+
+@dataclass(frozen=True, slots=True)
+class SoundTag(Event):
+    type: ClassVar[str] = "sound_tag"
+    label: str
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class Utterance(Event):
+    """A recognised utterance: transcript, language and the sounds heard with and before it."""
+
+    type: ClassVar[str] = "utterance"
+    turn_id: int
+    start: float
+    end: float
+    text: str
+    language: str
+    tags: tuple[SoundTag, ...] = ()
+    background_tags: tuple[SoundTag, ...] = ()
+    asr_latency_s: float = 0.0  # speech end -> transcript, wall clock
+
+
+@dataclass(frozen=True, slots=True)
+class Transcript(Event):
+    """Live intermediate text: what is heard (partial) before the utterance is final."""
+
+    type: ClassVar[str] = "transcript"
+    turn_id: int
+    text: str
+    final: bool
+
+
+# ---- perception: video -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Frame(Event):
+    """An RGB uint8 frame (H, W, 3) sampled from the camera at stream time ``t``."""
+
+    type: ClassVar[str] = "frame"
+    is_system: ClassVar[bool] = True
+    t: float
+    image: np.ndarray = field(repr=False)
+
+
+# ---- memory ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ClipMemory(Event):
+    """A sealed short clip: compressed tokens plus one global vector, in the question space."""
+
+    type: ClassVar[str] = "clip"
+    clip_id: int
+    start: float
+    end: float
+    n_frames: int
+    labels: tuple[str, ...]
+    text: str  # OCR text read in the clip, if any
+    global_vector: np.ndarray = field(repr=False)
+    tokens: np.ndarray = field(repr=False)  # (n_tokens, dim) pooled feature tokens
+    keyframe_jpeg: bytes = field(default=b"", repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class MemorySnapshot(Event):
+    """A frozen view of memory, taken at speech start, that the answer is grounded on."""
+
+    type: ClassVar[str] = "memory_snapshot"
+    t: float
+    turn_id: int
+    version: int  # number of clips sealed when taken
+    n_clips: int
+
+
+@dataclass(frozen=True, slots=True)
+class GroundedClip(Event):
+    type: ClassVar[str] = "grounded_clip"
+    clip_id: int
+    start: float
+    end: float
+    score: float
+    labels: tuple[str, ...]
+    text: str = ""
+    keyframe_jpeg: bytes = field(default=b"", repr=False)
+
+
+# ---- reasoning ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Query(Event):
+    """A question for the assistant (from speech or typed), with the memory it is grounded on."""
+
+    type: ClassVar[str] = "query"
+    turn_id: int
+    t: float
+    text: str
+    tags: tuple[str, ...] = ()
+    clips: tuple[GroundedClip, ...] = ()
+    speak: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerDelta(Event):
+    type: ClassVar[str] = "answer_delta"
+    turn_id: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Answer(Event):
+    """The whole answer text of a turn, once generation finished (or was interrupted)."""
+
+    type: ClassVar[str] = "answer"
+    turn_id: int
+    text: str
+    interrupted: bool = False
+    first_token_s: float | None = None  # end of speech/query -> first token, wall clock
+    first_audio_s: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerAudio(Event):
+    """A synthesized PCM16 chunk of the answer; ``seq`` orders chunks within a turn."""
+
+    type: ClassVar[str] = "answer_audio"
+    turn_id: int
+    seq: int
+    pcm16: bytes = field(repr=False)
+    sample_rate: int = SAMPLE_RATE
+    text: str = ""  # the sentence this audio speaks
+
+
+@dataclass(frozen=True, slots=True)
+class Interrupt(Event):
+    """Stop playback now and drop queued audio; ``cancelled_turn`` is the answer that was cut."""
+
+    type: ClassVar[str] = "interrupt"
+    is_system: ClassVar[bool] = True
+    t: float
+    reason: str  # "speech" | "command" | "cancel"
+    cancelled_turn: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorEvent(Event):
+    type: ClassVar[str] = "error"
+    is_system: ClassVar[bool] = True
+    stage: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Summary(Event):
+    type: ClassVar[str] = "summary"
+    is_system: ClassVar[bool] = True
+    duration_s: float
+    frames_seen: int
+    frames_sampled: int
+    frames_encoded: int
+    frames_dropped: int
+    frames_corrupt: int
+    clips: int
+    utterances: int
+    answers: int
+    interrupts: int

@@ -1,0 +1,120 @@
+"""Short-term memory: frames group into short clips, each compressed to a few pooled feature
+tokens plus one global vector (IXC2.5-OL's short-term memory), with labels and a key frame."""
+
+from __future__ import annotations
+
+import io
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..config import MemoryConfig
+from ..events import ClipMemory
+
+KEYFRAME_SIDE = 320
+
+
+@dataclass
+class _Building:
+    start: float
+    last: float
+    vectors: list[np.ndarray] = field(default_factory=list)
+    appearance: np.ndarray | None = None  # running sum of unit appearance vectors
+    tokens: list[np.ndarray] = field(default_factory=list)
+    labels: Counter = field(default_factory=Counter)
+    images: list[np.ndarray] = field(default_factory=list)
+
+
+def pool_tokens(tokens: np.ndarray, n: int) -> np.ndarray:
+    """(frames, positions, c) -> (n, c): mean over frames, then over n contiguous position groups
+    (for 49 = 7x7 positions and n=4 that is roughly the image's four bands)."""
+    per_position = tokens.mean(axis=0)
+    groups = np.array_split(per_position, min(n, len(per_position)), axis=0)
+    return np.stack([g.mean(axis=0) for g in groups]).astype(np.float16)
+
+
+def jpeg(image: np.ndarray, side: int = KEYFRAME_SIDE, quality: int = 70) -> bytes:
+    from PIL import Image
+
+    img = Image.fromarray(image)
+    img.thumbnail((side, side))
+    buf = io.BytesIO()
+    img.save(buf, format="JPEG", quality=quality)
+    return buf.getvalue()
+
+
+def appearance(tokens: np.ndarray) -> np.ndarray:
+    """Unit mean of a frame's feature tokens: what it looks like, for scene-change detection.
+
+    Measured on the embedded encoder: consecutive 1 fps frames of one scene score 0.46-0.97, unrelated
+    photos 0.12-0.28. The ConSE vectors are noisier frame to frame (0.33-0.99 within one scene)
+    because the top ImageNet guesses flip, so they are kept for grounding only."""
+    v = tokens.reshape(-1, tokens.shape[-1]).mean(axis=0).astype(np.float32)
+    return v / (np.linalg.norm(v) + 1e-8)
+
+
+class ClipBuilder:
+    """Seals a clip at a scene change (appearance cosine to the clip's mean below ``scene_change``)
+    or at ``clip_max_s``; cost per frame is constant."""
+
+    def __init__(self, cfg: MemoryConfig, first_id: int = 0) -> None:
+        self._cfg = cfg
+        self._next_id = first_id
+        self._cur: _Building | None = None
+
+    def add(self, t: float, vector: np.ndarray, tokens: np.ndarray,
+            labels: list[tuple[str, float]], image: np.ndarray) -> ClipMemory | None:
+        sealed = None
+        cur = self._cur
+        look = appearance(tokens)
+        if cur is not None:
+            mean = cur.appearance
+            sim = float(look @ mean / (np.linalg.norm(mean) + 1e-8))
+            if sim < self._cfg.scene_change or t - cur.start >= self._cfg.clip_max_s:
+                sealed = self._seal(cur, end=t)
+                cur = None
+        if cur is None:
+            cur = self._cur = _Building(start=t, last=t)
+        cur.last = t
+        cur.appearance = look if cur.appearance is None else cur.appearance + look
+        cur.vectors.append(vector)
+        cur.tokens.append(tokens)
+        for name, p in labels:
+            cur.labels[name] += p
+        cur.images.append(image)
+        return sealed
+
+    def flush(self, end: float | None = None) -> ClipMemory | None:
+        cur, self._cur = self._cur, None
+        return self._seal(cur, end=end) if cur is not None else None
+
+    def peek(self, end: float | None = None) -> ClipMemory | None:
+        """The clip being built, as if sealed now (for snapshots); does not consume it."""
+        if self._cur is None:
+            return None
+        return self._make(self._cur, self._next_id, end)
+
+    def _seal(self, cur: _Building, end: float | None) -> ClipMemory:
+        clip = self._make(cur, self._next_id, end)
+        self._next_id += 1
+        return clip
+
+    def _make(self, cur: _Building, clip_id: int, end: float | None) -> ClipMemory:
+        vectors = np.stack(cur.vectors)
+        mean = vectors.mean(axis=0)
+        mean /= np.linalg.norm(mean) + 1e-8
+        key = int(np.argmax(vectors @ mean))
+        n = len(cur.vectors)
+        top = [name for name, mass in cur.labels.most_common(3) if mass / n >= 0.1]
+        return ClipMemory(
+            clip_id=clip_id,
+            start=cur.start,
+            end=max(end if end is not None else cur.last, cur.last),
+            n_frames=n,
+            labels=tuple(top),
+            text="",
+            global_vector=mean.astype(np.float32),
+            tokens=pool_tokens(np.stack(cur.tokens), self._cfg.tokens_per_clip),
+            keyframe_jpeg=jpeg(cur.images[key]),
+        )

@@ -1,0 +1,143 @@
+"""Streaming speech detection: turns a stream of 16 kHz audio into speech-start / speech-end events.
+
+Start is reported once speech has been confident for ``min_speech_ms`` (so a cough or a door does
+not interrupt the assistant); the utterance handed to ASR includes ``preroll_ms`` of audio from
+before that point so the first syllable is not cut. End is reported after ``min_silence_ms`` below
+a lower threshold (hysteresis keeps brief pauses inside one utterance).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..backends.base import VADStream
+from ..config import VADConfig
+from ..events import SAMPLE_RATE, SpeechEnded, SpeechStarted
+
+BACKGROUND_S = 3.0  # audio kept from before speech start, for background sound tags
+
+
+@dataclass
+class _Active:
+    turn_id: int
+    start: float
+    parts: list[np.ndarray]
+    started_emitted: bool = False
+
+
+class SpeechDetector:
+    def __init__(self, stream: VADStream, cfg: VADConfig, first_turn: int = 1) -> None:
+        self._vad = stream
+        self._cfg = cfg
+        self._win = stream.window
+        self._pending = np.zeros(0, dtype=np.float32)
+        self._t = 0.0  # stream time of the first sample in _pending
+        self._history: deque[np.ndarray] = deque(maxlen=int(BACKGROUND_S * SAMPLE_RATE / self._win) + 1)
+        self._active: _Active | None = None
+        self._speech_run = 0  # consecutive confident windows
+        self._silence_run = 0
+        self._next_turn = first_turn
+        self._background: np.ndarray | None = None
+        self.last_probability = 0.0
+
+    @property
+    def in_speech(self) -> bool:
+        return self._active is not None and self._active.started_emitted
+
+    def _windows(self, ms: int) -> int:
+        return max(1, round(ms * SAMPLE_RATE / 1000 / self._win))
+
+    def feed(self, t: float, samples: np.ndarray) -> list[SpeechStarted | SpeechEnded]:
+        """Feed audio whose first sample is at stream time ``t``; returns the events it completes."""
+        if len(self._pending) == 0:
+            self._t = t
+        self._pending = np.concatenate([self._pending, samples.astype(np.float32, copy=False)])
+        events: list[SpeechStarted | SpeechEnded] = []
+        n = len(self._pending) // self._win
+        for i in range(n):
+            window = self._pending[i * self._win : (i + 1) * self._win]
+            ev = self._step(self._t + i * self._win / SAMPLE_RATE, window)
+            if ev is not None:
+                events.append(ev)
+        self._pending = self._pending[n * self._win :]
+        self._t += n * self._win / SAMPLE_RATE
+        return events
+
+    def flush(self) -> list[SpeechEnded]:
+        """End of stream: close an utterance in progress."""
+        if self._active is not None and self._active.started_emitted:
+            return [self._close(self._t)]
+        self._active = None
+        return []
+
+    def _step(self, t: float, window: np.ndarray) -> SpeechStarted | SpeechEnded | None:
+        cfg = self._cfg
+        p = self._vad(window)
+        self.last_probability = p
+        win_end = t + self._win / SAMPLE_RATE
+        if self._active is None:
+            self._history.append(window)
+            if p >= cfg.threshold:
+                self._speech_run += 1
+                if self._speech_run == 1:
+                    preroll = self._windows(cfg.preroll_ms)
+                    hist = list(self._history)
+                    keep = hist[-(preroll + 1):]
+                    start = win_end - len(keep) * self._win / SAMPLE_RATE
+                    background = np.concatenate(hist[: -len(keep)]) if len(hist) > len(keep) else None
+                    self._background = background
+                    self._active = _Active(self._next_turn, max(0.0, start), list(keep))
+            else:
+                self._speech_run = 0
+            return self._maybe_start(win_end)
+        active = self._active
+        active.parts.append(window)
+        if p >= cfg.threshold:
+            self._speech_run += 1
+            self._silence_run = 0
+        elif p < max(0.01, cfg.threshold - 0.15):
+            self._silence_run += 1
+            if not active.started_emitted:
+                # A blip shorter than min_speech: forget it.
+                self._reset()
+                return None
+        if active.started_emitted and (
+            self._silence_run >= self._windows(cfg.min_silence_ms)
+            or win_end - active.start >= cfg.max_utterance_s
+        ):
+            return self._close(win_end)
+        return self._maybe_start(win_end)
+
+    def _maybe_start(self, now: float) -> SpeechStarted | None:
+        active = self._active
+        if active is None or active.started_emitted:
+            return None
+        if self._speech_run >= self._windows(self._cfg.min_speech_ms):
+            active.started_emitted = True
+            self._next_turn += 1
+            return SpeechStarted(t=now, turn_id=active.turn_id)
+        return None
+
+    def _close(self, end: float) -> SpeechEnded:
+        active = self._active
+        assert active is not None
+        # Trim the trailing silence but keep ~200 ms of it: Whisper likes a little tail.
+        keep_tail = self._windows(200)
+        drop = max(0, self._silence_run - keep_tail)
+        parts = active.parts[: len(active.parts) - drop] if drop else active.parts
+        ev = SpeechEnded(
+            t=end, turn_id=active.turn_id, start=active.start,
+            samples=np.concatenate(parts), background=self._background,
+        )
+        self._reset()
+        return ev
+
+    def _reset(self) -> None:
+        self._active = None
+        self._speech_run = 0
+        self._silence_run = 0
+        self._background = None
+        self._history.clear()

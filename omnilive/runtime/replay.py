@@ -1,0 +1,95 @@
+"""Feed recorded media through a live session at X times real time, as a camera and mic would."""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from ..events import SAMPLE_RATE, Summary
+from ..perception.media import iter_media
+from .session import Session
+
+log = logging.getLogger(__name__)
+
+
+def _chunks(items: Iterator[tuple[str, float, np.ndarray]], chunk_s: float) -> Iterator[tuple[str, float, np.ndarray]]:
+    """Re-cut decoded audio into fixed live-size chunks (decoders return uneven blocks)."""
+    n = int(chunk_s * SAMPLE_RATE)
+    buf, buf_t = np.zeros(0, np.float32), 0.0
+    for kind, t, data in items:
+        if kind != "audio":
+            yield kind, t, data
+            continue
+        if len(buf) == 0:
+            buf_t = t
+        buf = np.concatenate([buf, data])
+        while len(buf) >= n:
+            yield "audio", buf_t, buf[:n]
+            buf, buf_t = buf[n:], buf_t + n / SAMPLE_RATE
+    if len(buf):
+        yield "audio", buf_t, buf
+
+
+def media_items(video: str | Path, audio: str | Path | None, chunk_s: float) -> Iterator[tuple[str, float, np.ndarray]]:
+    """The video's frames and audio (or a separate audio file's), merged in stream-time order."""
+    if audio is None:
+        return _chunks(iter_media(video), chunk_s)
+    frames = iter_media(video, audio=False)
+    sound = _chunks(iter_media(audio, video=False), chunk_s)
+    return heapq.merge(frames, sound, key=lambda item: item[1])
+
+
+def _prefetch(items: Iterator, depth: int = 64) -> "asyncio.Queue":
+    """Decode in a thread (PyAV is CPU work) into a small queue the event loop reads."""
+    loop = asyncio.get_running_loop()
+    q: asyncio.Queue = asyncio.Queue(depth)
+
+    def run() -> None:
+        try:
+            for item in items:
+                asyncio.run_coroutine_threadsafe(q.put(item), loop).result()
+        except BaseException as exc:
+            asyncio.run_coroutine_threadsafe(q.put(exc), loop).result()
+            return
+        asyncio.run_coroutine_threadsafe(q.put(None), loop).result()
+
+    threading.Thread(target=run, daemon=True, name="media-reader").start()
+    return q
+
+
+async def replay(session: Session, video: str | Path, audio: str | Path | None = None,
+                 speed: float = 1.0, tail_s: float = 1.0) -> Summary:
+    """Play the media into the session, paced at ``speed`` x real time (0 = as fast as the
+    session accepts audio), then let every stage drain and return the summary."""
+    chunk_s = session.settings.runtime.audio_chunk_ms / 1000
+    q = _prefetch(media_items(video, audio, chunk_s))
+    wall0 = time.perf_counter()
+    last_t = 0.0
+    while (item := await q.get()) is not None:
+        if isinstance(item, BaseException):
+            raise item
+        kind, t, data = item
+        if speed > 0:
+            delay = wall0 + t / speed - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+        if kind == "audio":
+            await session.put_audio(t, data)
+            last_t = max(last_t, t + len(data) / SAMPLE_RATE)
+        else:
+            session.offer_frame(t, data)
+            last_t = max(last_t, t)
+    # A little silence so an utterance that runs to the end of the file is closed by the VAD.
+    silence = np.zeros(int(chunk_s * SAMPLE_RATE), np.float32)
+    for i in range(int(tail_s / chunk_s)):
+        if speed > 0:
+            await asyncio.sleep(chunk_s / speed)
+        await session.put_audio(last_t + i * chunk_s, silence)
+    return await session.finish()

@@ -1,0 +1,428 @@
+"""One live session: perception, memory and reasoning running concurrently (IXC2.5-OL).
+
+    audio ─▶ [audio_q] ─▶ VAD ──speech start──▶ interrupt + memory snapshot   (system, at once)
+                            └──speech end──▶ [utterance_q] ─▶ ASR + sound tags ─▶ Utterance
+                                                                  └─▶ [query_q] ─▶ answer task
+    video ─▶ sampler (1 fps) ─▶ [frame_q, drop-oldest] ─▶ encoder ─▶ clip builder ─▶ memory
+    answer task: ground on snapshot ─▶ LLM stream ─▶ sentences ─▶ TTS ─▶ AnswerAudio
+
+Each stage is an asyncio task; its model calls run on a dedicated one-thread executor, so a slow
+LLM never delays VAD or frame encoding (onnxruntime, CTranslate2, torch and llama.cpp release the
+GIL while they compute), and no stage can run two inferences at once and oversubscribe the CPU.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from ..backends.base import ChatMessage
+from ..backends.llm import LLMError
+from ..backends.registry import Models
+from ..config import Settings
+from ..dsp import float_to_pcm16
+from ..events import (
+    SAMPLE_RATE, Answer, AnswerAudio, AnswerDelta, AudioChunk, ClipMemory, ErrorEvent, Event, Frame,
+    Interrupt, MemorySnapshot, Query, SoundTag, SpeechEnded, SpeechStarted, Summary, Utterance,
+)
+from ..memory.clips import ClipBuilder
+from ..memory.store import MemoryStore, Snapshot
+from ..perception.vad import SpeechDetector
+from ..perception.video import FrameSampler, validate_frame
+from ..reasoning import answer as grounding
+from ..reasoning.intent import is_stop_command, respond_to
+from ..reasoning.sentences import SentenceSplitter
+from .queues import DropOldestQueue
+
+log = logging.getLogger(__name__)
+
+STAGES = ("vad", "asr", "vision", "llm", "tts")
+HISTORY_TURNS = 4  # question/answer pairs kept for follow-ups
+
+
+@dataclass
+class Counters:
+    frames_seen: int = 0
+    frames_sampled: int = 0
+    frames_encoded: int = 0
+    frames_corrupt: int = 0
+    utterances: int = 0
+    answers: int = 0
+    interrupts: int = 0
+    audio_dropped: int = 0
+
+
+@dataclass
+class _Turn:
+    turn_id: int
+    task: asyncio.Task | None = None
+    cancel: threading.Event = field(default_factory=threading.Event)  # turn interrupted: drop its data
+    stop_llm: threading.Event = field(default_factory=threading.Event)  # generation no longer wanted
+
+
+class Session:
+    def __init__(self, models: Models, settings: Settings, name: str = "session") -> None:
+        self.models = models
+        self.settings = settings
+        self.name = name
+        rt = settings.runtime
+        self.counters = Counters()
+        self.memory = MemoryStore(models.visual.dim)
+        self._clips = ClipBuilder(settings.memory)
+        self._detector = SpeechDetector(models.vad.stream(), settings.vad)
+        self._sampler = FrameSampler(rt.video_fps)
+        self._audio_q: asyncio.Queue[AudioChunk | None] = asyncio.Queue(rt.audio_queue)
+        self._frame_q: DropOldestQueue[Frame | None] = DropOldestQueue(rt.frame_queue, f"{name}/frames")
+        # (utterance, wall-clock time its end was detected): the latter feeds latency metrics
+        self._utt_q: asyncio.Queue[tuple[SpeechEnded, float] | None] = asyncio.Queue(rt.utterance_queue)
+        self._query_q: asyncio.Queue[tuple[Query, float] | None] = asyncio.Queue(rt.utterance_queue)
+        self._pool = {s: ThreadPoolExecutor(1, thread_name_prefix=f"{name}-{s}") for s in STAGES}
+        self._subscribers: list[Callable[[Event], Any]] = []
+        self._snapshots: dict[int, Snapshot] = {}
+        self._turn: _Turn | None = None
+        self._history: deque[ChatMessage] = deque(maxlen=2 * HISTORY_TURNS)
+        self._next_text_turn = 1_000_000  # typed questions get ids apart from spoken turns
+        self._tasks: list[asyncio.Task] = []
+        self._stream_t = 0.0  # latest stream time seen on any input
+        self._closing = False
+
+    # ---- lifecycle -----------------------------------------------------------------------------
+
+    async def start(self) -> "Session":
+        self._loop = asyncio.get_running_loop()
+        self._tasks = [
+            asyncio.create_task(self._vad_worker(), name=f"{self.name}-vad"),
+            asyncio.create_task(self._asr_worker(), name=f"{self.name}-asr"),
+            asyncio.create_task(self._vision_worker(), name=f"{self.name}-vision"),
+            asyncio.create_task(self._reasoning_worker(), name=f"{self.name}-reasoning"),
+        ]
+        return self
+
+    async def finish(self) -> Summary:
+        """End of input: drain every stage in order, let the last answer finish, then stop."""
+        await self._audio_q.put(None)
+        self._frame_q.put(None)
+        await asyncio.gather(*self._tasks[:3])
+        await self._query_q.put(None)
+        await self._tasks[3]
+        return self._summary()
+
+    async def close(self) -> None:
+        """Stop now (client gone, shutdown): cancel the answer and every stage."""
+        self._closing = True
+        self._cancel_turn()
+        for t in self._tasks:
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for pool in self._pool.values():
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    def subscribe(self, callback: Callable[[Event], Any]) -> None:
+        """``callback(event)`` runs on the event loop for every event the session emits."""
+        self._subscribers.append(callback)
+
+    def _emit(self, event: Event) -> None:
+        if not event.is_system and isinstance(event, (AnswerDelta, AnswerAudio)):
+            if self._turn is None or self._turn.turn_id != event.turn_id or self._turn.cancel.is_set():
+                return  # data of an interrupted turn is dropped, never delivered late
+        for cb in self._subscribers:
+            try:
+                cb(event)
+            except Exception:  # a broken consumer must not break the session
+                log.exception("event subscriber failed on %s", event.type)
+
+    async def _run(self, stage: str, fn: Callable, *args) -> Any:
+        return await self._loop.run_in_executor(self._pool[stage], fn, *args)
+
+    # ---- inputs --------------------------------------------------------------------------------
+
+    async def put_audio(self, t: float, samples: np.ndarray) -> None:
+        """Queue 16 kHz mono float32 audio; waits when VAD is behind (backpressure to a file reader)."""
+        await self._audio_q.put(AudioChunk(t=t, samples=samples))
+
+    def offer_audio(self, t: float, samples: np.ndarray) -> bool:
+        """Live variant of put_audio: never blocks; drops (and counts) when the VAD queue is full."""
+        try:
+            self._audio_q.put_nowait(AudioChunk(t=t, samples=samples))
+            return True
+        except asyncio.QueueFull:
+            self.counters.audio_dropped += 1
+            return False
+
+    def offer_frame(self, t: float, image: np.ndarray) -> bool:
+        """Sample by stream time, validate, enqueue for the encoder (dropping the oldest if behind)."""
+        self.counters.frames_seen += 1
+        self._stream_t = max(self._stream_t, t)
+        if not self._sampler.keep(t):
+            return False
+        try:
+            image = validate_frame(image)
+        except ValueError as exc:
+            self.counters.frames_corrupt += 1
+            log.warning("%s: dropping frame at %.2fs: %s", self.name, t, exc)
+            return False
+        self.counters.frames_sampled += 1
+        self._frame_q.put(Frame(t=t, image=image))
+        return True
+
+    async def ask(self, text: str, *, speak: bool = True, t: float | None = None) -> int:
+        """A typed question: grounded on memory as it is now; interrupts any answer in flight."""
+        self._next_text_turn += 1
+        turn_id = self._next_text_turn
+        t = self._stream_t if t is None else t
+        self._interrupt(t, "cancel")
+        snap = self._snapshot(t)
+        await self._queue_query(turn_id, text, (), snap, speak, started=time.perf_counter())
+        return turn_id
+
+    # ---- perception: audio ---------------------------------------------------------------------
+
+    async def _vad_worker(self) -> None:
+        while (chunk := await self._audio_q.get()) is not None:
+            self._stream_t = max(self._stream_t, chunk.t + chunk.duration)
+            try:
+                events = await self._run("vad", self._detector.feed, chunk.t, chunk.samples)
+            except Exception as exc:
+                log.exception("VAD failed on chunk at %.2fs", chunk.t)
+                self._emit(ErrorEvent(stage="vad", message=str(exc)))
+                continue
+            for ev in events:
+                await self._on_vad_event(ev)
+        for ev in self._detector.flush():
+            await self._on_vad_event(ev)
+        await self._utt_q.put(None)
+
+    async def _on_vad_event(self, ev: SpeechStarted | SpeechEnded) -> None:
+        if isinstance(ev, SpeechStarted):
+            # System path: the user is talking. Stop speaking and freeze what we have seen.
+            self._interrupt(ev.t, "speech")
+            snap = self._snapshot(ev.t, ev.turn_id)
+            self._emit(ev)
+            self._emit(MemorySnapshot(t=ev.t, turn_id=ev.turn_id, version=snap.version,
+                                      n_clips=snap.version + (snap.partial is not None)))
+        elif self._utt_q.full():
+            log.warning("%s: ASR is behind, dropping utterance %d", self.name, ev.turn_id)
+        else:
+            await self._utt_q.put((ev, time.perf_counter()))
+
+    async def _asr_worker(self) -> None:
+        while (item := await self._utt_q.get()) is not None:
+            ev, detected = item
+            try:
+                utt = await self._recognise(ev, detected)
+            except Exception as exc:
+                log.exception("ASR failed on turn %d", ev.turn_id)
+                self._emit(ErrorEvent(stage="asr", message=str(exc)))
+                continue
+            self.counters.utterances += 1
+            self._emit(utt)
+            await self._route(utt, detected)
+
+    async def _recognise(self, ev: SpeechEnded, detected: float) -> Utterance:
+        models, cfg = self.models, self.settings.sound_events
+        asr = self._run("asr", models.asr.transcribe, ev.samples, None)
+        tags: list = []
+        bg: list = []
+        if models.sound_events is not None:
+            tags = await self._run("vad", models.sound_events.tag, ev.samples, cfg.top_k)
+            if ev.background is not None and len(ev.background) > SAMPLE_RATE // 2:
+                bg = await self._run("vad", models.sound_events.tag, ev.background, cfg.top_k)
+        result = await asr
+        keep = lambda pairs: tuple(SoundTag(label=l, score=s) for l, s in pairs if s >= cfg.min_score)
+        return Utterance(
+            turn_id=ev.turn_id, start=ev.start, end=ev.t, text=result.text, language=result.language,
+            tags=keep(tags), background_tags=keep(bg), asr_latency_s=time.perf_counter() - detected,
+        )
+
+    async def _route(self, utt: Utterance, detected: float) -> None:
+        if is_stop_command(utt.text):
+            self._interrupt(utt.end, "command")
+            return
+        if not respond_to(utt.text, self.settings.runtime.respond):
+            self._snapshots.pop(utt.turn_id, None)
+            return
+        snap = self._snapshots.pop(utt.turn_id, None) or self._snapshot(utt.start)
+        tags = tuple(t.label for t in utt.tags + utt.background_tags)
+        await self._queue_query(utt.turn_id, utt.text, tags, snap, True, started=detected)
+
+    # ---- perception: video and memory ----------------------------------------------------------
+
+    async def _vision_worker(self) -> None:
+        while (frame := await self._frame_q.get()) is not None:
+            try:
+                feats = await self._run("vision", self.models.visual.encode, [frame.image])
+            except Exception as exc:
+                self.counters.frames_corrupt += 1
+                log.warning("%s: encoder rejected frame at %.2fs: %s", self.name, frame.t, exc)
+                continue
+            self.counters.frames_encoded += 1
+            clip = self._clips.add(frame.t, feats.vectors[0], feats.tokens[0], feats.labels[0], frame.image)
+            if clip is not None:
+                self._store(clip)
+        last = self._clips.flush(end=self._stream_t)
+        if last is not None:
+            self._store(last)
+
+    def _store(self, clip: ClipMemory) -> None:
+        self.memory.add(clip)
+        self._emit(clip)
+
+    def _snapshot(self, t: float, turn_id: int | None = None) -> Snapshot:
+        snap = self.memory.snapshot(t, self._clips.peek(end=t))
+        if turn_id is not None:
+            self._snapshots[turn_id] = snap
+            while len(self._snapshots) > 16:  # turns that never reached ASR
+                self._snapshots.pop(next(iter(self._snapshots)))
+        return snap
+
+    # ---- reasoning -----------------------------------------------------------------------------
+
+    async def _queue_query(self, turn_id: int, text: str, tags: tuple[str, ...], snap: Snapshot,
+                           speak: bool, started: float) -> None:
+        q_vec = (await self._run("vision", self.models.visual.embed_text, [text]))[0]
+        clips = tuple(self.memory.ground(q_vec, snap, k=self.settings.memory.top_k))
+        query = Query(turn_id=turn_id, t=snap.t, text=text, tags=tags, clips=clips, speak=speak)
+        self._emit(query)
+        await self._query_q.put((query, started))
+
+    async def _reasoning_worker(self) -> None:
+        while (item := await self._query_q.get()) is not None:
+            query, started = item
+            turn = _Turn(query.turn_id)
+            turn.task = asyncio.create_task(self._answer(query, started, turn), name=f"{self.name}-answer")
+            self._turn = turn
+            try:
+                await turn.task
+            except asyncio.CancelledError:
+                if self._closing:
+                    raise
+            finally:
+                if self._turn is turn:
+                    self._turn = None
+
+    def _interrupt(self, t: float, reason: str) -> None:
+        cancelled = self._cancel_turn()
+        self.counters.interrupts += cancelled is not None
+        self._emit(Interrupt(t=t, reason=reason, cancelled_turn=cancelled))
+
+    def _cancel_turn(self) -> int | None:
+        turn = self._turn
+        if turn is None or turn.task is None or turn.task.done():
+            return None
+        turn.cancel.set()
+        turn.stop_llm.set()  # stops the LLM thread after its current token
+        turn.task.cancel()
+        return turn.turn_id
+
+    async def _answer(self, query: Query, started: float, turn: _Turn) -> None:
+        msgs = grounding.build_messages(query.text, query.tags, query.clips, now=query.t,
+                                        history=list(self._history),
+                                        images=self.models.llm.supports_images)
+        parts: list[str] = []
+        first_token: float | None = None
+        first_audio: float | None = None
+        sentences: asyncio.Queue[str | None] = asyncio.Queue()
+        tts_task = asyncio.create_task(self._speak(query, sentences, started)) if query.speak else None
+        try:
+            async for sentence, t_first in self._sentences(msgs, query, turn):
+                first_token = first_token or t_first
+                parts.append(sentence)
+                self._emit(AnswerDelta(turn_id=query.turn_id, text=sentence + " "))
+                await sentences.put(sentence)
+            await sentences.put(None)
+            if tts_task is not None:
+                first_audio = await tts_task
+            text = " ".join(parts)
+            self.counters.answers += 1
+            self._history.extend([ChatMessage("user", query.text), ChatMessage("assistant", text)])
+            self._emit(Answer(turn_id=query.turn_id, text=text,
+                              first_token_s=None if first_token is None else first_token - started,
+                              first_audio_s=None if first_audio is None else first_audio - started))
+        except asyncio.CancelledError:
+            turn.cancel.set()
+            turn.stop_llm.set()
+            if tts_task is not None:
+                tts_task.cancel()
+            self._emit(Answer(turn_id=query.turn_id, text=" ".join(parts), interrupted=True))
+            raise
+        except LLMError as exc:
+            if tts_task is not None:
+                tts_task.cancel()
+            self._emit(ErrorEvent(stage="llm", message=str(exc)))
+            self._emit(Answer(turn_id=query.turn_id, text=f"Sorry, my language model is unavailable: {exc}"))
+
+    async def _sentences(self, msgs: list[ChatMessage], query: Query, turn: _Turn):
+        """Yield (sentence, time of first token). The first sentence must keep the grounded
+        facts; if the LLM drops them, the facts are spoken instead and generation stops."""
+        deltas: asyncio.Queue[str | BaseException | None] = asyncio.Queue()
+        loop = self._loop
+
+        def produce() -> None:
+            try:
+                for d in self.models.llm.stream(msgs, max_tokens=self.settings.llm.max_tokens, cancel=turn.stop_llm):
+                    loop.call_soon_threadsafe(deltas.put_nowait, d)
+                loop.call_soon_threadsafe(deltas.put_nowait, None)
+            except BaseException as exc:  # hand errors to the event loop side
+                loop.call_soon_threadsafe(deltas.put_nowait, exc)
+
+        fut = loop.run_in_executor(self._pool["llm"], produce)
+        splitter = SentenceSplitter()
+        first_token: float | None = None
+        checked = False
+        try:
+            while (d := await deltas.get()) is not None:
+                if isinstance(d, BaseException):
+                    raise d if isinstance(d, LLMError) else LLMError(str(d))
+                first_token = first_token or time.perf_counter()
+                for s in splitter.push(d):
+                    if not checked:
+                        checked = True
+                        if not grounding.keeps_facts(s, query.clips):
+                            yield grounding.facts(query.clips, query.t), first_token
+                            return
+                    yield s, first_token
+            for s in splitter.flush():
+                if not checked and not grounding.keeps_facts(s, query.clips):
+                    s = grounding.facts(query.clips, query.t)
+                checked = True
+                yield s, first_token
+            if not checked:  # the LLM said nothing at all
+                yield grounding.facts(query.clips, query.t), time.perf_counter()
+        finally:
+            turn.stop_llm.set()  # we stopped reading: let the LLM thread stop too
+            await asyncio.shield(fut)
+
+    async def _speak(self, query: Query, sentences: asyncio.Queue, started: float) -> float | None:
+        tts = self.models.tts
+        first_audio = None
+        seq = 0
+        while (s := await sentences.get()) is not None:
+            if tts is None:
+                continue
+            try:
+                audio = await self._run("tts", tts.synthesize, s)
+            except Exception as exc:
+                log.exception("TTS failed")
+                self._emit(ErrorEvent(stage="tts", message=str(exc)))
+                continue
+            first_audio = first_audio or time.perf_counter()
+            self._emit(AnswerAudio(turn_id=query.turn_id, seq=seq, pcm16=float_to_pcm16(audio),
+                                   sample_rate=tts.sample_rate, text=s))
+            seq += 1
+        return first_audio
+
+    def _summary(self) -> Summary:
+        c = self.counters
+        return Summary(duration_s=self._stream_t, frames_seen=c.frames_seen, frames_sampled=c.frames_sampled,
+                       frames_encoded=c.frames_encoded, frames_dropped=self._frame_q.dropped,
+                       frames_corrupt=c.frames_corrupt, clips=len(self.memory), utterances=c.utterances,
+                       answers=c.answers, interrupts=c.interrupts)
+

@@ -1,0 +1,95 @@
+"""Test helpers: compose real recordings into a stream, collect a session's events."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from omnilive.backends.base import LLM
+from omnilive.perception.media import read_audio
+
+SR = 16000
+
+
+def mix(duration_s: float, pieces: list[tuple[float, np.ndarray]], bed: np.ndarray | None = None) -> np.ndarray:
+    """Place speech ``pieces`` at their start times over an optional background ``bed``."""
+    out = np.zeros(int(duration_s * SR), np.float32)
+    if bed is not None:
+        out[: min(len(bed), len(out))] += 0.5 * bed[: len(out)]
+    for start, audio in pieces:
+        i = int(start * SR)
+        out[i : i + len(audio)] += audio[: len(out) - i]
+    return np.clip(out, -1, 1)
+
+
+def write_wav(path: Path, samples: np.ndarray) -> Path:
+    sf.write(path, samples, SR, subtype="PCM_16")
+    return path
+
+
+def load(evaldata: Path, rel: str) -> np.ndarray:
+    return read_audio(evaldata / rel)
+
+
+class Recorder:
+    """Collects events with the wall-clock time they were emitted."""
+
+    def __init__(self) -> None:
+        self.events: list = []
+
+    def __call__(self, ev) -> None:
+        self.events.append((time.perf_counter(), ev))
+
+    def of(self, *types: str) -> list:
+        return [e for _, e in self.events if e.type in types]
+
+    def index(self, type_: str, **match) -> int:
+        for i, (_, e) in enumerate(self.events):
+            if e.type == type_ and all(getattr(e, k) == v for k, v in match.items()):
+                return i
+        raise AssertionError(f"no {type_} {match} in {[e.type for _, e in self.events]}")
+
+    async def wait_for(self, type_: str, timeout: float = 60.0, **match):
+        deadline = time.perf_counter() + timeout
+        while time.perf_counter() < deadline:
+            for _, e in self.events:
+                if e.type == type_ and all(getattr(e, k) == v for k, v in match.items()):
+                    return e
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"timed out waiting for {type_} {match}; saw {[e.type for _, e in self.events]}")
+
+
+class SlowLLM(LLM):
+    """Scheduling tests only: a stand-in LLM that writes one word every ``delay`` seconds in its
+    own thread, and records whether it kept writing after being told to stop."""
+
+    name = "slow-fake"
+
+    def __init__(self, delay: float = 0.2, words: int = 100) -> None:
+        self.delay, self.words = delay, words
+        self.produced = 0
+        self.after_cancel = 0
+        self.finished = threading.Event()
+
+    def stream(self, messages, *, max_tokens, cancel=None):
+        try:
+            for i in range(self.words):
+                time.sleep(self.delay)
+                if cancel is not None and cancel.is_set():
+                    self.after_cancel += 1
+                    return
+                self.produced += 1
+                # "have not seen" passes the grounding check for an empty memory
+                yield ("I have not seen " if i == 0 else "") + f"word{i} " + ("and so on. " if i % 8 == 7 else "")
+        finally:
+            self.finished.set()
+
+
+def with_llm(models, llm):
+    return dataclasses.replace(models, llm=llm)

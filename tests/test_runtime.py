@@ -1,0 +1,139 @@
+"""The session runtime: ordering, interrupts and cancellation, concurrency, and the drop policy.
+
+Real VAD, ASR, encoder and TTS throughout; only the scheduling tests swap the LLM for a slow
+stand-in, to hold an answer in flight long enough to interrupt it.
+"""
+
+import asyncio
+
+import numpy as np
+from PIL import Image
+
+from omnilive.runtime.session import Session
+from helpers import Recorder, SlowLLM, load, mix, with_llm
+
+
+def image(evaldata, name):
+    return np.asarray(Image.open(evaldata / "images" / name).convert("RGB"))
+
+
+async def feed(session, audio, t0=0.0, chunk=512):
+    for i in range(0, len(audio), chunk):
+        await session.put_audio(t0 + i / 16000, audio[i : i + chunk])
+
+
+def test_speech_start_interrupts_the_answer_in_flight_and_drops_its_data(models, settings, evaldata):
+    llm = SlowLLM(delay=0.15)
+
+    async def run():
+        session = await Session(with_llm(models, llm), settings, name="t-interrupt").start()
+        rec = Recorder()
+        session.subscribe(rec)
+        turn = await session.ask("What did you see on the table?")
+        await rec.wait_for("answer_audio", turn_id=turn)  # the answer is being spoken
+        speech = mix(4.0, [(0.5, load(evaldata, "speech/en/wav16k/en_harvard_spk1_snt1.wav"))])
+        await feed(session, speech)
+        await rec.wait_for("utterance", timeout=60)
+        summary = await session.finish()
+        await session.close()
+        return rec, turn, summary
+
+    rec, turn, summary = asyncio.run(run())
+    cut = rec.index("interrupt", cancelled_turn=turn)
+    assert rec.events[cut][1].reason == "speech"
+    assert rec.index("speech_started") == cut - 1 or rec.index("speech_started") < cut + 2
+    answer = next(e for e in rec.of("answer") if e.turn_id == turn)
+    assert answer.interrupted
+    late = [e for _, e in rec.events[cut:] if e.type in ("answer_delta", "answer_audio") and e.turn_id == turn]
+    assert late == []  # nothing of the cut turn is delivered after the interrupt
+    assert llm.finished.wait(2) and llm.after_cancel <= 1  # the LLM thread stopped, too
+    assert llm.produced < llm.words
+    assert summary.interrupts >= 1
+
+
+def test_perception_keeps_running_while_an_answer_is_generated(models, settings, evaldata):
+    llm = SlowLLM(delay=0.3, words=40)
+    frames = [image(evaldata, n) for n in ("img_skimage_coffee.png", "img_skimage_chelsea.png",
+                                           "img_ultralytics_bus.jpg", "img_skimage_rocket.jpg")]
+
+    async def run():
+        session = await Session(with_llm(models, llm), settings, name="t-concurrent").start()
+        rec = Recorder()
+        session.subscribe(rec)
+        await session.ask("Describe the room.", speak=False)
+        await rec.wait_for("answer_delta")
+        before = session.counters.frames_encoded
+        for i in range(8):  # 8 s of video at 1 fps while the LLM is still writing
+            session.offer_frame(float(i), frames[i % 4])
+            await asyncio.sleep(0.25)
+        await asyncio.sleep(1.0)
+        during = session.counters.frames_encoded - before
+        still_answering = not rec.of("answer")
+        await session.close()
+        return during, still_answering
+
+    during, still_answering = asyncio.run(run())
+    assert still_answering
+    assert during >= 6
+
+
+def test_frames_beyond_the_encoder_are_dropped_and_counted(models, settings, evaldata):
+    fast = settings.model_copy(update={"runtime": settings.runtime.model_copy(update={"video_fps": 30, "frame_queue": 2})})
+    img = image(evaldata, "img_skimage_coffee.png")
+
+    async def run():
+        session = await Session(models, fast, name="t-drops").start()
+        depth = []
+        for i in range(60):  # 2 s of 30 fps, offered faster than ~100+ ms/frame encoding
+            session.offer_frame(i / 30, img)
+            depth.append(session._frame_q.qsize())
+            await asyncio.sleep(0)
+        summary = await session.finish()
+        await session.close()
+        return summary, max(depth)
+
+    summary, max_depth = asyncio.run(run())
+    assert max_depth <= 2
+    assert summary.frames_sampled == 60
+    assert summary.frames_dropped > 30
+    assert summary.frames_encoded + summary.frames_dropped == summary.frames_sampled
+
+
+def test_corrupt_frames_are_skipped_and_the_session_goes_on(models, settings, evaldata):
+    async def run():
+        session = await Session(models, settings, name="t-corrupt").start()
+        session.offer_frame(0.0, np.zeros((4, 4), np.uint8))
+        session.offer_frame(1.0, "not an image")
+        session.offer_frame(2.0, image(evaldata, "img_skimage_chelsea.png"))
+        summary = await session.finish()
+        await session.close()
+        return summary, session.memory.clips
+
+    summary, clips = asyncio.run(run())
+    assert summary.frames_corrupt == 2 and summary.frames_encoded == 1
+    assert len(clips) == 1 and any("cat" in l for l in clips[0].labels)
+
+
+def test_stop_command_ends_the_answer_without_a_new_question(models, settings, evaldata):
+    llm = SlowLLM(delay=0.15)
+
+    async def run():
+        session = await Session(with_llm(models, llm), settings, name="t-stop").start()
+        rec = Recorder()
+        session.subscribe(rec)
+        turn = await session.ask("Tell me a long story.")
+        await rec.wait_for("answer_delta", turn_id=turn)
+        stop = models.tts.synthesize("Stop.")
+        await feed(session, mix(3.0, [(0.3, stop)]))
+        await rec.wait_for("utterance", timeout=60)
+        await session.finish()
+        await session.close()
+        return rec, turn
+
+    rec, turn = asyncio.run(run())
+    utt = rec.of("utterance")[0]
+    assert "stop" in utt.text.lower()
+    answer = next(e for e in rec.of("answer") if e.turn_id == turn)
+    assert answer.interrupted
+    assert any(e.reason == "command" for e in rec.of("interrupt"))
+    assert not [e for e in rec.of("query") if e.text == utt.text]  # "stop" is not answered
