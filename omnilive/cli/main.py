@@ -6,9 +6,9 @@ import argparse
 import logging
 import sys
 
-from . import models_cmd, replay_cmd
+from . import models_cmd, replay_cmd, serve_cmd
 
-VERBS = (models_cmd, replay_cmd)  # later verbs (serve, transcribe, ingest, recall, ask) join this list
+VERBS = (serve_cmd, replay_cmd, models_cmd)  # later verbs (transcribe, ingest, recall, ask) join this list
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -183,6 +183,10 @@ class Session:
         await self._queue_query(turn_id, text, (), snap, speak, started=time.perf_counter())
         return turn_id
 
+    def stop(self) -> None:
+        """The user asked the assistant to stop talking (a "stop" command or the page's button)."""
+        self._interrupt(self._stream_t, "command")
+
     # ---- perception: audio ---------------------------------------------------------------------
 
     async def _vad_worker(self) -> None:
@@ -244,7 +248,7 @@ class Session:
 
     async def _route(self, utt: Utterance, detected: float) -> None:
         if is_stop_command(utt.text):
-            self._interrupt(utt.end, "command")
+            self.stop()
             return
         if not respond_to(utt.text, self.settings.runtime.respond):
             self._snapshots.pop(utt.turn_id, None)

@@ -1,0 +1,91 @@
+"""The WebSocket wire format (documented in docs/PROTOCOL.md).
+
+Binary messages carry media, JSON text messages carry everything else:
+    client -> server  binary  [kind u8][t f64 LE][payload]   kind 1: PCM16 mono 16 kHz, 2: JPEG
+    client -> server  text    {"type": "ask", "text": "...", "speak": true} | {"type": "stop"}
+    server -> client  binary  [kind u8 = 17][turn u32 LE][seq u32 LE][PCM16 mono @ rate]
+    server -> client  text    an event's to_dict(), e.g. {"type": "interrupt", ...}
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..dsp import pcm16_to_float
+from ..events import AnswerAudio
+
+AUDIO_IN, FRAME_IN, AUDIO_OUT = 1, 2, 17
+_HEAD = struct.Struct("<Bd")
+_AUDIO_OUT = struct.Struct("<BII")
+MAX_AUDIO_BYTES = 16000 * 2 * 2  # 2 s of PCM16 per message
+MAX_FRAME_BYTES = 2 << 20  # 2 MiB JPEG
+MAX_TEXT_CHARS = 2000
+
+
+class ProtocolError(ValueError):
+    """A malformed client message; the server logs it, tells the client and keeps the session."""
+
+
+@dataclass(frozen=True, slots=True)
+class MediaIn:
+    kind: int
+    t: float
+    payload: bytes
+
+
+def parse_binary(data: bytes) -> MediaIn:
+    if len(data) < _HEAD.size + 2:
+        raise ProtocolError(f"binary message too short ({len(data)} bytes)")
+    kind, t = _HEAD.unpack_from(data)
+    payload = data[_HEAD.size :]
+    if not np.isfinite(t) or t < 0:
+        raise ProtocolError(f"bad stream time {t}")
+    if kind == AUDIO_IN:
+        if len(payload) > MAX_AUDIO_BYTES or len(payload) % 2:
+            raise ProtocolError(f"audio message must be PCM16 mono 16 kHz, at most 2 s (got {len(payload)} bytes)")
+    elif kind == FRAME_IN:
+        if len(payload) > MAX_FRAME_BYTES:
+            raise ProtocolError(f"frame of {len(payload)} bytes exceeds {MAX_FRAME_BYTES}")
+    else:
+        raise ProtocolError(f"unknown binary kind {kind}")
+    return MediaIn(kind, t, payload)
+
+
+def decode_audio(msg: MediaIn) -> np.ndarray:
+    return pcm16_to_float(msg.payload)
+
+
+def decode_jpeg(msg: MediaIn) -> np.ndarray:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(msg.payload)) as img:
+            return np.asarray(img.convert("RGB"))
+    except (UnidentifiedImageError, OSError) as exc:
+        raise ProtocolError(f"frame is not a decodable image: {exc}") from exc
+
+
+def parse_text(text: str) -> dict[str, Any]:
+    try:
+        msg = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ProtocolError(f"not JSON: {exc.msg}") from exc
+    if not isinstance(msg, dict) or not isinstance(msg.get("type"), str):
+        raise ProtocolError("a text message must be a JSON object with a string `type`")
+    if msg["type"] == "ask":
+        q = msg.get("text")
+        if not isinstance(q, str) or not q.strip() or len(q) > MAX_TEXT_CHARS:
+            raise ProtocolError(f"`ask` needs a non-empty `text` of at most {MAX_TEXT_CHARS} characters")
+    elif msg["type"] not in ("stop",):
+        raise ProtocolError(f"unknown message type {msg['type']!r}")
+    return msg
+
+
+def encode_audio(ev: AnswerAudio) -> bytes:
+    return _AUDIO_OUT.pack(AUDIO_OUT, ev.turn_id, ev.seq) + ev.pcm16

@@ -1,0 +1,160 @@
+// omnilive page: camera + mic -> WebSocket (PCM16 16 kHz, 1 fps JPEG); events + answer audio back.
+const $ = (id) => document.getElementById(id);
+const AUDIO_IN = 1, FRAME_IN = 2, AUDIO_OUT = 17;
+const FPS = 1;
+
+let ws, media, capture, frameTimer, t0;
+const player = { ctx: null, next: 0, sources: [], dropTurns: new Set() };
+
+function setStatus(s) { $("status").textContent = s; }
+
+function packet(kind, t, payload) {
+  const head = new DataView(new ArrayBuffer(9));
+  head.setUint8(0, kind);
+  head.setFloat64(1, t, true);
+  return new Blob([head, payload]);
+}
+
+const streamTime = () => (performance.now() - t0) / 1000;
+
+async function start() {
+  $("start").disabled = true;
+  setStatus("starting");
+  media = await navigator.mediaDevices.getUserMedia({
+    audio: { channelCount: 1, echoCancellation: true, noiseSuppression: true },
+    video: { width: 640, height: 360 },
+  });
+  $("preview").srcObject = media;
+  ws = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`);
+  ws.binaryType = "arraybuffer";
+  ws.onmessage = onMessage;
+  ws.onclose = () => { setStatus("disconnected"); stop(); };
+  await new Promise((ok, fail) => { ws.onopen = ok; ws.onerror = fail; });
+  t0 = performance.now();
+
+  // Microphone: a 16 kHz context resamples for us; the worklet hands over PCM16 blocks.
+  capture = new AudioContext({ sampleRate: 16000 });
+  await capture.audioWorklet.addModule("/capture-worklet.js");
+  const node = new AudioWorkletNode(capture, "capture");
+  node.port.onmessage = (e) => {
+    if (ws.readyState === WebSocket.OPEN) ws.send(packet(AUDIO_IN, streamTime(), e.data));
+  };
+  capture.createMediaStreamSource(media).connect(node);
+
+  // Camera: one JPEG per 1/FPS seconds.
+  const canvas = document.createElement("canvas");
+  frameTimer = setInterval(() => {
+    const v = $("preview");
+    if (!v.videoWidth || ws.readyState !== WebSocket.OPEN) return;
+    canvas.width = v.videoWidth; canvas.height = v.videoHeight;
+    canvas.getContext("2d").drawImage(v, 0, 0);
+    const t = streamTime();
+    canvas.toBlob((b) => b && ws.send(packet(FRAME_IN, t, b)), "image/jpeg", 0.8);
+  }, 1000 / FPS);
+
+  player.ctx = new AudioContext();
+  $("stop").disabled = false;
+  setStatus("listening");
+}
+
+function stop() {
+  clearInterval(frameTimer);
+  if (capture) capture.close();
+  if (media) media.getTracks().forEach((t) => t.stop());
+  if (ws && ws.readyState === WebSocket.OPEN) ws.close();
+  stopPlayback();
+  capture = media = null;
+  $("start").disabled = false;
+  $("stop").disabled = true;
+  if ($("status").textContent !== "disconnected") setStatus("idle");
+}
+
+function stopPlayback() {
+  player.sources.forEach((s) => { try { s.stop(); } catch (_) {} });
+  player.sources = [];
+  player.next = 0;
+  window.omniliveAudio = { playing: false, chunks: (window.omniliveAudio || {}).chunks || 0 };
+}
+
+function play(turn, pcm) {
+  if (player.dropTurns.has(turn) || !player.ctx) return;
+  const samples = new Int16Array(pcm);
+  const buf = player.ctx.createBuffer(1, samples.length, 16000);
+  const ch = buf.getChannelData(0);
+  for (let i = 0; i < samples.length; i++) ch[i] = samples[i] / 32768;
+  const src = player.ctx.createBufferSource();
+  src.buffer = buf;
+  src.connect(player.ctx.destination);
+  const at = Math.max(player.ctx.currentTime, player.next);
+  src.start(at);
+  player.next = at + buf.duration;
+  player.sources.push(src);
+  src.onended = () => {
+    player.sources = player.sources.filter((s) => s !== src);
+    if (!player.sources.length) window.omniliveAudio.playing = false;
+  };
+  window.omniliveAudio = { playing: true, chunks: (window.omniliveAudio || {}).chunks + 1 || 1 };
+}
+
+function line(box, text, cls) {
+  const p = document.createElement("p");
+  p.textContent = text;
+  if (cls) p.className = cls;
+  $(box).appendChild(p);
+  $(box).scrollTop = $(box).scrollHeight;
+  return p;
+}
+
+let answerLine = null;
+function onMessage(e) {
+  if (typeof e.data !== "string") {
+    const view = new DataView(e.data);
+    if (view.getUint8(0) === AUDIO_OUT) play(view.getUint32(1, true), e.data.slice(9));
+    return;
+  }
+  const ev = JSON.parse(e.data);
+  switch (ev.type) {
+    case "speech_started": setStatus("hearing you"); break;
+    case "interrupt":
+      if (ev.cancelled_turn !== null) player.dropTurns.add(ev.cancelled_turn);
+      stopPlayback();
+      break;
+    case "utterance": {
+      const tags = ev.tags.map((t) => `[${t.label}] `).join("");
+      line("transcript", tags + ev.text);
+      setStatus("listening");
+      break;
+    }
+    case "answer_delta":
+      if (!answerLine || answerLine.dataset.turn != ev.turn_id) {
+        answerLine = line("answer", "");
+        answerLine.dataset.turn = ev.turn_id;
+      }
+      answerLine.textContent += ev.text;
+      break;
+    case "answer":
+      if (ev.interrupted && answerLine) answerLine.textContent += " …";
+      answerLine = null;
+      break;
+    case "clip": {
+      const fig = document.createElement("figure");
+      fig.innerHTML = `<img alt=""><figcaption></figcaption>`;
+      fig.querySelector("img").src = ev.keyframe;
+      fig.querySelector("figcaption").textContent = `${ev.start.toFixed(0)}s ${ev.labels[0] || ""}`;
+      $("timeline").appendChild(fig);
+      break;
+    }
+    case "error": line("answer", `⚠ ${ev.message}`, "partial"); break;
+  }
+}
+
+$("start").onclick = () => start().catch((err) => { setStatus(`error: ${err.message}`); $("start").disabled = false; });
+$("stop").onclick = stop;
+$("ask-form").onsubmit = (e) => {
+  e.preventDefault();
+  const text = $("question").value.trim();
+  if (!text || !ws || ws.readyState !== WebSocket.OPEN) return;
+  ws.send(JSON.stringify({ type: "ask", text, speak: $("speak").checked }));
+  line("transcript", `⌨ ${text}`);
+  $("question").value = "";
+};

