@@ -137,3 +137,34 @@ def test_stop_command_ends_the_answer_without_a_new_question(models, settings, e
     assert answer.interrupted
     assert any(e.reason == "command" for e in rec.of("interrupt"))
     assert not [e for e in rec.of("query") if e.text == utt.text]  # "stop" is not answered
+
+
+def test_audio_at_any_rate_is_resampled_and_non_audio_is_rejected(models, settings, evaldata):
+    import pytest
+
+    from omnilive.dsp import AudioFormatError, resample
+
+    speech = mix(4.0, [(0.5, load(evaldata, "speech/en/wav16k/en_harvard_spk1_snt2.wav"))])
+    stereo_44k = np.repeat((resample(speech, 16000, 44100) * 32767).astype(np.int16)[:, None], 2, axis=1)
+
+    async def run():
+        session = await Session(models, settings, name="t-rates").start()
+        rec = Recorder()
+        session.subscribe(rec)
+        with pytest.raises(AudioFormatError, match="numpy array"):
+            await session.put_audio(0.0, "not audio")
+        with pytest.raises(AudioFormatError, match="NaN"):
+            await session.put_audio(0.0, np.full(512, np.nan, np.float32))
+        with pytest.raises(AudioFormatError, match="sample rate"):
+            await session.put_audio(0.0, np.zeros(512, np.float32), sample_rate=12)
+        step = 4410
+        for i in range(0, len(stereo_44k), step):
+            await session.put_audio(i / 44100, stereo_44k[i : i + step], sample_rate=44100)
+        await session.finish()
+        await session.close()
+        return rec
+
+    rec = asyncio.run(run())
+    [utt] = rec.of("utterance")
+    assert "figures" in utt.text.lower()
+    assert 0.2 < utt.start < 0.8

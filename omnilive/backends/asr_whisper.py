@@ -76,6 +76,10 @@ class WhisperASR(ASRModel):
         return ASRResult(text=text.strip(), language=info.language, segments=segs,
                          language_probability=float(info.language_probability))
 
+    def detect_language(self, samples: np.ndarray) -> tuple[str, float]:
+        language, prob, _ = self._model.detect_language(samples.astype(np.float32, copy=False))
+        return language, float(prob)
+
     def _clean(self, text: str, language: str) -> str:
         text = text.strip()
         if language == "zh":

@@ -57,11 +57,28 @@ class ASRModel(ABC):
     def transcribe(self, samples: np.ndarray, language: str | None = None) -> ASRResult:
         """Transcribe 16 kHz mono float32 audio. ``language=None`` detects it."""
 
+    def detect_language(self, samples: np.ndarray) -> tuple[str, float]:
+        """(language code, probability). Backends with a cheaper path override this."""
+        result = self.transcribe(samples, None)
+        return result.language, result.language_probability
+
 
 class SoundTagger(ABC):
+    labels: list[str]
+    reportable: np.ndarray  # bool per label: worth reporting as a tag (not plain speech/silence)
+    hop_s: float  # time between rows of scores()
+
     @abstractmethod
+    def scores(self, samples: np.ndarray) -> np.ndarray:
+        """(n_windows, n_labels) probabilities for 16 kHz mono audio, one row per ``hop_s``."""
+
     def tag(self, samples: np.ndarray, top_k: int = 3) -> list[tuple[str, float]]:
-        """Sound-event labels with scores in [0, 1] for 16 kHz mono audio, best first."""
+        """The strongest reportable labels anywhere in the audio, best first."""
+        if len(samples) == 0:
+            return []
+        probs = self.scores(samples).max(axis=0) * self.reportable
+        best = np.argsort(probs)[::-1][:top_k]
+        return [(self.labels[i], float(probs[i])) for i in best]
 
 
 class TextEmbedder(ABC):

@@ -6,9 +6,10 @@ import argparse
 import logging
 import sys
 
-from . import models_cmd, replay_cmd, serve_cmd
+from . import models_cmd, replay_cmd, serve_cmd, transcribe_cmd
 
-VERBS = (serve_cmd, replay_cmd, models_cmd)  # later verbs (transcribe, ingest, recall, ask) join this list
+# later verbs (ingest, recall, ask) join this list
+VERBS = (serve_cmd, replay_cmd, transcribe_cmd, models_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -28,7 +28,7 @@ from ..backends.base import ChatMessage
 from ..backends.llm import LLMError
 from ..backends.registry import Models
 from ..config import Settings
-from ..dsp import float_to_pcm16
+from ..dsp import StreamResampler, float_to_pcm16, to_mono_float
 from ..events import (
     SAMPLE_RATE, Answer, AnswerAudio, AnswerDelta, AudioChunk, ClipMemory, ErrorEvent, Event, Frame,
     Interrupt, MemorySnapshot, Query, SoundTag, SpeechEnded, SpeechStarted, Summary, Utterance,
@@ -92,6 +92,7 @@ class Session:
         self._next_text_turn = 1_000_000  # typed questions get ids apart from spoken turns
         self._tasks: list[asyncio.Task] = []
         self._stream_t = 0.0  # latest stream time seen on any input
+        self._resampler: StreamResampler | None = None
         self._closing = False
 
     # ---- lifecycle -----------------------------------------------------------------------------
@@ -144,14 +145,21 @@ class Session:
 
     # ---- inputs --------------------------------------------------------------------------------
 
-    async def put_audio(self, t: float, samples: np.ndarray) -> None:
-        """Queue 16 kHz mono float32 audio; waits when VAD is behind (backpressure to a file reader)."""
-        await self._audio_q.put(AudioChunk(t=t, samples=samples))
+    def _chunk(self, t: float, samples: np.ndarray, sample_rate: int) -> AudioChunk:
+        """Validate and bring to 16 kHz mono (raises AudioFormatError saying what is wrong)."""
+        x = to_mono_float(samples, sample_rate)
+        if self._resampler is None or self._resampler.src_rate != sample_rate:
+            self._resampler = StreamResampler(sample_rate, SAMPLE_RATE)
+        return AudioChunk(t=t, samples=self._resampler(x))
 
-    def offer_audio(self, t: float, samples: np.ndarray) -> bool:
+    async def put_audio(self, t: float, samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> None:
+        """Queue audio at any rate; waits when VAD is behind (backpressure to a file reader)."""
+        await self._audio_q.put(self._chunk(t, samples, sample_rate))
+
+    def offer_audio(self, t: float, samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> bool:
         """Live variant of put_audio: never blocks; drops (and counts) when the VAD queue is full."""
         try:
-            self._audio_q.put_nowait(AudioChunk(t=t, samples=samples))
+            self._audio_q.put_nowait(self._chunk(t, samples, sample_rate))
             return True
         except asyncio.QueueFull:
             self.counters.audio_dropped += 1

@@ -1,0 +1,168 @@
+"""Audio perception benchmark on ../shared/evaldata: English WER and Chinese CER (reference
+transcripts only), ASR real-time factor on one core, end-of-speech -> transcript latency for a
+~3 s utterance, VAD frame F1, and sound-event top-3 accuracy.
+
+    .venv/bin/python bench/audio_bench.py [--models base tiny.en] [--threads 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import re
+import statistics
+import time
+
+import jiwer
+import numpy as np
+
+from _common import EVALDATA, table
+from omnilive.backends.asr_whisper import WhisperASR
+from omnilive.backends.registry import load_models
+from omnilive.config import load_settings
+from omnilive.perception.media import read_audio
+from omnilive.perception.transcribe import speech_segments
+
+# ESC-50 / evaldata label -> AudioSet display names that count as a hit.
+EVENT_NAMES = {
+    "bird": ["Bird", "Bird vocalization, bird call, bird song", "Chirp, tweet"],
+    "brushing_teeth": ["Toothbrush", "Electric toothbrush"],
+    "car_horn": ["Vehicle horn, car horn, honking", "Toot", "Air horn, truck horn"],
+    "cat": ["Cat", "Meow", "Purr", "Caterwaul"],
+    "chicken": ["Chicken, rooster", "Cluck", "Fowl", "Crowing, cock-a-doodle-doo"],
+    "chirping_birds": ["Bird", "Bird vocalization, bird call, bird song", "Chirp, tweet"],
+    "church_bells": ["Church bell", "Bell", "Change ringing (campanology)"],
+    "clapping": ["Clapping", "Applause", "Hands"],
+    "coughing": ["Cough", "Throat clearing"],
+    "crying_baby": ["Baby cry, infant cry", "Crying, sobbing"],
+    "dog": ["Dog", "Bark", "Yip", "Howl", "Bow-wow", "Growling", "Whimper (dog)"],
+    "drinking_sipping": ["Drink", "Gargling", "Liquid", "Slurp"],
+    "engine": ["Engine", "Idling", "Medium engine (mid frequency)", "Heavy engine (low frequency)",
+               "Light engine (high frequency)", "Engine starting", "Accelerating, revving, vroom"],
+    "fireworks": ["Fireworks", "Firecracker", "Explosion", "Burst, pop", "Boom"],
+    "frog": ["Frog", "Croak"],
+    "laughing": ["Laughter", "Giggle", "Snicker", "Belly laugh", "Chuckle, chortle", "Baby laughter"],
+    "music": ["Music", "Musical instrument"],
+    "pouring_water": ["Pour", "Liquid", "Water", "Trickle, dribble", "Fill (with liquid)", "Water tap, faucet"],
+    "sea_waves": ["Ocean", "Waves, surf"],
+    "sheep": ["Sheep", "Bleat"],
+    "tap": ["Knock", "Tap"],
+    "thunderstorm": ["Thunderstorm", "Thunder", "Rain"],
+    "vacuum_cleaner": ["Vacuum cleaner"],
+    "water_drops": ["Drip", "Water", "Raindrop", "Liquid"],
+    "whale_song": ["Whale vocalization"],
+}
+
+_EN = jiwer.Compose([jiwer.ToLowerCase(), jiwer.ExpandCommonEnglishContractions(),
+                     jiwer.SubstituteRegexes({r"[-–]": " "}), jiwer.RemovePunctuation(),
+                     jiwer.RemoveMultipleSpaces(), jiwer.Strip(), jiwer.ReduceToListOfListOfWords()])
+_ZH_PUNCT = re.compile(r"[\s\W_]+", re.UNICODE)
+
+
+def asr_rows(settings, models_to_test: list[str], threads: int) -> list[dict]:
+    items = [json.loads(l) for l in (EVALDATA / "speech/asr_eval.jsonl").read_text().splitlines() if l.strip()]
+    items = [i for i in items if i["text_quality"] == "reference"]
+    rows = []
+    for name in models_to_test:
+        s = settings.model_copy(update={"asr": settings.asr.model_copy(update={"model": name, "threads": threads})})
+        asr = WhisperASR.load(s)
+        refs = {"en": [], "zh": []}
+        hyps = {"en": [], "zh": []}
+        audio_s = compute_s = 0.0
+        for item in items:
+            if name.endswith(".en") and item["lang"] != "en":
+                continue
+            audio = read_audio(EVALDATA / item["wav16k"])
+            started = time.perf_counter()
+            hyp = asr.transcribe(audio, None).text
+            compute_s += time.perf_counter() - started
+            audio_s += len(audio) / 16000
+            refs[item["lang"]].append(item["text"])
+            hyps[item["lang"]].append(hyp)
+        row = {"model": name, "threads": threads, "en items": len(refs["en"]),
+               "en WER %": round(100 * jiwer.wer(refs["en"], hyps["en"], reference_transform=_EN,
+                                                 hypothesis_transform=_EN), 1)}
+        if refs["zh"]:
+            r = [_ZH_PUNCT.sub("", t) for t in refs["zh"]]
+            h = [_ZH_PUNCT.sub("", t) for t in hyps["zh"]]
+            row.update({"zh items": len(r), "zh CER %": round(100 * jiwer.cer(r, h), 1)})
+        else:
+            row.update({"zh items": 0, "zh CER %": "-"})
+        row["RTF"] = round(compute_s / audio_s, 3)
+        row["3 s utterance -> text (s)"] = round(latency_3s(asr), 3)
+        rows.append(row)
+    return rows
+
+
+def latency_3s(asr) -> float:
+    audio = read_audio(EVALDATA / "speech/en/wav16k/en_harvard_spk1_snt1.wav")[: 3 * 16000]
+    asr.transcribe(audio)  # warm
+    times = []
+    for _ in range(3):
+        started = time.perf_counter()
+        asr.transcribe(audio)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def frames(segments, start: float, end: float, step: float = 0.01) -> np.ndarray:
+    grid = np.arange(start, end, step)
+    mask = np.zeros(len(grid), bool)
+    for a, b in segments:
+        mask |= (grid >= a) & (grid < b)
+    return mask
+
+
+def vad_rows(models, settings) -> list[dict]:
+    refs = json.loads((EVALDATA / "speech/vad/vad_reference.json").read_text())
+    tp = fp = fn = 0
+    rows = []
+    for ref in refs:
+        audio = read_audio(EVALDATA / ref["wav16k"])
+        found = [(u.start, u.t) for u in speech_segments(models, settings, audio)]
+        a, b = ref["labelled_range_s"]
+        truth, pred = frames(ref["speech_segments_s"], a, b), frames(found, a, b)
+        t, f, n = int((truth & pred).sum()), int((~truth & pred).sum()), int((truth & ~pred).sum())
+        tp, fp, fn = tp + t, fp + f, fn + n
+        rows.append({"clip": ref["id"], "quality": ref["quality"].split(" ")[0], "segments ref/found":
+                     f"{len(ref['speech_segments_s'])}/{len(found)}", "F1": round(2 * t / max(1, 2 * t + f + n), 3)})
+    rows.append({"clip": "ALL (10 ms frames)", "quality": "", "segments ref/found": "",
+                 "F1": round(2 * tp / max(1, 2 * tp + fp + fn), 3)})
+    return rows
+
+
+def event_rows(models) -> list[dict]:
+    tagger = models.sound_events
+    rows = []
+    with open(EVALDATA / "events/labels.tsv", newline="") as fh:
+        items = list(csv.DictReader(fh, delimiter="\t"))
+    hits = 0
+    for item in items:
+        labels = item["labels"].split(",")
+        wanted = {n for lab in labels for n in EVENT_NAMES.get(lab, [])}
+        top3 = [name for name, _ in tagger.tag(read_audio(EVALDATA / item["wav16k"]), top_k=3)]
+        hit = bool(wanted & set(top3))
+        hits += hit
+        rows.append({"clip": item["id"][:40], "truth": labels[0], "top-3": "; ".join(top3), "hit": "yes" if hit else "no"})
+    rows.append({"clip": "TOP-3 ACCURACY", "truth": "", "top-3": f"{hits}/{len(items)}",
+                 "hit": f"{100 * hits / len(items):.1f} %"})
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--models", nargs="+", default=["base", "tiny.en"])
+    ap.add_argument("--threads", type=int, default=1, help="ASR CPU threads (the target is for one core)")
+    ap.add_argument("--skip-asr", action="store_true")
+    args = ap.parse_args()
+    settings = load_settings()
+    models = load_models(settings, ("vad", "sound_events"))
+    table(vad_rows(models, settings), "VAD (Silero v6) against speech/vad/vad_reference.json")
+    table(event_rows(models), "Sound events (YAMNet int8) against events/labels.tsv")
+    if not args.skip_asr:
+        table(asr_rows(settings, args.models, args.threads), "ASR (faster-whisper int8), reference transcripts only")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,120 @@
+"""Batch transcription of recorded files: the live VAD cuts speech, ASR reads each segment, and
+YAMNet tags the sounds along the file. Used by `omnilive transcribe`."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from ..backends.registry import Models
+from ..config import Settings
+from ..events import SAMPLE_RATE, SpeechEnded
+from .media import MediaError, read_audio
+from .vad import SpeechDetector
+
+PROGRESS_MIN_S = 30.0  # files shorter than this finish before a progress bar would help
+LANGUAGE_PROBE_S = 30.0
+
+
+@dataclass
+class Segment:
+    start: float
+    end: float
+    text: str
+
+
+@dataclass
+class SoundEvent:
+    start: float
+    end: float
+    label: str
+    score: float
+
+
+@dataclass
+class Transcription:
+    file: str
+    duration: float
+    language: str
+    text: str
+    segments: list[Segment] = field(default_factory=list)
+    events: list[SoundEvent] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        for seg in d["segments"] + d["events"]:
+            seg["start"], seg["end"] = round(seg["start"], 2), round(seg["end"], 2)
+        for ev in d["events"]:
+            ev["score"] = round(ev["score"], 3)
+        return d
+
+
+def speech_segments(models: Models, settings: Settings, audio: np.ndarray) -> list[SpeechEnded]:
+    det = SpeechDetector(models.vad.stream(), settings.vad)
+    step = SAMPLE_RATE  # one second at a time, as a stream would arrive
+    out = []
+    for i in range(0, len(audio), step):
+        out += [e for e in det.feed(i / SAMPLE_RATE, audio[i : i + step]) if isinstance(e, SpeechEnded)]
+    return out + det.flush()
+
+
+def sound_events(models: Models, settings: Settings, audio: np.ndarray) -> list[SoundEvent]:
+    """The strongest non-speech label of each 0.96 s patch, merged over consecutive patches."""
+    tagger = models.sound_events
+    if tagger is None or len(audio) == 0:
+        return []
+    scores = tagger.scores(audio) * tagger.reportable
+    events: list[SoundEvent] = []
+    for i, row in enumerate(scores):
+        best = int(np.argmax(row))
+        if row[best] < settings.sound_events.min_score:
+            continue
+        start, end = i * tagger.hop_s, i * tagger.hop_s + 2 * tagger.hop_s
+        label = tagger.labels[best]
+        if events and events[-1].label == label and start <= events[-1].end:
+            events[-1].end = end
+            events[-1].score = max(events[-1].score, float(row[best]))
+        else:
+            events.append(SoundEvent(start, end, label, float(row[best])))
+    return events
+
+
+def transcribe_file(path: str | Path, models: Models, settings: Settings, progress: bool = True) -> Transcription:
+    """Raises MediaError for files that cannot be read or hold no audio."""
+    audio = read_audio(path)
+    duration = len(audio) / SAMPLE_RATE
+    if duration == 0:
+        raise MediaError(f"{path}: the audio track is empty")
+    utterances = speech_segments(models, settings, audio)
+    language = settings.asr.language or _detect_language(models, utterances)
+    bar = tqdm(total=round(duration), unit="s", desc=Path(path).name, file=sys.stderr,
+               disable=not progress or duration < PROGRESS_MIN_S, leave=False)
+    segments = []
+    done = 0.0
+    for utt in utterances:
+        result = models.asr.transcribe(utt.samples, language)
+        offset = utt.start
+        segments += [Segment(offset + s.start, min(offset + s.end, utt.t), s.text) for s in result.segments if s.text]
+        bar.update(round(utt.t) - round(done))
+        done = utt.t
+    bar.update(bar.total - bar.n)
+    bar.close()
+    joiner = "" if language in ("zh", "ja") else " "
+    return Transcription(
+        file=str(path), duration=duration, language=language or "",
+        text=joiner.join(s.text for s in segments).strip(),
+        segments=segments, events=sound_events(models, settings, audio),
+    )
+
+
+def _detect_language(models: Models, utterances: list[SpeechEnded]) -> str | None:
+    """One language per file, from its first ~30 s of speech: per-segment detection flips on
+    short segments, and a fixed language also skips detection for every other segment."""
+    if not utterances:
+        return None
+    probe = np.concatenate([u.samples for u in utterances])[: int(LANGUAGE_PROBE_S * SAMPLE_RATE)]
+    return models.asr.detect_language(probe)[0]
