@@ -39,6 +39,7 @@ class ASRConfig(_Section):
     compute_type: str = "int8"
     device: str = "cpu"
     beam_size: int = Field(1, ge=1)
+    short_form: bool = True  # encode an utterance at its own length, not a padded 30 s window
     threads: int = Field(2, ge=1)
 
 

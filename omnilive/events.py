@@ -105,16 +105,6 @@ class Utterance(Event):
     asr_latency_s: float = 0.0  # speech end -> transcript, wall clock
 
 
-@dataclass(frozen=True, slots=True)
-class Transcript(Event):
-    """Live intermediate text: what is heard (partial) before the utterance is final."""
-
-    type: ClassVar[str] = "transcript"
-    turn_id: int
-    text: str
-    final: bool
-
-
 # ---- perception: video -------------------------------------------------------------------------
 
 
