@@ -16,6 +16,12 @@ if ! "$PY" -c 'import ensurepip, venv' 2>/dev/null; then
   echo "installing python3-venv (apt)" >&2
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
 fi
+# Debian's Chromium for the browser tests (Playwright drives it; no browser download).
+if ! command -v chromium >/dev/null 2>&1; then
+  echo "installing chromium (apt) for the browser tests" >&2
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } ||
+    echo "could not install chromium: tests/test_browser.py will fail until it is installed" >&2
+fi
 [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
 pip() { "$VENV/bin/python" -m pip --disable-pip-version-check -q "$@"; }
 

@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from ..backends.registry import Models, load_models
 from ..config import Settings, load_settings
+from ..dsp import AudioFormatError
 from ..events import AnswerAudio, AudioChunk, ClipMemory, Event, Frame
 from ..runtime.session import Session
 from . import protocol
@@ -62,6 +63,10 @@ def create_app(settings: Settings | None = None, models: Models | None = None) -
     @app.get("/capture-worklet.js")
     async def worklet_js() -> Response:
         return Response(_static("capture-worklet.js"), media_type="text/javascript")
+
+    @app.get("/favicon.ico")
+    async def favicon() -> Response:
+        return Response(status_code=204)
 
     @app.get("/health")
     async def health() -> JSONResponse:
@@ -129,6 +134,6 @@ async def _receive(socket: WebSocket, session: Session) -> None:
                     await session.ask(cmd["text"], speak=bool(cmd.get("speak", True)))
                 else:
                     session.stop()
-        except protocol.ProtocolError as exc:
+        except (protocol.ProtocolError, AudioFormatError) as exc:
             log.warning("%s: bad message: %s", session.name, exc)
             await socket.send_json({"type": "error", "stage": "protocol", "message": str(exc)})
