@@ -322,8 +322,21 @@ class Session:
 
     def _interrupt(self, t: float, reason: str) -> None:
         cancelled = self._cancel_turn()
+        self._drop_pending_queries()
         self.counters.interrupts += cancelled is not None
         self._emit(Interrupt(t=t, reason=reason, cancelled_turn=cancelled))
+
+    def _drop_pending_queries(self) -> None:
+        """Questions still waiting for their answer are stale once the user talks again."""
+        keep_end = False
+        while not self._query_q.empty():
+            item = self._query_q.get_nowait()
+            if item is None:
+                keep_end = True
+            else:
+                log.info("%s: dropping unanswered turn %d", self.name, item[0].turn_id)
+        if keep_end:
+            self._query_q.put_nowait(None)
 
     def _cancel_turn(self) -> int | None:
         turn = self._turn
