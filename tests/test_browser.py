@@ -3,7 +3,6 @@ camera and microphone fed from files, against the real server on the real models
 
 import shutil
 import socket
-import sys
 import tempfile
 import threading
 import time
@@ -12,6 +11,7 @@ from pathlib import Path
 import av
 import pytest
 import uvicorn
+from PIL import Image
 
 from omnilive.server.app import create_app
 from helpers import mix, write_wav
@@ -19,17 +19,14 @@ from helpers import mix, write_wav
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
-def camera_file(src: Path, dst: Path, fps: int = 10) -> Path:
-    """A real clip re-encoded as the y4m that Chromium's fake camera plays (in a loop)."""
-    with av.open(str(src)) as inp, av.open(str(dst), "w", format="yuv4mpegpipe") as out:
+def camera_file(photo: Path, dst: Path, seconds: int = 4, fps: int = 5) -> Path:
+    """A real photo held in front of the camera: the y4m that Chromium's fake camera plays."""
+    image = Image.open(photo).convert("RGB").resize((320, 240))
+    with av.open(str(dst), "w", format="yuv4mpegpipe") as out:
         stream = out.add_stream("rawvideo", rate=fps)
-        stream.width, stream.height, stream.pix_fmt = 320, 180, "yuv420p"
-        step = max(1, round(float(inp.streams.video[0].average_rate) / fps))
-        for i, frame in enumerate(inp.decode(video=0)):
-            if i % step == 0:
-                small = frame.reformat(width=320, height=180, format="yuv420p")
-                small.pts = None
-                out.mux(stream.encode(small))
+        stream.width, stream.height, stream.pix_fmt = 320, 240, "yuv420p"
+        for _ in range(seconds * fps):
+            out.mux(stream.encode(av.VideoFrame.from_image(image).reformat(format="yuv420p")))
         out.mux(stream.encode(None))
     return dst
 
@@ -56,7 +53,7 @@ def test_spoken_question_in_the_browser_gets_a_grounded_spoken_answer(server, mo
     from playwright.sync_api import sync_playwright
 
     tmp = Path(tempfile.mkdtemp())
-    cam = camera_file(evaldata / "video/vid_imageio_cockatoo.mp4", tmp / "cam.y4m")
+    cam = camera_file(evaldata / "images/img_skimage_chelsea.png", tmp / "cam.y4m")
     mic = write_wav(tmp / "mic.wav", mix(14.0, [(9.0, models.tts.synthesize("What animal did you see?"))]))
     args = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
             f"--use-file-for-fake-video-capture={cam}", f"--use-file-for-fake-audio-capture={mic}",
@@ -79,5 +76,4 @@ def test_spoken_question_in_the_browser_gets_a_grounded_spoken_answer(server, mo
         finally:
             ctx.close()
     assert seen, "no memory clip reached the page"
-    labels = {w for caption in seen for w in caption.lower().split()[1:] if len(w) > 3}
-    assert labels & set(answer.replace(",", " ").replace(".", " ").split()), (answer, seen)
+    assert "cat" in answer, (answer, seen)  # the camera showed a cat; the answer says so

@@ -20,7 +20,6 @@ def test_replay_prints_speech_start_then_the_utterance_then_a_grounded_answer(tm
     )
     assert proc.returncode == 0, proc.stderr
     events = [json.loads(line) for line in proc.stdout.splitlines()]
-    types = [e["type"] for e in events]
     assert all("type" in e for e in events)
 
     utterances = [e for e in events if e["type"] == "utterance"]

@@ -4,7 +4,6 @@ import io
 import json
 import struct
 
-import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image

@@ -5,7 +5,6 @@ import subprocess
 import sys
 
 import av
-import numpy as np
 
 from helpers import load, mix, write_wav
 

@@ -106,7 +106,9 @@ class ClipBuilder:
         mean /= np.linalg.norm(mean) + 1e-8
         key = int(np.argmax(vectors @ mean))
         n = len(cur.vectors)
-        top = [name for name, mass in cur.labels.most_common(3) if mass / n >= 0.1]
+        ranked = cur.labels.most_common(3)
+        # the clip's best guess always, two more when they carry real weight
+        top = [name for i, (name, mass) in enumerate(ranked) if i == 0 or mass / n >= 0.1]
         return ClipMemory(
             clip_id=clip_id,
             start=cur.start,
