@@ -3,6 +3,7 @@
 import io
 import json
 import struct
+import time
 
 import pytest
 from fastapi.testclient import TestClient
@@ -93,3 +94,20 @@ def test_malformed_messages_get_an_error_and_the_session_survives(client, evalda
         ws.send_text(json.dumps({"type": "ask", "text": "What did you see?", "speak": False}))
         seen = receive_until(ws, "answer")
         assert next(ev for k, ev in seen if k == "answer")["text"]
+
+
+def test_a_client_that_vanishes_mid_speech_leaves_the_server_serving(client, models):
+    speech = float_to_pcm16(mix(3.0, [(0.3, models.tts.synthesize("Where did I leave my keys?"))]))
+    with client.websocket_connect("/ws") as ws:
+        for i in range(0, len(speech) // 2, 1024):  # half of the question, then the client is gone
+            ws.send_bytes(media(protocol.AUDIO_IN, i / 32000, speech[i : i + 1024]))
+        receive_until(ws, "speech_started")
+    for _ in range(100):  # the vanished client's session is closed and counted out
+        health = client.get("/health").json()
+        if health["sessions"] == 0:
+            break
+        time.sleep(0.05)
+    assert health == {"ok": True, "sessions": 0}
+    with client.websocket_connect("/ws") as ws:  # the next client is served as usual
+        ws.send_text(json.dumps({"type": "ask", "text": "What did you see?", "speak": False}))
+        assert receive_until(ws, "answer")[-1][1]["text"]
