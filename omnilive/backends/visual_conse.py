@@ -8,8 +8,11 @@ feature map is kept as spatial tokens for short-term memory.
 
 from __future__ import annotations
 
+import hashlib
+import os
 from collections.abc import Sequence
 from importlib import resources
+from pathlib import Path
 
 import numpy as np
 
@@ -36,7 +39,8 @@ def _preprocess(image: np.ndarray) -> np.ndarray:
 
 
 class ConSEEncoder(VisualEncoder):
-    def __init__(self, weights: str, text: TextEmbedder, top_k: int, threads: int = 1) -> None:
+    def __init__(self, weights: str, text: TextEmbedder, top_k: int, threads: int = 1,
+                 cache: Path | None = None) -> None:
         import torch
         from efficientnet_lite_pytorch import EfficientNet
 
@@ -49,7 +53,7 @@ class ConSEEncoder(VisualEncoder):
         self.dim = text.dim
         self.top_k = top_k
         self.classes = imagenet_classes()
-        self._class_vecs = text.embed(self.classes)  # (1000, dim), once
+        self._class_vecs = _class_vectors(text, self.classes, cache)  # (1000, dim)
 
     @staticmethod
     def source(settings: Settings) -> str:
@@ -58,7 +62,9 @@ class ConSEEncoder(VisualEncoder):
 
     @classmethod
     def load(cls, settings: Settings, text: TextEmbedder) -> "ConSEEncoder":
-        return cls(cls.source(settings), text, settings.visual.top_k)
+        key = f"{settings.text_embedding.backend}:{settings.text_embedding.model}"
+        return cls(cls.source(settings), text, settings.visual.top_k,
+                   cache=Path(settings.cache_dir) / f"conse-{hashlib.sha256(key.encode()).hexdigest()[:12]}.npy")
 
     def encode(self, images: Sequence[np.ndarray]) -> VisualFeatures:
         torch = self._torch
@@ -78,3 +84,18 @@ class ConSEEncoder(VisualEncoder):
 
     def embed_text(self, texts: Sequence[str]) -> np.ndarray:
         return self._text.embed(texts)
+
+
+def _class_vectors(text: TextEmbedder, classes: list[str], cache: Path | None) -> np.ndarray:
+    """Text embeddings of the class names, cached per text model (saves seconds at every start)."""
+    if cache is not None and cache.exists():
+        vecs = np.load(cache)
+        if vecs.shape == (len(classes), text.dim):
+            return vecs
+    vecs = text.embed(classes)
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_suffix(".tmp.npy")
+        np.save(tmp, vecs)
+        os.replace(tmp, cache)
+    return vecs
