@@ -22,13 +22,11 @@ class StreamResampler:
     """Resamples a live stream chunk by chunk without clicks at chunk borders (soxr keeps state)."""
 
     def __init__(self, src_rate: int, dst_rate: int) -> None:
-        self.src_rate, self.dst_rate = src_rate, dst_rate
+        self.src_rate = src_rate
         self._stream = soxr.ResampleStream(src_rate, dst_rate, 1, dtype="float32") if src_rate != dst_rate else None
 
-    def __call__(self, samples: np.ndarray, last: bool = False) -> np.ndarray:
-        if self._stream is None:
-            return samples
-        return self._stream.resample_chunk(samples, last=last)
+    def __call__(self, samples: np.ndarray) -> np.ndarray:
+        return samples if self._stream is None else self._stream.resample_chunk(samples)
 
 
 def to_mono_float(samples: object, sample_rate: int = 16_000) -> np.ndarray:

@@ -6,12 +6,13 @@ import logging
 import zlib
 from pathlib import Path
 
+import ctranslate2
 import numpy as np
 from faster_whisper.tokenizer import Tokenizer
 
 from ..config import Settings
 from .assets import assemble_whisper_base, package_dir, user_path
-from .base import ASRModel, ASRResult, ASRSegment, ModelUnavailable
+from .base import ASRModel, ASRResult, ASRSegment, ModelUnavailable, join_text
 
 log = logging.getLogger(__name__)
 
@@ -70,9 +71,13 @@ class WhisperASR(ASRModel):
         language = language or self._language or ("en" if self.english_only else None)
         if self._short_form and len(samples) <= SHORT_FORM_MAX_S * 16_000:
             return self._short(samples, language)
-        # Long audio: faster-whisper's own 30 s windowing (language detected from the first window).
+        return self._windowed(samples, language, self._beam)
+
+    def _windowed(self, samples: np.ndarray, language: str | None, beam: int) -> ASRResult:
+        """faster-whisper's own 30 s windows with temperature fallback: long audio, and the
+        careful retry when short-form decoding loops."""
         segments, info = self._model.transcribe(
-            samples, language=language, beam_size=self._beam, vad_filter=False,
+            samples, language=language, beam_size=beam, vad_filter=False,
             condition_on_previous_text=False, initial_prompt=ZH_PROMPT if language == "zh" else None,
         )
         segs = tuple(ASRSegment(s.start, s.end, self._clean(s.text, info.language)) for s in segments)
@@ -88,8 +93,6 @@ class WhisperASR(ASRModel):
         the text to the audio: without them Whisper repeats the utterance into the padding.
         Accuracy (bench/audio_bench.py): English WER 6.4 %, as with the full window.
         """
-        import ctranslate2
-
         mel = self._model.feature_extractor(samples)
         frames = min(3000, int(np.ceil((mel.shape[1] + PAD_FRAMES) / 100.0)) * 100)
         window = np.zeros((mel.shape[0], frames), dtype=np.float32)
@@ -113,16 +116,12 @@ class WhisperASR(ASRModel):
         segs = tuple(seg for seg in segs if seg.text)
         if _compression_ratio(" ".join(seg.text for seg in segs)) > MAX_COMPRESSION:
             log.debug("short-form decoding looped; retrying with temperature fallback")
-            segments, _ = self._model.transcribe(
-                samples, language=language, beam_size=max(self._beam, 5), vad_filter=False,
-                condition_on_previous_text=False, initial_prompt=ZH_PROMPT if language == "zh" else None)
-            segs = tuple(ASRSegment(s.start, s.end, self._clean(s.text, language)) for s in segments)
+            return self._windowed(samples, language, max(self._beam, 5))
         return self._result(segs, language, prob)
 
     def _result(self, segs: tuple[ASRSegment, ...], language: str, prob: float) -> ASRResult:
-        joiner = "" if language in ("zh", "ja") else " "
-        text = joiner.join(s.text for s in segs if s.text).strip()
-        return ASRResult(text=text, language=language, segments=segs, language_probability=prob)
+        return ASRResult(text=join_text([s.text for s in segs], language), language=language,
+                         segments=segs, language_probability=prob)
 
     def detect_language(self, samples: np.ndarray) -> tuple[str, float]:
         if self.english_only:

@@ -52,6 +52,12 @@ class ASRResult:
     language_probability: float = 1.0
 
 
+def join_text(parts: Sequence[str], language: str | None) -> str:
+    """Join transcript pieces: with spaces, except for languages written without them."""
+    joiner = "" if language in ("zh", "ja") else " "
+    return joiner.join(p for p in parts if p).strip()
+
+
 class ASRModel(ABC):
     @abstractmethod
     def transcribe(self, samples: np.ndarray, language: str | None = None) -> ASRResult:

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from ..backends.base import ASRSegment, join_text
 from ..backends.registry import Models
 from ..config import Settings
 from ..events import SAMPLE_RATE, SpeechEnded
@@ -18,13 +19,6 @@ from .vad import SpeechDetector
 
 PROGRESS_MIN_S = 30.0  # files shorter than this finish before a progress bar would help
 LANGUAGE_PROBE_S = 30.0
-
-
-@dataclass
-class Segment:
-    start: float
-    end: float
-    text: str
 
 
 @dataclass
@@ -41,7 +35,7 @@ class Transcription:
     duration: float
     language: str
     text: str
-    segments: list[Segment] = field(default_factory=list)
+    segments: list[ASRSegment] = field(default_factory=list)
     events: list[SoundEvent] = field(default_factory=list)
 
     def to_dict(self) -> dict:
@@ -98,15 +92,14 @@ def transcribe_file(path: str | Path, models: Models, settings: Settings, progre
     for utt in utterances:
         result = models.asr.transcribe(utt.samples, language)
         offset = utt.start
-        segments += [Segment(offset + s.start, min(offset + s.end, utt.t), s.text) for s in result.segments if s.text]
+        segments += [ASRSegment(offset + s.start, min(offset + s.end, utt.t), s.text) for s in result.segments if s.text]
         bar.update(round(utt.t) - round(done))
         done = utt.t
     bar.update(bar.total - bar.n)
     bar.close()
-    joiner = "" if language in ("zh", "ja") else " "
     return Transcription(
         file=str(path), duration=duration, language=language or "",
-        text=joiner.join(s.text for s in segments).strip(),
+        text=join_text([s.text for s in segments], language),
         segments=segments, events=sound_events(models, settings, audio),
     )
 
