@@ -135,7 +135,7 @@ def test_stop_command_ends_the_answer_without_a_new_question(models, settings, e
     assert "stop" in utt.text.lower()
     answer = next(e for e in rec.of("answer") if e.turn_id == turn)
     assert answer.interrupted
-    assert any(e.reason == "command" for e in rec.of("interrupt"))
+    assert any(e.reason == "command" for e in rec.of("interrupt")), utt.text
     assert not [e for e in rec.of("query") if e.text == utt.text]  # "stop" is not answered
 
 

@@ -16,8 +16,15 @@ _REQUEST = re.compile(r"\b(tell me|show me|remind me|describe|help me|find my|lo
 _ZH_QUESTION = re.compile(r"[吗呢吧？?]|什么|哪里|哪儿|怎么|为什么|谁|几|多少|请|帮我|告诉我")
 
 
+_STOP_WORDS = {"stop", "it", "talking", "please", "okay", "ok", "now", "quiet", "be", "shut", "up", "hey"}
+
+
 def is_stop_command(text: str) -> bool:
-    return bool(_STOP.match(text))
+    """A short utterance made only of stop words ("Stop.", "Stop, stop!", "OK stop it please")."""
+    if _STOP.match(text):
+        return True
+    words = re.findall(r"[a-z']+", text.lower())
+    return bool(words) and len(words) <= 6 and set(words) <= _STOP_WORDS and bool({"stop", "quiet", "shut"} & set(words))
 
 
 def respond_to(text: str, policy: str = "questions") -> bool:
