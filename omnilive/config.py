@@ -60,7 +60,15 @@ class VisualConfig(_Section):
     # conse: "efficientnet-lite0" (embedded). clip: a local transformers CLIP/SigLIP directory.
     model: str = "efficientnet-lite0"
     top_k: int = Field(5, ge=1)  # ImageNet classes combined per frame (ConSE)
-    ocr: bool = False  # read text in key frames (rapidocr); slow on CPU
+    threads: int = Field(1, ge=1)  # encoder threads (ingest uses 2)
+
+
+class OCRConfig(_Section):
+    """Text read from each clip's key frame joins its memory (labels, grounding words)."""
+
+    backend: Literal["rapidocr", "none"] = "rapidocr"
+    max_side: int = Field(640, ge=64)  # frames are read at most this large (speed)
+    min_score: float = Field(0.6, ge=0, le=1)
 
 
 class LLMConfig(_Section):
@@ -96,6 +104,16 @@ class MemoryConfig(_Section):
     scene_change: float = Field(0.4, ge=0, le=1)  # appearance cosine to the clip mean below this: new clip
     tokens_per_clip: int = Field(4, ge=1)
     top_k: int = Field(3, ge=1)
+    # long-term consolidation (memory/longterm.py)
+    short_term_s: float = Field(300.0, ge=0)  # clips older than this are merged into episodes
+    episode_max_s: float = Field(300.0, gt=0)
+    merge_appearance: float = Field(0.7, ge=0, le=1)  # clip looks like the episode: merge
+    merge_vector: float = Field(0.85, ge=0, le=1)  # or shows the same things: merge
+    rep_merge: float = Field(0.9, ge=0, le=1)  # a clip vector this close to a representative joins it
+    episode_vectors: int = Field(4, ge=1)  # representatives kept per episode
+    # where live sessions keep memory across restarts (one sub-directory per session token);
+    # unset: memory lives in RAM only
+    dir: Path | None = None
 
 
 class Settings(BaseSettings):
@@ -106,6 +124,7 @@ class Settings(BaseSettings):
     sound_events: SoundEventsConfig = SoundEventsConfig()
     text_embedding: TextEmbeddingConfig = TextEmbeddingConfig()
     visual: VisualConfig = VisualConfig()
+    ocr: OCRConfig = OCRConfig()
     llm: LLMConfig = LLMConfig()
     tts: TTSConfig = TTSConfig()
     runtime: RuntimeConfig = RuntimeConfig()

@@ -135,6 +135,9 @@ class ClipMemory(Event):
     global_vector: np.ndarray = field(repr=False)
     tokens: np.ndarray = field(repr=False)  # (n_tokens, dim) pooled feature tokens
     keyframe_jpeg: bytes = field(default=b"", repr=False)
+    # the encoder's named concepts seen in the clip with their mean probability (ConSE: ImageNet
+    # classes), best first; grounding matches a question against each (see memory/ranking.py)
+    concepts: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +161,7 @@ class GroundedClip(Event):
     labels: tuple[str, ...]
     text: str = ""
     keyframe_jpeg: bytes = field(default=b"", repr=False)
+    n_clips: int = 1  # more than one: a long-term episode that consolidated this many clips
 
 
 # ---- reasoning ---------------------------------------------------------------------------------

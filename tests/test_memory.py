@@ -1,55 +1,182 @@
-"""Short-term memory with the real encoder: clips, grounding, snapshots."""
+"""Visual memory with the real encoder: clips, episodes, grounding, snapshots, persistence, ingest."""
+
+import json
+import subprocess
+import sys
+from types import SimpleNamespace
 
 import numpy as np
+import pytest
 from PIL import Image
+from streams import compose, evaldata_items
 
 from omnilive.memory.clips import ClipBuilder
-from omnilive.memory.store import MemoryStore
+from omnilive.memory.store import MemoryStore, recall
+from omnilive.perception.media import MediaError
+from omnilive.runtime.ingest import ingest
+
+SCENES = [("img_skimage_coffee", 16), ("img_skimage_chelsea", 16), ("img_ultralytics_bus", 16),
+          ("img_imageio_dinosaurs", 16)]
 
 
-def frames(evaldata, name, n):
-    img = np.asarray(Image.open(evaldata / "images" / name).convert("RGB"))
-    return [img] * n
+@pytest.fixture(scope="module")
+def stream(evaldata, tmp_path_factory):
+    """A 64 s camera-like video: coffee, cat, bus, toy dinosaurs, 16 s each (handheld jitter)."""
+    items = {it.id: it for it in evaldata_items(evaldata)}
+    path = tmp_path_factory.mktemp("stream") / "room.mp4"
+    shown = compose([(items[name], s) for name, s in SCENES], path)
+    return path, {s.item.id: (s.start, s.end) for s in shown}
 
 
-def build(models, settings, evaldata, scenes):
-    store = MemoryStore(models.visual.dim)
-    builder = ClipBuilder(settings.memory)
-    t = 0.0
-    for name, n in scenes:
-        for img in frames(evaldata, name, n):
-            f = models.visual.encode([img])
-            clip = builder.add(t, f.vectors[0], f.tokens[0], f.labels[0], img)
-            if clip:
-                store.add(clip)
-            t += 1.0
-    return store, builder, t
+def overlaps(clip, span) -> bool:
+    return clip.start < span[1] and span[0] < clip.end
 
 
-def test_scene_changes_make_clips_and_a_question_finds_its_time(models, settings, evaldata):
-    store, builder, t = build(models, settings, evaldata, [
-        ("img_skimage_coffee.png", 4), ("img_skimage_chelsea.png", 4), ("img_ultralytics_bus.jpg", 4)])
-    store.add(builder.flush(end=t))
-    assert [(c.start, c.end) for c in store.clips] == [(0, 4), (4, 8), (8, 12)]
-    clip = store.clips[0]
-    assert clip.tokens.shape == (settings.memory.tokens_per_clip, 1280) and clip.keyframe_jpeg[:2] == b"\xff\xd8"
-    q = models.visual.embed_text(["where did I see a cat?"])[0]
-    best = store.ground(q, k=3)
-    assert (best[0].start, best[0].end) == (4, 8)
-    assert best[0].score > best[1].score
+def test_ingested_video_answers_where_an_object_was_seen_and_survives_a_restart(models, settings, stream, tmp_path):
+    video, truth = stream
+    store = MemoryStore.open(tmp_path, models.visual, settings.memory)
+    report = ingest(video, models, settings, store, progress=False)
+    assert report.status == "ingested" and report.frames == 64
+    assert all(a.end <= b.start for a, b in zip(store.clips, store.clips[1:]))  # one timeline, no overlaps
+    answers = {}
+    for question, item in [("where did I see the cat?", "img_skimage_chelsea"),
+                           ("when was there a bus?", "img_ultralytics_bus"),
+                           ("where is my coffee?", "img_skimage_coffee"),
+                           ("did you see a dinosaur?", "img_imageio_dinosaurs")]:
+        best = recall(store, models.visual, question, k=3)
+        assert overlaps(best[0], truth[item]), (question, best[0])
+        assert best[0].keyframe_jpeg[:2] == b"\xff\xd8" and best[0].score > best[1].score
+        answers[question] = [(c.start, c.end) for c in best]
+    n_clips = len(store)
+    store.close()
+
+    reopened = MemoryStore.open(tmp_path, models.visual, settings.memory)  # a restart
+    assert len(reopened) == n_clips
+    for question, spans in answers.items():
+        assert [(c.start, c.end) for c in recall(reopened, models.visual, question, k=3)] == spans
+    again = ingest(video, models, settings, reopened, progress=False)
+    assert again.status == "skipped" and len(reopened) == n_clips  # idempotent
+    reopened.close()
+
+
+def test_consolidation_compresses_old_clips_into_episodes_that_still_ground(models, settings, stream, tmp_path):
+    video, truth = stream
+    cfg = settings.memory.model_copy(update={"short_term_s": 0.0})  # consolidate everything at once
+    store = MemoryStore.open(tmp_path, models.visual, cfg)
+    ingest(video, models, settings.model_copy(update={"memory": cfg}), store, progress=False)
+    episodes = store.episodes
+    assert len(episodes) >= 3 and sum(e.n_clips for e in episodes) > len(episodes)  # clips were merged
+    for e in episodes:  # an episode never mixes two scenes
+        assert sum(overlaps(e, span) for span in truth.values()) == 1, e
+    best = recall(store, models.visual, "where did I see the cat?", k=3)
+    assert overlaps(best[0], truth["img_skimage_chelsea"]) and best[0].n_clips >= 1
+    store.close()
+
+
+def test_interrupted_ingest_resumes_without_losing_or_duplicating_clips(models, settings, stream, tmp_path):
+    video, truth = stream
+
+    class Crash(Exception):
+        pass
+
+    real = models.visual
+    calls = {"n": 0}
+
+    class CrashingEncoder:
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+        def encode(self, images):
+            calls["n"] += 1
+            if calls["n"] == 10:  # ~40 s into the video
+                raise KeyboardInterrupt  # what Ctrl-C does mid-ingest
+            return real.encode(images)
+
+    crashing = type(models)(**{**models.__dict__, "visual": CrashingEncoder()})
+    store = MemoryStore.open(tmp_path, real, settings.memory)
+    with pytest.raises(KeyboardInterrupt):
+        ingest(video, crashing, settings, store, progress=False)
+    kept = [(c.start, c.end) for c in store.clips]
+    store.close()
+    assert kept and kept[-1][1] < 64
+
+    store = MemoryStore.open(tmp_path, real, settings.memory)
+    report = ingest(video, models, settings, store, progress=False)
+    assert report.status == "resumed" and report.frames < 64
+    spans = [(c.start, c.end) for c in store.clips]
+    assert spans[: len(kept)] == kept and spans[-1][1] == pytest.approx(64, abs=1)
+    assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:]))
+    best = recall(store, models.visual, "did you see a dinosaur?", k=1)
+    assert overlaps(best[0], truth["img_imageio_dinosaurs"])  # found in the resumed part
+    store.close()
 
 
 def test_snapshot_ignores_frames_added_after_it(models, settings, evaldata):
-    store, builder, t = build(models, settings, evaldata, [("img_skimage_coffee.png", 3)])
-    snap = store.snapshot(t, builder.peek(end=t))  # the user starts speaking now
-    for img in frames(evaldata, "img_ultralytics_bus.jpg", 3):
-        f = models.visual.encode([img])
-        clip = builder.add(t, f.vectors[0], f.tokens[0], f.labels[0], img)
-        if clip:
-            store.add(clip)
-        t += 1
-    q = models.visual.embed_text(["a bus"])[0]
-    seen_then = store.ground(q, snap, k=5)
-    assert all(c.end <= 3 for c in seen_then)  # only the coffee clip existed at the snapshot
-    store.add(builder.flush(end=t))
-    assert store.ground(q, k=1)[0].start == 3  # without the snapshot the bus is found
+    store = MemoryStore(models.visual.dim, settings.memory, encoder=models.visual)
+    builder = ClipBuilder(settings.memory)
+
+    def show(name: str, n: int, t: float) -> float:
+        img = np.asarray(Image.open(evaldata / "images" / name).convert("RGB"))
+        for _ in range(n):
+            f = models.visual.encode([img])
+            sealed = builder.add(t, f.vectors[0], f.tokens[0], f.labels[0], img)
+            if sealed:
+                store.add(sealed.clip)
+            t += 1.0
+        return t
+
+    t = show("img_skimage_coffee.png", 3, 0.0)
+    snap = store.snapshot(t, (builder.peek(end=t),))  # the user starts speaking now
+    t = show("img_ultralytics_bus.jpg", 3, t)
+    seen_then = recall(store, models.visual, "a bus", k=5, snapshot=snap)
+    assert seen_then and all(c.end <= 3 for c in seen_then)  # only the coffee clip existed then
+    store.add(builder.flush(end=t).clip)
+    assert recall(store, models.visual, "a bus", k=1)[0].start == 3  # without the snapshot it is found
+
+
+def test_memory_made_by_another_encoder_is_refused(models, settings, tmp_path):
+    from omnilive.memory.persist import MemoryMismatch
+
+    MemoryStore.open(tmp_path, models.visual, settings.memory).close()
+
+    class Other:
+        dim, name, concept_names, concept_vectors = models.visual.dim, "clip:some-model", None, None
+
+        def label_words(self, label):
+            return label
+
+    with pytest.raises(MemoryMismatch, match="clip:some-model"):
+        MemoryStore.open(tmp_path, Other(), settings.memory)
+
+
+def test_cli_ingest_and_recall(stream, tmp_path, evaldata):
+    video, truth = stream
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(video.read_bytes()[:2000])  # a truncated download
+    mem = tmp_path / "mem"
+    proc = subprocess.run([sys.executable, "-m", "omnilive", "ingest", str(broken), str(video), "--memory", str(mem),
+                           "--json"], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 1, proc.stderr  # one file failed ...
+    lines = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert "error" in lines[0] and lines[1]["status"] == "ingested"  # ... and the next was still ingested
+    assert "broken.mp4" in proc.stderr
+
+    proc = subprocess.run([sys.executable, "-m", "omnilive", "recall", "--memory", str(mem), "where is the cat?",
+                           "--json", "-k", "2"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    clips = json.loads(proc.stdout)["clips"]
+    assert len(clips) == 2 and clips[0]["score"] >= clips[1]["score"]
+    assert overlaps(SimpleNamespace(**clips[0]), truth["img_skimage_chelsea"])
+    assert {"start", "end", "score", "labels", "keyframe"} <= set(clips[0])
+    with open(clips[0]["keyframe"], "rb") as f:
+        assert f.read(2) == b"\xff\xd8"
+
+
+def test_unreadable_video_is_a_clear_error(models, settings, tmp_path):
+    bad = tmp_path / "notes.mp4"
+    bad.write_text("not a video")
+    store = MemoryStore.open(tmp_path / "mem", models.visual, settings.memory)
+    with pytest.raises(MediaError, match="notes.mp4"):
+        ingest(bad, models, settings, store, progress=False)
+    assert len(store) == 0
+    store.close()

@@ -104,6 +104,11 @@ class VisualFeatures:
 
 class VisualEncoder(ABC):
     dim: int
+    name: str = "visual"  # identifies the embedding space stored memory was made in
+    # named concepts the encoder recognises (ConSE: the ImageNet classes) and their unit text
+    # vectors; None for encoders without a vocabulary (CLIP)
+    concept_names: list[str] | None = None
+    concept_vectors: np.ndarray | None = None
 
     @abstractmethod
     def encode(self, images: Sequence[np.ndarray]) -> VisualFeatures:
@@ -112,6 +117,10 @@ class VisualEncoder(ABC):
     @abstractmethod
     def embed_text(self, texts: Sequence[str]) -> np.ndarray:
         """(n, dim) L2-normalised question embeddings in the frames' space."""
+
+    def label_words(self, label: str) -> str:
+        """Text a question may use for one of this encoder's labels (ConSE adds what it is a kind of)."""
+        return label
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,3 +151,10 @@ class TTS(ABC):
     @abstractmethod
     def synthesize(self, text: str) -> np.ndarray:
         """float32 mono audio at ``self.sample_rate`` speaking ``text``."""
+
+
+class TextReader(ABC):
+    """OCR: the text visible in a frame, as lines, best first."""
+
+    @abstractmethod
+    def read(self, image: np.ndarray) -> list[str]: ...

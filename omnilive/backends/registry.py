@@ -12,11 +12,13 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from ..config import Settings
-from .base import ASRModel, LLM, ModelUnavailable, SoundTagger, TextEmbedder, TTS, VADModel, VisualEncoder
+from .base import (
+    ASRModel, LLM, ModelUnavailable, SoundTagger, TextEmbedder, TextReader, TTS, VADModel, VisualEncoder,
+)
 
 log = logging.getLogger(__name__)
 
-CAPABILITIES = ("vad", "asr", "sound_events", "text_embedding", "visual", "llm", "tts")
+CAPABILITIES = ("vad", "asr", "sound_events", "text_embedding", "visual", "ocr", "llm", "tts")
 
 
 def _vad(name: str):
@@ -47,6 +49,11 @@ def _visual(name: str):
     return ConSEEncoder
 
 
+def _ocr(name: str):
+    from .ocr_rapid import RapidTextReader
+    return {"rapidocr": RapidTextReader}[name]
+
+
 def _llm(name: str):
     from .llm import LlamaCppLLM, OpenAICompatLLM
     return {"llama_cpp": LlamaCppLLM, "openai": OpenAICompatLLM}[name]
@@ -59,7 +66,7 @@ def _tts(name: str):
 
 _RESOLVERS: dict[str, Callable[[str], Any]] = {
     "vad": _vad, "asr": _asr, "sound_events": _sound, "text_embedding": _text,
-    "visual": _visual, "llm": _llm, "tts": _tts,
+    "visual": _visual, "ocr": _ocr, "llm": _llm, "tts": _tts,
 }
 
 
@@ -87,6 +94,7 @@ class Models:
     sound_events: SoundTagger | None
     text_embedding: TextEmbedder
     visual: VisualEncoder
+    ocr: TextReader | None
     llm: LLM
     tts: TTS | None
 

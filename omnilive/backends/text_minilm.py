@@ -23,6 +23,9 @@ class SentenceEmbedder(TextEmbedder):
     def __init__(self, model_dir: Path) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a local dir must never turn into a hub lookup
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # "Loading weights" bars would clutter every CLI run
 
         self._model = SentenceTransformer(str(model_dir), device="cpu", local_files_only=True)
         self.dim = int(self._model.get_embedding_dimension())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -27,7 +28,9 @@ class CLIPEncoder(VisualEncoder):
 
     @classmethod
     def load(cls, settings: Settings, text=None) -> "CLIPEncoder":
-        return cls(cls.source(settings))
+        encoder = cls(cls.source(settings))
+        encoder.name = f"clip:{Path(settings.visual.model).name}"
+        return encoder
 
     def encode(self, images: Sequence[np.ndarray]) -> VisualFeatures:
         torch = self._torch

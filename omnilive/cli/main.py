@@ -6,10 +6,9 @@ import argparse
 import logging
 import sys
 
-from . import models_cmd, replay_cmd, serve_cmd, transcribe_cmd
+from . import ingest_cmd, models_cmd, recall_cmd, replay_cmd, serve_cmd, transcribe_cmd
 
-# later verbs (ingest, recall, ask) join this list
-VERBS = (serve_cmd, replay_cmd, transcribe_cmd, models_cmd)
+VERBS = (serve_cmd, replay_cmd, transcribe_cmd, ingest_cmd, recall_cmd, models_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -12,6 +12,8 @@ from ..backends.registry import load_models
 from ..config import load_settings
 from ..events import AudioChunk, Event, Frame
 from ..perception.media import MediaError
+from ..memory.persist import MemoryMismatch
+from ..memory.store import MemoryStore
 from ..runtime.replay import replay
 from ..runtime.session import Session
 
@@ -28,6 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="one JSON object per line, each with a `type`")
     p.add_argument("--all", action="store_true", help="also print clips, queries, answer deltas and audio chunks")
     p.add_argument("--speak", metavar="WAV", help="also write the spoken answers to this WAV file")
+    p.add_argument("--memory", metavar="DIR", help="remember into (and answer from) this persistent memory")
     p.set_defaults(run=run)
 
 
@@ -49,14 +52,19 @@ def run(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     try:
         models = load_models(settings)
-    except ModelUnavailable as exc:
+        memory = MemoryStore.open(args.memory, models.visual, settings.memory) if args.memory else None
+    except (ModelUnavailable, MemoryMismatch) as exc:
         print(f"omnilive: {exc}", file=sys.stderr)
         return 2
-    return asyncio.run(_replay(args, settings, models))
+    try:
+        return asyncio.run(_replay(args, settings, models, memory))
+    finally:
+        if memory is not None:
+            memory.close()
 
 
-async def _replay(args, settings, models) -> int:
-    session = await Session(models, settings, name="replay").start()
+async def _replay(args, settings, models, memory) -> int:
+    session = await Session(models, settings, name="replay", memory=memory).start()
     session.subscribe(_printer(args))
     audio_out: list[bytes] = []
     if args.speak:

@@ -3,7 +3,9 @@ tokens plus one global vector (IXC2.5-OL's short-term memory), with labels and a
 
 from __future__ import annotations
 
+import dataclasses
 import io
+import logging
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -12,7 +14,20 @@ import numpy as np
 from ..config import MemoryConfig
 from ..events import ClipMemory
 
+log = logging.getLogger(__name__)
+
 KEYFRAME_SIDE = 320
+CONCEPTS = 10  # named concepts kept per clip, with their mean probability
+TEXT_CONCEPT = "text"  # added when OCR reads text in the clip
+TEXT_CONCEPT_DESCRIPTION = "text, writing: a document, page, sign or screen with words"
+
+
+@dataclass(frozen=True, slots=True)
+class Sealed:
+    """A sealed clip and its key frame at full size (for OCR, which the small JPEG would defeat)."""
+
+    clip: ClipMemory
+    key_image: np.ndarray
 
 
 @dataclass
@@ -24,6 +39,23 @@ class _Building:
     tokens: list[np.ndarray] = field(default_factory=list)
     labels: Counter = field(default_factory=Counter)
     images: list[np.ndarray] = field(default_factory=list)
+
+
+def with_text(reader, sealed: Sealed) -> ClipMemory:
+    """The clip with the text its key frame shows (OCR), when a reader is configured."""
+    if reader is None:
+        return sealed.clip
+    try:
+        lines = reader.read(sealed.key_image)
+    except Exception as exc:  # a frame the OCR cannot read still belongs in memory
+        log.warning("OCR failed on clip %d: %s", sealed.clip.clip_id, exc)
+        return sealed.clip
+    if not lines:
+        return sealed.clip
+    clip = sealed.clip
+    # readable text is itself something seen ("where did I see that document?")
+    return dataclasses.replace(clip, text=" ".join(lines)[:300], labels=clip.labels + (TEXT_CONCEPT,),
+                               concepts=((TEXT_CONCEPT, 1.0),) + clip.concepts)
 
 
 def pool_tokens(tokens: np.ndarray, n: int) -> np.ndarray:
@@ -64,7 +96,7 @@ class ClipBuilder:
         self._cur: _Building | None = None
 
     def add(self, t: float, vector: np.ndarray, tokens: np.ndarray,
-            labels: list[tuple[str, float]], image: np.ndarray) -> ClipMemory | None:
+            labels: list[tuple[str, float]], image: np.ndarray) -> Sealed | None:
         sealed = None
         cur = self._cur
         look = appearance(tokens)
@@ -85,7 +117,7 @@ class ClipBuilder:
         cur.images.append(image)
         return sealed
 
-    def flush(self, end: float | None = None) -> ClipMemory | None:
+    def flush(self, end: float | None = None) -> Sealed | None:
         cur, self._cur = self._cur, None
         return self._seal(cur, end=end) if cur is not None else None
 
@@ -93,30 +125,32 @@ class ClipBuilder:
         """The clip being built, as if sealed now (for snapshots); does not consume it."""
         if self._cur is None:
             return None
-        return self._make(self._cur, self._next_id, end)
+        return self._make(self._cur, self._next_id, end).clip
 
-    def _seal(self, cur: _Building, end: float | None) -> ClipMemory:
-        clip = self._make(cur, self._next_id, end)
+    def _seal(self, cur: _Building, end: float | None) -> Sealed:
+        sealed = self._make(cur, self._next_id, end)
         self._next_id += 1
-        return clip
+        return sealed
 
-    def _make(self, cur: _Building, clip_id: int, end: float | None) -> ClipMemory:
+    def _make(self, cur: _Building, clip_id: int, end: float | None) -> Sealed:
         vectors = np.stack(cur.vectors)
         mean = vectors.mean(axis=0)
         mean /= np.linalg.norm(mean) + 1e-8
         key = int(np.argmax(vectors @ mean))
         n = len(cur.vectors)
-        ranked = cur.labels.most_common(3)
+        ranked = cur.labels.most_common(CONCEPTS)
         # the clip's best guess always, two more when they carry real weight
         top = [name for i, (name, mass) in enumerate(ranked) if i == 0 or mass / n >= 0.1]
-        return ClipMemory(
+        clip = ClipMemory(
             clip_id=clip_id,
             start=cur.start,
             end=max(end if end is not None else cur.last, cur.last),
             n_frames=n,
-            labels=tuple(top),
+            labels=tuple(top[:3]),
+            concepts=tuple((name, round(mass / n, 4)) for name, mass in ranked),
             text="",
             global_vector=mean.astype(np.float32),
             tokens=pool_tokens(np.stack(cur.tokens), self._cfg.tokens_per_clip),
             keyframe_jpeg=jpeg(cur.images[key]),
         )
+        return Sealed(clip, cur.images[key])

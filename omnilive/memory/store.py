@@ -1,70 +1,254 @@
-"""The session's memory of clips, snapshots of it, and grounding of questions to clips.
+"""The session's memory: recent clips (short-term) and consolidated episodes (long-term), snapshots
+of it, and grounding of questions to it.
 
-Clips are append-only, so a snapshot is just a version number (how many clips it sees) plus a
-copy of the clip that was still being built: taking one costs nothing, and frames that arrive
-while the user speaks cannot change what the answer is grounded on.
+Snapshots are cheap because nothing in memory is ever modified in place: sealed episodes are only
+appended (a snapshot records how many it sees), and the short-term window is an immutable tuple
+replaced on each change (a snapshot keeps a reference). The window is bounded by
+``short_term_s`` + ``episode_max_s``, so taking a snapshot and sealing a clip cost the same after
+ten minutes or ten hours. Questions are scored against every item (see ranking.py).
 """
 
 from __future__ import annotations
 
 import threading
+import time
+from collections import defaultdict
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
+from ..backends.base import VisualEncoder
+from ..config import MemoryConfig
 from ..events import ClipMemory, GroundedClip
+from .longterm import Consolidator, Episode
+from .persist import MemoryDB
+from .clips import CONCEPTS
+from .ranking import Candidate, Vocabulary, concept_scores, content_words, query_text, rank
+
+PRESELECT = 48  # candidates kept by vector score before re-ranking (plus every word match)
 
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
-    version: int
-    partial: ClipMemory | None
     t: float
+    version: int  # clips sealed so far (ids below this existed)
+    short: tuple[ClipMemory, ...]
+    n_episodes: int
+    n_rows: int
+    extra: tuple[ClipMemory, ...] = ()  # clips not in the store yet (the one being built, ...)
+
+
+@dataclass(frozen=True, slots=True)
+class _Keys:
+    """What ranking needs of one clip or episode besides its vectors (computed once)."""
+
+    label_words: frozenset[str]
+    text_words: frozenset[str]
+    concepts: np.ndarray | None
+    priors: np.ndarray | None
+
+
+class _Rows:
+    """A growable matrix: appended rows never move, so a prefix is a consistent view."""
+
+    def __init__(self, dim: int, dtype=np.float32) -> None:
+        self.data = np.zeros((256, dim), dtype=dtype)
+        self.n = 0
+
+    def extend(self, rows: np.ndarray) -> None:
+        need = self.n + len(rows)
+        if need > len(self.data):
+            grown = np.zeros((max(need, 2 * len(self.data)), self.data.shape[1]), dtype=self.data.dtype)
+            grown[: self.n] = self.data[: self.n]
+            self.data = grown
+        self.data[self.n: need] = rows
+        self.n = need
 
 
 class MemoryStore:
-    def __init__(self, dim: int) -> None:
+    def __init__(self, dim: int, cfg: MemoryConfig | None = None, db: MemoryDB | None = None,
+                 encoder: VisualEncoder | None = None) -> None:
+        """``encoder`` supplies the label words and concept vocabulary used in ranking (optional)."""
         self.dim = dim
-        self._clips: list[ClipMemory] = []
-        self._vectors = np.zeros((64, dim), dtype=np.float32)
-        self._lock = threading.Lock()  # the encoder thread appends while answer threads read
+        self.cfg = cfg or MemoryConfig()
+        self.db = db
+        self._label_text = encoder.label_words if encoder is not None else (lambda label: label)
+        self._vocab = Vocabulary.of(encoder)
+        self._clip_keys: dict[int, _Keys] = {}  # short-term clip id -> ranking keys
+        self._lock = threading.Lock()  # the encoder thread adds while answer threads read
+        self._short: tuple[ClipMemory, ...] = ()
+        self._fed = 0  # short-term clips (from the front) already given to the consolidator
+        self._episodes: list[Episode] = []
+        self._rows = _Rows(dim)
+        self._row_start: list[int] = []
+        self._words: dict[str, list[int]] = defaultdict(list)  # label/OCR word -> episode indices
+        self._episode_keys: list[_Keys] = []
+        self._ep_concepts = _Rows(CONCEPTS, np.int32)  # per episode: concept indices ...
+        self._ep_priors = _Rows(CONCEPTS)  # ... and their prior terms (see ranking.py)
+        self._next_clip = 0
+        first_episode = 0
+        if db is not None:
+            clips, episodes = db.load(dim)
+            for e in episodes:
+                self._append_episode(e)
+            self._short = tuple(clips)
+            self._clip_keys = {c.clip_id: self._keys(c) for c in clips}
+            ids = [c.clip_id for c in clips] + [e.last_clip for e in episodes]
+            self._next_clip = max(ids) + 1 if ids else 0
+            first_episode = episodes[-1].episode_id + 1 if episodes else 0
+        self._consolidator = Consolidator(self.cfg, first_id=first_episode)
+
+    @classmethod
+    def open(cls, directory: str | Path, encoder: VisualEncoder, cfg: MemoryConfig) -> "MemoryStore":
+        """The persistent memory in ``directory`` for this encoder's embedding space."""
+        return cls(encoder.dim, cfg, MemoryDB(directory, encoder.name, encoder.dim), encoder)
+
+    def _keys(self, item: ClipMemory | Episode) -> "_Keys":
+        idx, prior = self._vocab.encode(item.concepts, CONCEPTS) if self._vocab else (None, None)
+        return _Keys(frozenset(content_words(" ".join(self._label_text(x) for x in item.labels))),
+                     frozenset(content_words(item.text)), idx, prior)
 
     def __len__(self) -> int:
-        return len(self._clips)
+        """Clips sealed so far (short-term plus those consolidated into episodes)."""
+        return self._next_clip
+
+    @property
+    def next_clip_id(self) -> int:
+        return self._next_clip
+
+    @property
+    def end(self) -> float:
+        """Stream time at which the latest memory ends (0 when empty)."""
+        if self._short:
+            return self._short[-1].end
+        return self._episodes[-1].end if self._episodes else 0.0
+
+    def resume_at(self, live: bool) -> float:
+        """Stream time at which new input continues this memory: right after its end, plus, for a
+        live session, the wall-clock time that passed since (so "10 minutes ago" stays true)."""
+        if self.end == 0.0:
+            return 0.0
+        gap = 1.0
+        if live and self.db is not None:
+            gap = max(gap, time.time() - float(self.db.meta().get("wall_end", time.time())))
+        return self.end + gap
 
     @property
     def clips(self) -> list[ClipMemory]:
-        return list(self._clips)
+        return list(self._short)
 
-    def add(self, clip: ClipMemory) -> None:
+    @property
+    def episodes(self) -> list[Episode]:
+        return list(self._episodes)
+
+    def add(self, clip: ClipMemory) -> list[Episode]:
+        """Keep a sealed clip (committed to disk first), then consolidate what has grown old."""
+        if self.db is not None:
+            self.db.add_clip(clip, wall_end=time.time())
+        keys = self._keys(clip)
         with self._lock:
-            n = len(self._clips)
-            if n == len(self._vectors):
-                grown = np.zeros((2 * n, self.dim), dtype=np.float32)
-                grown[:n] = self._vectors
-                self._vectors = grown
-            self._vectors[n] = clip.global_vector
-            self._clips.append(clip)
+            self._clip_keys[clip.clip_id] = keys
+            self._short = self._short + (clip,)
+            self._next_clip = max(self._next_clip, clip.clip_id + 1)
+        return self._consolidate(now=clip.end)
 
-    def snapshot(self, t: float, partial: ClipMemory | None) -> Snapshot:
-        return Snapshot(version=len(self._clips), partial=partial, t=t)
+    def _consolidate(self, now: float) -> list[Episode]:
+        sealed = []
+        horizon = now - self.cfg.short_term_s
+        while self._fed < len(self._short) and self._short[self._fed].end <= horizon:
+            episode = self._consolidator.add(self._short[self._fed])
+            self._fed += 1
+            if episode is not None:
+                self._store_episode(episode)
+                sealed.append(episode)
+        return sealed
 
-    def ground(self, query: np.ndarray, snapshot: Snapshot | None = None, k: int = 3) -> list[GroundedClip]:
-        """The k clips most similar to the query vector, best first, as seen by ``snapshot``."""
+    def _store_episode(self, e: Episode) -> None:
+        ids = [c.clip_id for c in self._short[: e.n_clips]]
+        if self.db is not None:
+            self.db.add_episode(e, ids)
         with self._lock:
-            version = len(self._clips) if snapshot is None else snapshot.version
-            clips = self._clips[:version]
-            vectors = self._vectors[:version]
-        if snapshot is not None and snapshot.partial is not None:
-            clips = clips + [snapshot.partial]
-            vectors = np.vstack([vectors, snapshot.partial.global_vector[None]])
-        if not clips:
+            self._append_episode(e)
+            for c in self._short[: e.n_clips]:
+                self._clip_keys.pop(c.clip_id, None)
+            self._short = self._short[e.n_clips:]
+            self._fed -= e.n_clips
+
+    def _append_episode(self, e: Episode) -> None:
+        index = len(self._episodes)
+        self._row_start.append(self._rows.n)
+        self._rows.extend(e.vectors.astype(np.float32))
+        keys = self._keys(e)
+        for w in keys.label_words | keys.text_words:
+            self._words[w].append(index)
+        self._episode_keys.append(keys)
+        if keys.concepts is not None:
+            self._ep_concepts.extend(keys.concepts[None])
+            self._ep_priors.extend(keys.priors[None])
+        self._episodes.append(e)
+
+    def snapshot(self, t: float, extra: tuple[ClipMemory, ...] = ()) -> Snapshot:
+        with self._lock:
+            return Snapshot(t=t, version=self._next_clip, short=self._short, n_episodes=len(self._episodes),
+                            n_rows=self._rows.n, extra=extra)
+
+    def ground(self, query: np.ndarray, snapshot: Snapshot | None = None, k: int = 3,
+               question: str = "") -> list[GroundedClip]:
+        """The k best distinct moments for the question, as seen by ``snapshot``, best first."""
+        snap = snapshot or self.snapshot(self.end)
+        q = query.astype(np.float32)
+        sims = self._vocab.vectors @ q if self._vocab else None
+        candidates = self._episode_candidates(q, sims, snap, question, k)
+        for c in snap.short + snap.extra:
+            keys = self._clip_keys.get(c.clip_id) or self._keys(c)  # not stored yet: the clip being built
+            score = float(c.global_vector @ q)
+            if sims is not None:
+                score = max(score, float(concept_scores(sims, keys.concepts, keys.priors)))
+            candidates.append(Candidate(ref=c, start=c.start, end=c.end, labels=c.labels,
+                                        label_words=keys.label_words, text_words=keys.text_words, vector_score=score))
+        return [_grounded(c.ref, score) for c, score in rank(candidates, question, k, gap=self.cfg.clip_max_s)]
+
+    def _episode_candidates(self, q: np.ndarray, sims: np.ndarray | None, snap: Snapshot, question: str,
+                            k: int) -> list[Candidate]:
+        n = snap.n_episodes
+        if n == 0:
             return []
-        scores = vectors @ query.astype(np.float32)
-        best = np.argsort(-scores, kind="stable")[:k]
-        return [
-            GroundedClip(clip_id=clips[i].clip_id, start=clips[i].start, end=clips[i].end,
-                         score=float(scores[i]), labels=clips[i].labels, text=clips[i].text,
-                         keyframe_jpeg=clips[i].keyframe_jpeg)
-            for i in best
-        ]
+        rows = self._rows.data[: snap.n_rows] @ q
+        starts = np.asarray(self._row_start[:n])
+        best = np.maximum.reduceat(rows, starts)
+        if sims is not None:
+            best = np.maximum(best, concept_scores(sims, self._ep_concepts.data[:n], self._ep_priors.data[:n]))
+        keep = set(np.argsort(-best)[: PRESELECT + k].tolist())
+        for w in content_words(question):
+            keep.update(i for i in self._words.get(w, ()) if i < n)
+        episodes, keys = self._episodes, self._episode_keys
+        return [Candidate(ref=episodes[i], start=episodes[i].start, end=episodes[i].end, labels=episodes[i].labels,
+                          label_words=keys[i].label_words, text_words=keys[i].text_words, vector_score=float(best[i]))
+                for i in sorted(keep)]
+
+    def stats(self) -> dict[str, float]:
+        out = {"clips": len(self._short), "episodes": len(self._episodes), "clips_sealed": self._next_clip,
+               "end": round(self.end, 3)}
+        if self.db is not None:
+            out["bytes"] = self.db.size_bytes()
+        return out
+
+    def close(self) -> None:
+        if self.db is not None:
+            self.db.close()
+
+
+def _grounded(item: ClipMemory | Episode, score: float) -> GroundedClip:
+    if isinstance(item, Episode):
+        return GroundedClip(clip_id=item.first_clip, start=item.start, end=item.end, score=score,
+                            labels=item.labels, text=item.text, keyframe_jpeg=item.keyframe_jpeg,
+                            n_clips=item.n_clips)
+    return GroundedClip(clip_id=item.clip_id, start=item.start, end=item.end, score=score, labels=item.labels,
+                        text=item.text, keyframe_jpeg=item.keyframe_jpeg)
+
+
+def recall(store: MemoryStore, visual: VisualEncoder, question: str, k: int, snapshot: Snapshot | None = None) -> list[GroundedClip]:
+    """Ground a question: embed what it asks about, then rank memory (see ranking.py)."""
+    vector = visual.embed_text([query_text(question)])[0]
+    return store.ground(vector, snapshot, k=k, question=question)

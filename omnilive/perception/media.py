@@ -12,6 +12,7 @@ import av
 import numpy as np
 
 from ..events import SAMPLE_RATE
+from .video import FrameSampler
 
 log = logging.getLogger(__name__)
 
@@ -52,14 +53,17 @@ def read_audio(path: str | Path) -> np.ndarray:
     return np.concatenate(parts)
 
 
-def iter_media(path: str | Path, *, audio: bool = True, video: bool = True,
-               max_side: int = 640) -> Iterator[tuple[str, float, np.ndarray]]:
+def iter_media(path: str | Path, *, audio: bool = True, video: bool = True, max_side: int = 640,
+               video_fps: float | None = None, start: float = 0.0) -> Iterator[tuple[str, float, np.ndarray]]:
     """Yield ("audio", t, samples) and ("video", t, rgb) in demux order.
 
     Audio ``t`` counts samples delivered (robust to odd container timestamps); video ``t`` is the
     frame's presentation time relative to the first frame. Frames larger than ``max_side`` are
-    scaled down, since every encoder downstream works at a few hundred pixels.
+    scaled down, since every encoder downstream works at a few hundred pixels. With ``video_fps``
+    only sampled frames are converted to RGB (conversion costs more than decoding); frames before
+    ``start`` seconds are skipped (resuming an ingest).
     """
+    sampler = FrameSampler(video_fps) if video_fps else None
     try:
         container = av.open(str(path))
     except (av.FFmpegError, OSError) as exc:
@@ -87,7 +91,9 @@ def iter_media(path: str | Path, *, audio: bool = True, video: bool = True,
                             audio_t += len(samples) / SAMPLE_RATE
                     elif isinstance(frame, av.VideoFrame) and frame.time is not None:
                         video_t0 = frame.time if video_t0 is None else video_t0
-                        yield "video", frame.time - video_t0, _rgb(frame, max_side)
+                        t = frame.time - video_t0
+                        if t >= start and (sampler is None or sampler.keep(t)):
+                            yield "video", t, _rgb(frame, max_side)
         except av.FFmpegError as exc:
             raise MediaError(f"{path}: decoding failed: {exc}") from exc
         if audio and container.streams.audio:

@@ -33,7 +33,8 @@ from ..events import (
     SAMPLE_RATE, Answer, AnswerAudio, AnswerDelta, AudioChunk, ClipMemory, ErrorEvent, Event, Frame,
     Interrupt, MemorySnapshot, Query, SoundTag, SpeechEnded, SpeechStarted, Summary, Utterance,
 )
-from ..memory.clips import ClipBuilder
+from ..memory.clips import ClipBuilder, Sealed, with_text
+from ..memory.ranking import query_text
 from ..memory.store import MemoryStore, Snapshot
 from ..perception.vad import SpeechDetector
 from ..perception.video import FrameSampler, validate_frame
@@ -44,7 +45,7 @@ from .queues import DropOldestQueue
 
 log = logging.getLogger(__name__)
 
-STAGES = ("vad", "asr", "vision", "llm", "tts")
+STAGES = ("vad", "asr", "vision", "memory", "llm", "tts")
 HISTORY_TURNS = 4  # question/answer pairs kept for follow-ups
 
 
@@ -69,14 +70,19 @@ class _Turn:
 
 
 class Session:
-    def __init__(self, models: Models, settings: Settings, name: str = "session") -> None:
+    def __init__(self, models: Models, settings: Settings, name: str = "session",
+                 memory: MemoryStore | None = None) -> None:
         self.models = models
         self.settings = settings
         self.name = name
         rt = settings.runtime
         self.counters = Counters()
-        self.memory = MemoryStore(models.visual.dim)
-        self._clips = ClipBuilder(settings.memory)
+        self.memory = memory or MemoryStore(models.visual.dim, settings.memory, encoder=models.visual)
+        # a reopened memory continues its timeline: this session's stream time 0 is "now" on it
+        self._t_offset = self.memory.resume_at(live=True)
+        self._clips = ClipBuilder(settings.memory, first_id=self.memory.next_clip_id)
+        self._sealed_q: asyncio.Queue[Sealed | None] = asyncio.Queue()
+        self._unstored: list[ClipMemory] = []  # sealed, waiting for OCR / the store: snapshots see them
         self._detector = SpeechDetector(models.vad.stream(), settings.vad)
         self._sampler = FrameSampler(rt.video_fps)
         self._audio_q: asyncio.Queue[AudioChunk | None] = asyncio.Queue(rt.audio_queue)
@@ -103,6 +109,7 @@ class Session:
             asyncio.create_task(self._vad_worker(), name=f"{self.name}-vad"),
             asyncio.create_task(self._asr_worker(), name=f"{self.name}-asr"),
             asyncio.create_task(self._vision_worker(), name=f"{self.name}-vision"),
+            asyncio.create_task(self._memory_worker(), name=f"{self.name}-memory"),
             asyncio.create_task(self._reasoning_worker(), name=f"{self.name}-reasoning"),
         ]
         return self
@@ -111,9 +118,9 @@ class Session:
         """End of input: drain every stage in order, let the last answer finish, then stop."""
         await self._audio_q.put(None)
         self._frame_q.put(None)
-        await asyncio.gather(*self._tasks[:3])
+        await asyncio.gather(*self._tasks[:4])
         await self._query_q.put(None)
-        await self._tasks[3]
+        await self._tasks[4]
         return self._summary()
 
     async def close(self) -> None:
@@ -219,7 +226,7 @@ class Session:
             snap = self._snapshot(ev.t, ev.turn_id)
             self._emit(ev)
             self._emit(MemorySnapshot(t=ev.t, turn_id=ev.turn_id, version=snap.version,
-                                      n_clips=snap.version + (snap.partial is not None)))
+                                      n_clips=snap.version + len(snap.extra)))
         elif self._utt_q.full():
             log.warning("%s: ASR is behind, dropping utterance %d", self.name, ev.turn_id)
         else:
@@ -276,19 +283,42 @@ class Session:
                 log.warning("%s: encoder rejected frame at %.2fs: %s", self.name, frame.t, exc)
                 continue
             self.counters.frames_encoded += 1
-            clip = self._clips.add(frame.t, feats.vectors[0], feats.tokens[0], feats.labels[0], frame.image)
-            if clip is not None:
-                self._store(clip)
-        last = self._clips.flush(end=self._stream_t)
+            sealed = self._clips.add(frame.t + self._t_offset, feats.vectors[0], feats.tokens[0],
+                                     feats.labels[0], frame.image)
+            if sealed is not None:
+                self._seal(sealed)
+        last = self._clips.flush(end=self._stream_t + self._t_offset)
         if last is not None:
-            self._store(last)
+            self._seal(last)
+        await self._sealed_q.put(None)
 
-    def _store(self, clip: ClipMemory) -> None:
+    def _seal(self, sealed: Sealed) -> None:
+        self._unstored.append(sealed.clip)
+        self._sealed_q.put_nowait(sealed)
+
+    async def _memory_worker(self) -> None:
+        """Sealed clips, in order: OCR on the key frame, then into the (persistent) store. Off the
+        encoder's thread, so reading a page of text never delays the next frame."""
+        while (sealed := await self._sealed_q.get()) is not None:
+            clip = sealed.clip
+            try:
+                clip = await self._run("memory", self._store, sealed)
+            except Exception as exc:  # a full disk must not end the session; the clip is lost
+                log.exception("%s: could not store clip %d", self.name, clip.clip_id)
+                self._emit(ErrorEvent(stage="memory", message=str(exc)))
+            finally:
+                self._unstored.remove(sealed.clip)
+            self._emit(clip)
+
+    def _store(self, sealed: Sealed) -> ClipMemory:
+        clip = with_text(self.models.ocr, sealed)
         self.memory.add(clip)
-        self._emit(clip)
+        return clip
 
     def _snapshot(self, t: float, turn_id: int | None = None) -> Snapshot:
-        snap = self.memory.snapshot(t, self._clips.peek(end=t))
+        t += self._t_offset
+        peek = self._clips.peek(end=t)
+        snap = self.memory.snapshot(t, tuple(self._unstored) + ((peek,) if peek is not None else ()))
         if turn_id is not None:
             self._snapshots[turn_id] = snap
             while len(self._snapshots) > 16:  # turns that never reached ASR
@@ -299,8 +329,8 @@ class Session:
 
     async def _queue_query(self, turn_id: int, text: str, tags: tuple[str, ...], snap: Snapshot,
                            speak: bool, started: float) -> None:
-        q_vec = (await self._run("vision", self.models.visual.embed_text, [text]))[0]
-        clips = tuple(self.memory.ground(q_vec, snap, k=self.settings.memory.top_k))
+        q_vec = (await self._run("vision", self.models.visual.embed_text, [query_text(text)]))[0]
+        clips = tuple(self.memory.ground(q_vec, snap, k=self.settings.memory.top_k, question=text))
         query = Query(turn_id=turn_id, t=snap.t, text=text, tags=tags, clips=clips, speak=speak)
         self._emit(query)
         await self._query_q.put((query, started))

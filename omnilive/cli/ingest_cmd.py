@@ -1,0 +1,60 @@
+"""`omnilive ingest VIDEO... --memory DIR`: remember recorded videos (idempotent, resumable)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from ..backends.base import ModelUnavailable
+from ..backends.registry import load_models
+from ..config import load_settings
+from ..memory.persist import MemoryMismatch
+from ..memory.store import MemoryStore
+from ..perception.media import MediaError
+from ..runtime.ingest import ingest
+
+CAPS = ("text_embedding", "visual", "ocr")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("ingest", help="put recorded videos into a persistent memory",
+                       description="Sample each VIDEO at runtime.video_fps, encode, compress into clips and "
+                                   "episodes, and store them in --memory DIR. Files already ingested are "
+                                   "skipped; an interrupted file continues where it stopped.")
+    p.add_argument("videos", nargs="+", metavar="VIDEO")
+    p.add_argument("--memory", required=True, metavar="DIR", help="memory directory (created if missing)")
+    p.add_argument("--json", action="store_true", help="one JSON line per file")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = load_settings(args.config)
+    settings.visual.threads = max(2, settings.visual.threads)  # batch work: both cores for the encoder
+    try:
+        models = load_models(settings, CAPS)
+        store = MemoryStore.open(args.memory, models.visual, settings.memory)
+    except (ModelUnavailable, MemoryMismatch) as exc:
+        print(f"omnilive: {exc}", file=sys.stderr)
+        return 2
+    failed = 0
+    try:
+        for path in args.videos:
+            try:
+                r = ingest(path, models, settings, store, progress=True)
+            except (MediaError, OSError) as exc:
+                failed += 1
+                print(f"omnilive: {path}: {exc}", file=sys.stderr)
+                if args.json:
+                    print(json.dumps({"file": path, "error": str(exc)}), flush=True)
+                continue
+            if args.json:
+                print(json.dumps({"file": path, "status": r.status, "duration_s": round(r.duration_s, 3),
+                                  "frames": r.frames, "clips": r.clips, "offset": round(r.offset, 3),
+                                  "speed": round(r.speed, 1), **store.stats()}), flush=True)
+            else:
+                print(f"{path}: {r.status}, {r.frames} frames -> {r.clips} clips in {r.elapsed_s:.1f} s "
+                      f"({r.speed:.0f}x real time), at {r.offset:.0f} s on the memory timeline")
+    finally:
+        store.close()
+    return 1 if failed else 0

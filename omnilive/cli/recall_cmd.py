@@ -1,0 +1,70 @@
+"""`omnilive recall --memory DIR "question"`: the moments in memory that answer a question."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from ..backends.base import ModelUnavailable
+from ..backends.registry import load_models
+from ..config import load_settings
+from ..events import GroundedClip
+from ..memory.persist import MemoryMismatch
+from ..memory.store import MemoryStore, recall
+
+CAPS = ("text_embedding", "visual")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("recall", help="find the moments in a memory that a question is about",
+                       description="Ground QUESTION in the memory in --memory DIR; print the best clips, "
+                                   "best first, with their stream-time range, score, labels and key frame.")
+    p.add_argument("question")
+    p.add_argument("--memory", required=True, metavar="DIR")
+    p.add_argument("-k", type=int, default=None, help="how many clips (default: memory.top_k)")
+    p.add_argument("--json", action="store_true",
+                   help='print {"clips": [{"start", "end", "score", "labels", "text", "keyframe"}, ...]}')
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = load_settings(args.config)
+    if not (Path(args.memory) / "memory.sqlite").exists():
+        print(f"omnilive: no memory in {args.memory} (create one with `omnilive ingest`)", file=sys.stderr)
+        return 2
+    try:
+        models = load_models(settings, CAPS)
+        store = MemoryStore.open(args.memory, models.visual, settings.memory)
+    except (ModelUnavailable, MemoryMismatch) as exc:
+        print(f"omnilive: {exc}", file=sys.stderr)
+        return 2
+    try:
+        clips = recall(store, models.visual, args.question, args.k or settings.memory.top_k)
+    finally:
+        store.close()
+    rows = [clip_row(c, Path(args.memory)) for c in clips]
+    if args.json:
+        print(json.dumps({"clips": rows}, ensure_ascii=False))
+    else:
+        for r in rows:
+            text = f'  text "{r["text"]}"' if r["text"] else ""
+            print(f'{r["start"]:9.1f} - {r["end"]:9.1f} s  score {r["score"]:.3f}  {", ".join(r["labels"])}{text}'
+                  f'  {r["keyframe"]}')
+        if not rows:
+            print("memory is empty")
+    return 0
+
+
+def clip_row(c: GroundedClip, memory_dir: Path) -> dict:
+    """A grounded clip as JSON, its key frame written out as a file beside the memory."""
+    keyframe = None
+    if c.keyframe_jpeg:
+        path = memory_dir / "keyframes" / f"clip-{c.clip_id}-{c.n_clips}.jpg"
+        if not path.exists():
+            path.parent.mkdir(exist_ok=True)
+            path.write_bytes(c.keyframe_jpeg)
+        keyframe = str(path)
+    return {"start": round(c.start, 3), "end": round(c.end, 3), "score": round(c.score, 4),
+            "labels": list(c.labels), "text": c.text, "n_clips": c.n_clips, "keyframe": keyframe}
