@@ -79,6 +79,9 @@ class LLMConfig(_Section):
     url: str | None = None  # OpenAI-compatible base URL, e.g. http://localhost:8000/v1
     api_key: str | None = None
     max_tokens: int = Field(96, ge=1)
+    # memory questions answered by the grounded facts alone (no LLM): default on for the embedded
+    # 135M model, off for any other (a real LLM phrases the facts, sees the key frames)
+    facts_first: bool | None = None
     temperature: float = 0.2
     timeout_s: float = 30.0
     threads: int = Field(2, ge=1)
@@ -96,7 +99,9 @@ class RuntimeConfig(_Section):
     frame_queue: int = Field(4, ge=1)  # frames waiting for the encoder before drops start
     audio_queue: int = Field(512, ge=8)
     utterance_queue: int = Field(8, ge=1)
-    respond: Literal["all", "questions", "never"] = "questions"
+    # which utterances get an answer: "auto" (the trained instruction filter), "llm" (ask the
+    # configured LLM), "questions" (question form / request cues only), "all", "never"
+    respond: Literal["auto", "llm", "questions", "all", "never"] = "auto"
 
 
 class MemoryConfig(_Section):

@@ -103,6 +103,8 @@ class Utterance(Event):
     tags: tuple[SoundTag, ...] = ()
     background_tags: tuple[SoundTag, ...] = ()
     asr_latency_s: float = 0.0  # speech end -> transcript, wall clock
+    for_assistant: bool = False  # the instruction filter's verdict (reasoning/intent.py)
+    command: str | None = None  # "stop" when the utterance is a stop command
 
 
 # ---- perception: video -------------------------------------------------------------------------
@@ -162,6 +164,7 @@ class GroundedClip(Event):
     text: str = ""
     keyframe_jpeg: bytes = field(default=b"", repr=False)
     n_clips: int = 1  # more than one: a long-term episode that consolidated this many clips
+    word_match: bool = False  # a question word names one of its labels (or their kind) or its text
 
 
 # ---- reasoning ---------------------------------------------------------------------------------
@@ -178,6 +181,8 @@ class Query(Event):
     tags: tuple[str, ...] = ()
     clips: tuple[GroundedClip, ...] = ()
     speak: bool = True
+    kind: str = "search"  # "now" | "summary" | "search" | "chat" (reasoning/answer.py)
+    facts: str = ""  # the grounded facts sentence(s) the answer must keep
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 DATA_NOUN = Path("/usr/share/wordnet/data.noun")
 OUT = Path(__file__).resolve().parents[1] / "omnilive" / "data" / "imagenet_hypernyms.tsv"
-DEPTH = 5
+DEPTH = 7
 TOO_ABSTRACT = {
     "entity", "physical entity", "object", "whole", "artifact", "instrumentality", "abstraction", "matter",
     "living thing", "organism", "causal agent", "unit", "thing", "part", "psychological feature", "being",

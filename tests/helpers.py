@@ -93,3 +93,9 @@ class SlowLLM(LLM):
 
 def with_llm(models, llm):
     return dataclasses.replace(models, llm=llm)
+
+
+def llm_phrases(settings):
+    """Settings where the LLM phrases memory answers too (no facts-first shortcut), so a fake
+    LLM stays in the loop for every question."""
+    return settings.model_copy(update={"llm": settings.llm.model_copy(update={"facts_first": False})})

@@ -10,7 +10,7 @@ import numpy as np
 from PIL import Image
 
 from omnilive.runtime.session import Session
-from helpers import Recorder, SlowLLM, load, mix, with_llm
+from helpers import Recorder, SlowLLM, llm_phrases, load, mix, with_llm
 
 
 def image(evaldata, name):
@@ -26,7 +26,7 @@ def test_speech_start_interrupts_the_answer_in_flight_and_drops_its_data(models,
     llm = SlowLLM(delay=0.15)
 
     async def run():
-        session = await Session(with_llm(models, llm), settings, name="t-interrupt").start()
+        session = await Session(with_llm(models, llm), llm_phrases(settings), name="t-interrupt").start()
         rec = Recorder()
         session.subscribe(rec)
         turn = await session.ask("What did you see on the table?")
@@ -57,7 +57,7 @@ def test_perception_keeps_running_while_an_answer_is_generated(models, settings,
                                            "img_ultralytics_bus.jpg", "img_skimage_rocket.jpg")]
 
     async def run():
-        session = await Session(with_llm(models, llm), settings, name="t-concurrent").start()
+        session = await Session(with_llm(models, llm), llm_phrases(settings), name="t-concurrent").start()
         rec = Recorder()
         session.subscribe(rec)
         await session.ask("Describe the room.", speak=False)
@@ -118,7 +118,7 @@ def test_stop_command_ends_the_answer_without_a_new_question(models, settings, e
     llm = SlowLLM(delay=0.15)
 
     async def run():
-        session = await Session(with_llm(models, llm), settings, name="t-stop").start()
+        session = await Session(with_llm(models, llm), llm_phrases(settings), name="t-stop").start()
         rec = Recorder()
         session.subscribe(rec)
         turn = await session.ask("Tell me a long story.")

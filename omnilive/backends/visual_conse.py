@@ -99,7 +99,7 @@ class ConSEEncoder(VisualEncoder):
         return VisualFeatures(vectors=vecs.astype(np.float32), tokens=tokens, labels=labels)
 
     def label_words(self, label: str) -> str:
-        return class_text(label, self.hypernyms.get(label, []))
+        return f"{label} {' '.join(self.hypernyms.get(label, []))}"  # all ancestors: "animal" finds a cockatoo
 
     def embed_text(self, texts: Sequence[str]) -> np.ndarray:
         return self._text.embed(texts)

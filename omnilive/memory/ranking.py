@@ -105,18 +105,19 @@ class Candidate:
     vector_score: float
 
 
-def rank(candidates: Sequence[Candidate], question: str, k: int, gap: float) -> list[tuple[Candidate, float]]:
-    """The k best distinct candidates with their final scores, best first."""
+def rank(candidates: Sequence[Candidate], question: str, k: int, gap: float) -> list[tuple[Candidate, float, bool]]:
+    """The k best distinct candidates with their final scores and whether a word matched, best first."""
     if not candidates:
         return []
     words = content_words(question)
-    scores = np.array([c.vector_score + _bonus(c, words) for c in candidates])
-    chosen: list[tuple[Candidate, float]] = []
+    bonus = np.array([_bonus(c, words) for c in candidates])
+    scores = np.array([c.vector_score for c in candidates]) + bonus
+    chosen: list[tuple[Candidate, float, bool]] = []
     for i in np.argsort(-scores, kind="stable"):
         c = candidates[i]
-        if any(_same_sighting(c, o, gap) for o, _ in chosen):
+        if any(_same_sighting(c, o, gap) for o, _, _ in chosen):
             continue
-        chosen.append((c, float(scores[i])))
+        chosen.append((c, float(scores[i]), bool(bonus[i] > 0)))
         if len(chosen) == k:
             break
     return chosen

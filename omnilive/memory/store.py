@@ -193,9 +193,18 @@ class MemoryStore:
             return Snapshot(t=t, version=self._next_clip, short=self._short, n_episodes=len(self._episodes),
                             n_rows=self._rows.n, extra=extra)
 
-    def ground(self, query: np.ndarray, snapshot: Snapshot | None = None, k: int = 3,
-               question: str = "") -> list[GroundedClip]:
-        """The k best distinct moments for the question, as seen by ``snapshot``, best first."""
+    def recent(self, snapshot: Snapshot | None = None, n: int = 1) -> list[GroundedClip]:
+        """The latest n moments as seen by ``snapshot``, oldest first (for "what do you see?")."""
+        snap = snapshot or self.snapshot(self.end)
+        items: list[ClipMemory | Episode] = list(snap.extra[::-1]) + list(snap.short[::-1])
+        if len(items) < n:
+            items += self._episodes[: snap.n_episodes][::-1][: n - len(items)]
+        return [_grounded(item, 1.0) for item in items[:n]][::-1]
+
+    def ground(self, query: np.ndarray, snapshot: Snapshot | None = None, k: int = 3, question: str = "",
+               before: float | None = None, after: float | None = None) -> list[GroundedClip]:
+        """The k best distinct moments for the question, as seen by ``snapshot``, best first;
+        optionally only those ending by ``before`` or starting from ``after`` (follow-ups)."""
         snap = snapshot or self.snapshot(self.end)
         q = query.astype(np.float32)
         sims = self._vocab.vectors @ q if self._vocab else None
@@ -207,7 +216,10 @@ class MemoryStore:
                 score = max(score, float(concept_scores(sims, keys.concepts, keys.priors)))
             candidates.append(Candidate(ref=c, start=c.start, end=c.end, labels=c.labels,
                                         label_words=keys.label_words, text_words=keys.text_words, vector_score=score))
-        return [_grounded(c.ref, score) for c, score in rank(candidates, question, k, gap=self.cfg.clip_max_s)]
+        if before is not None or after is not None:
+            candidates = [c for c in candidates if (before is None or c.end <= before)
+                          and (after is None or c.start >= after)]
+        return [_grounded(c.ref, score, matched) for c, score, matched in rank(candidates, question, k, gap=self.cfg.clip_max_s)]
 
     def _episode_candidates(self, q: np.ndarray, sims: np.ndarray | None, snap: Snapshot, question: str,
                             k: int) -> list[Candidate]:
@@ -239,16 +251,17 @@ class MemoryStore:
             self.db.close()
 
 
-def _grounded(item: ClipMemory | Episode, score: float) -> GroundedClip:
+def _grounded(item: ClipMemory | Episode, score: float, matched: bool = False) -> GroundedClip:
     if isinstance(item, Episode):
         return GroundedClip(clip_id=item.first_clip, start=item.start, end=item.end, score=score,
                             labels=item.labels, text=item.text, keyframe_jpeg=item.keyframe_jpeg,
-                            n_clips=item.n_clips)
+                            n_clips=item.n_clips, word_match=matched)
     return GroundedClip(clip_id=item.clip_id, start=item.start, end=item.end, score=score, labels=item.labels,
-                        text=item.text, keyframe_jpeg=item.keyframe_jpeg)
+                        text=item.text, keyframe_jpeg=item.keyframe_jpeg, word_match=matched)
 
 
-def recall(store: MemoryStore, visual: VisualEncoder, question: str, k: int, snapshot: Snapshot | None = None) -> list[GroundedClip]:
+def recall(store: MemoryStore, visual: VisualEncoder, question: str, k: int, snapshot: Snapshot | None = None,
+           before: float | None = None, after: float | None = None) -> list[GroundedClip]:
     """Ground a question: embed what it asks about, then rank memory (see ranking.py)."""
     vector = visual.embed_text([query_text(question)])[0]
-    return store.ground(vector, snapshot, k=k, question=question)
+    return store.ground(vector, snapshot, k=k, question=question, before=before, after=after)

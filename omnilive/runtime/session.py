@@ -14,17 +14,16 @@ GIL while they compute), and no stage can run two inferences at once and oversub
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import threading
 import time
-from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
 
-from ..backends.base import ChatMessage
 from ..backends.llm import LLMError
 from ..backends.registry import Models
 from ..config import Settings
@@ -34,19 +33,17 @@ from ..events import (
     Interrupt, MemorySnapshot, Query, SoundTag, SpeechEnded, SpeechStarted, Summary, Utterance,
 )
 from ..memory.clips import ClipBuilder, Sealed, with_text
-from ..memory.ranking import query_text
 from ..memory.store import MemoryStore, Snapshot
 from ..perception.vad import SpeechDetector
 from ..perception.video import FrameSampler, validate_frame
-from ..reasoning import answer as grounding
-from ..reasoning.intent import is_stop_command, respond_to
-from ..reasoning.sentences import SentenceSplitter
+from ..reasoning.intent import InstructionFilter, is_stop_command
+from ..reasoning.respond import answer_sentences
+from ..reasoning.retrieve import Conversation, retrieve
 from .queues import DropOldestQueue
 
 log = logging.getLogger(__name__)
 
 STAGES = ("vad", "asr", "vision", "memory", "llm", "tts")
-HISTORY_TURNS = 4  # question/answer pairs kept for follow-ups
 
 
 @dataclass
@@ -94,7 +91,9 @@ class Session:
         self._subscribers: list[Callable[[Event], Any]] = []
         self._snapshots: dict[int, Snapshot] = {}
         self._turn: _Turn | None = None
-        self._history: deque[ChatMessage] = deque(maxlen=2 * HISTORY_TURNS)
+        self._conversation = Conversation()
+        self._search_text: dict[int, str] = {}  # turn -> what its memory search looked for
+        self._filter = InstructionFilter(models.text_embedding, rt.respond, models.llm)
         self._next_text_turn = 1_000_000  # typed questions get ids apart from spoken turns
         self._tasks: list[asyncio.Task] = []
         self._stream_t = 0.0  # latest stream time seen on any input
@@ -242,6 +241,7 @@ class Session:
                 self._emit(ErrorEvent(stage="asr", message=str(exc)))
                 continue
             self.counters.utterances += 1
+            utt = await self._judge(utt)
             self._emit(utt)
             await self._route(utt, detected)
 
@@ -261,11 +261,21 @@ class Session:
             tags=keep(tags), background_tags=keep(bg), asr_latency_s=time.perf_counter() - detected,
         )
 
-    async def _route(self, utt: Utterance, detected: float) -> None:
+    async def _judge(self, utt: Utterance) -> Utterance:
         if is_stop_command(utt.text):
+            return dataclasses.replace(utt, command="stop")
+        try:
+            verdict = await self._run("asr", self._filter.respond, utt.text)
+        except Exception:
+            log.exception("%s: instruction filter failed; answering", self.name)
+            verdict = True
+        return dataclasses.replace(utt, for_assistant=verdict)
+
+    async def _route(self, utt: Utterance, detected: float) -> None:
+        if utt.command == "stop":
             self.stop()
             return
-        if not respond_to(utt.text, self.settings.runtime.respond):
+        if not utt.for_assistant:
             self._snapshots.pop(utt.turn_id, None)
             return
         snap = self._snapshots.pop(utt.turn_id, None) or self._snapshot(utt.start)
@@ -329,9 +339,11 @@ class Session:
 
     async def _queue_query(self, turn_id: int, text: str, tags: tuple[str, ...], snap: Snapshot,
                            speak: bool, started: float) -> None:
-        q_vec = (await self._run("vision", self.models.visual.embed_text, [query_text(text)]))[0]
-        clips = tuple(self.memory.ground(q_vec, snap, k=self.settings.memory.top_k, question=text))
-        query = Query(turn_id=turn_id, t=snap.t, text=text, tags=tags, clips=clips, speak=speak)
+        got = await self._run("vision", retrieve, self.memory, self.models.visual, text, snap,
+                              self.settings.memory.top_k, self._conversation)
+        query = Query(turn_id=turn_id, t=snap.t, text=text, tags=tags, clips=got.clips, speak=speak,
+                      kind=got.kind, facts=got.facts)
+        self._search_text[turn_id] = got.search_text
         self._emit(query)
         await self._query_q.put((query, started))
 
@@ -378,26 +390,30 @@ class Session:
         return turn.turn_id
 
     async def _answer(self, query: Query, started: float, turn: _Turn) -> None:
-        msgs = grounding.build_messages(query.text, query.tags, query.clips, now=query.t,
-                                        history=list(self._history),
-                                        images=self.models.llm.supports_images)
         parts: list[str] = []
         first_token: float | None = None
         first_audio: float | None = None
         sentences: asyncio.Queue[str | None] = asyncio.Queue()
         tts_task = asyncio.create_task(self._speak(query, sentences, started)) if query.speak else None
         try:
-            async for sentence, t_first in self._sentences(msgs, query, turn):
-                first_token = first_token or t_first
-                parts.append(sentence)
-                self._emit(AnswerDelta(turn_id=query.turn_id, text=sentence + " "))
-                await sentences.put(sentence)
+            try:
+                async for sentence, t_first in self._sentences(query, turn):
+                    first_token = first_token or t_first
+                    parts.append(sentence)
+                    self._emit(AnswerDelta(turn_id=query.turn_id, text=sentence + " "))
+                    await sentences.put(sentence)
+            except LLMError as exc:  # the server is down: say so, in words and (if asked) speech
+                self._emit(ErrorEvent(stage="llm", message=str(exc)))
+                parts = [f"Sorry, I can't answer right now: my language model is unavailable ({exc})."]
+                self._emit(AnswerDelta(turn_id=query.turn_id, text=parts[0]))
+                await sentences.put(parts[0])
             await sentences.put(None)
             if tts_task is not None:
                 first_audio = await tts_task
             text = " ".join(parts)
             self.counters.answers += 1
-            self._history.extend([ChatMessage("user", query.text), ChatMessage("assistant", text)])
+            self._conversation.remember(query.text, text, query.kind, self._search_text.pop(query.turn_id, query.text),
+                                        query.clips)
             self._emit(Answer(turn_id=query.turn_id, text=text,
                               first_token_s=None if first_token is None else first_token - started,
                               first_audio_s=None if first_audio is None else first_audio - started))
@@ -408,49 +424,34 @@ class Session:
                 tts_task.cancel()
             self._emit(Answer(turn_id=query.turn_id, text=" ".join(parts), interrupted=True))
             raise
-        except LLMError as exc:
-            if tts_task is not None:
-                tts_task.cancel()
-            self._emit(ErrorEvent(stage="llm", message=str(exc)))
-            self._emit(Answer(turn_id=query.turn_id, text=f"Sorry, my language model is unavailable: {exc}"))
 
-    async def _sentences(self, msgs: list[ChatMessage], query: Query, turn: _Turn):
-        """Yield (sentence, time of first token). The first sentence must keep the grounded
-        facts; if the LLM drops them, the facts are spoken instead and generation stops."""
-        deltas: asyncio.Queue[str | BaseException | None] = asyncio.Queue()
+    async def _sentences(self, query: Query, turn: _Turn):
+        """Yield (sentence, time of first token) from ``answer_sentences`` running on the LLM
+        thread; the thread stops after its current token once ``turn.stop_llm`` is set."""
+        out: asyncio.Queue = asyncio.Queue()
         loop = self._loop
+        llm_cfg = self.settings.llm
+        facts_first = llm_cfg.facts_first if llm_cfg.facts_first is not None else (
+            llm_cfg.backend == "llama_cpp" and llm_cfg.model == "smollm2")
 
         def produce() -> None:
             try:
-                for d in self.models.llm.stream(msgs, max_tokens=self.settings.llm.max_tokens, cancel=turn.stop_llm):
-                    loop.call_soon_threadsafe(deltas.put_nowait, d)
-                loop.call_soon_threadsafe(deltas.put_nowait, None)
+                for item in answer_sentences(self.models.llm, query, list(self._conversation.history),
+                                             facts_first=facts_first, max_tokens=llm_cfg.max_tokens,
+                                             cancel=turn.stop_llm):
+                    loop.call_soon_threadsafe(out.put_nowait, item)
+                    if turn.stop_llm.is_set():
+                        break
+                loop.call_soon_threadsafe(out.put_nowait, None)
             except BaseException as exc:  # hand errors to the event loop side
-                loop.call_soon_threadsafe(deltas.put_nowait, exc)
+                loop.call_soon_threadsafe(out.put_nowait, exc)
 
         fut = loop.run_in_executor(self._pool["llm"], produce)
-        splitter = SentenceSplitter()
-        first_token: float | None = None
-        checked = False
         try:
-            while (d := await deltas.get()) is not None:
-                if isinstance(d, BaseException):
-                    raise d if isinstance(d, LLMError) else LLMError(str(d))
-                first_token = first_token or time.perf_counter()
-                for s in splitter.push(d):
-                    if not checked:
-                        checked = True
-                        if not grounding.keeps_facts(s, query.clips):
-                            yield grounding.facts(query.clips, query.t), first_token
-                            return
-                    yield s, first_token
-            for s in splitter.flush():
-                if not checked and not grounding.keeps_facts(s, query.clips):
-                    s = grounding.facts(query.clips, query.t)
-                checked = True
-                yield s, first_token
-            if not checked:  # the LLM said nothing at all
-                yield grounding.facts(query.clips, query.t), time.perf_counter()
+            while (item := await out.get()) is not None:
+                if isinstance(item, BaseException):
+                    raise item if isinstance(item, LLMError) else LLMError(str(item))
+                yield item
         finally:
             turn.stop_llm.set()  # we stopped reading: let the LLM thread stop too
             await asyncio.shield(fut)

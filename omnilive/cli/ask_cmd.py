@@ -1,0 +1,75 @@
+"""`omnilive ask --memory DIR "question"`: the assistant's answer from a stored memory."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from ..backends.base import ModelUnavailable
+from ..backends.llm import LLMError
+from ..backends.registry import load_models
+from ..config import load_settings
+from ..events import Query
+from ..memory.persist import MemoryMismatch
+from ..memory.store import MemoryStore
+from ..reasoning.intent import InstructionFilter
+from ..reasoning.respond import answer_sentences
+from ..reasoning.retrieve import Conversation, retrieve
+from .recall_cmd import clip_row
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("ask", help="ask the assistant about what a memory holds",
+                       description="Decide whether QUESTION is meant for the assistant, ground it in the memory "
+                                   "in --memory DIR and answer it (times are relative to the memory's end).")
+    p.add_argument("question")
+    p.add_argument("--memory", required=True, metavar="DIR")
+    p.add_argument("--json", action="store_true", help='print {"respond", "answer", "clips": [...]}')
+    p.add_argument("--speak", metavar="WAV", help="also write the spoken answer to this WAV file")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = load_settings(args.config)
+    if not (Path(args.memory) / "memory.sqlite").exists():
+        print(f"omnilive: no memory in {args.memory} (create one with `omnilive ingest`)", file=sys.stderr)
+        return 2
+    caps = ("text_embedding", "visual", "llm") + (("tts",) if args.speak else ())
+    try:
+        models = load_models(settings, caps)
+        store = MemoryStore.open(args.memory, models.visual, settings.memory)
+    except (ModelUnavailable, MemoryMismatch) as exc:
+        print(f"omnilive: {exc}", file=sys.stderr)
+        return 2
+    try:
+        respond = InstructionFilter(models.text_embedding, settings.runtime.respond, models.llm).respond(args.question)
+        text, clips = "", ()
+        if respond:
+            snap = store.snapshot(store.end)
+            got = retrieve(store, models.visual, args.question, snap, settings.memory.top_k, Conversation())
+            clips = got.clips
+            query = Query(turn_id=0, t=snap.t, text=args.question, clips=clips, kind=got.kind, facts=got.facts)
+            llm = settings.llm
+            facts_first = llm.facts_first if llm.facts_first is not None else (
+                llm.backend == "llama_cpp" and llm.model == "smollm2")
+            text = " ".join(s for s, _ in answer_sentences(models.llm, query, facts_first=facts_first,
+                                                              max_tokens=llm.max_tokens))
+    except LLMError as exc:
+        print(f"omnilive: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        store.close()
+    if args.speak and text:
+        import soundfile as sf
+
+        sf.write(args.speak, models.tts.synthesize(text), models.tts.sample_rate, subtype="PCM_16")
+    if args.json:
+        print(json.dumps({"respond": respond, "answer": text,
+                          "clips": [clip_row(c, Path(args.memory)) for c in clips]}, ensure_ascii=False))
+    elif respond:
+        print(text)
+    else:
+        print("(not a question for the assistant: no answer)")
+    return 0

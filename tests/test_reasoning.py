@@ -1,0 +1,167 @@
+"""Reasoning with the real models: the instruction filter, grounded answers, follow-ups, `omnilive ask`,
+an LLM server that is down."""
+
+import asyncio
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from helpers import Recorder, load, mix
+from PIL import Image
+from streams import compose, evaldata_items
+
+from omnilive.backends.llm import OpenAICompatLLM
+from omnilive.reasoning.intent import InstructionFilter
+from omnilive.runtime.session import Session
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+from _intent_data import held_out  # noqa: E402
+
+
+def test_instruction_filter_on_held_apart_real_text(models, evaldata):
+    f = InstructionFilter(models.text_embedding)
+    for name, (texts, labels) in held_out(evaldata).items():
+        pred = f.probability(texts) >= 0.5
+        labels = np.array(labels, dtype=bool)
+        assert np.mean(pred == labels) >= 0.9, name
+        assert np.mean(pred[labels]) >= 0.8 and np.mean(~pred[~labels]) >= 0.9, name  # both kinds of error
+    assert f.respond("Where did I leave my keys?") and f.respond("omnilive, what do you see")
+    assert not f.respond("I'll pick up the kids at five.") and not f.respond("Welcome back to the show.")
+    assert f.respond("你刚才看到了什么？") and not f.respond("今天天气不错。")  # Chinese: by cues
+
+
+@pytest.fixture(scope="module")
+def memory_dir(evaldata, tmp_path_factory):
+    """A memory of a 48 s video: coffee, cat, bus, 16 s each."""
+    items = {it.id: it for it in evaldata_items(evaldata)}
+    tmp = tmp_path_factory.mktemp("ask")
+    video = tmp / "room.mp4"
+    compose([(items["img_skimage_coffee"], 16), (items["img_skimage_chelsea"], 16),
+             (items["img_ultralytics_bus"], 16)], video)
+    mem = tmp / "memory"
+    subprocess.run([sys.executable, "-m", "omnilive", "ingest", str(video), "--memory", str(mem)],
+                   check=True, capture_output=True, timeout=600)
+    return mem
+
+
+def ask(memory_dir, question, *extra):
+    proc = subprocess.run([sys.executable, "-m", "omnilive", "ask", "--memory", str(memory_dir), question, "--json",
+                           *extra], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def test_ask_answers_with_the_object_and_when_and_speaks_it(memory_dir, models, tmp_path):
+    wav = tmp_path / "answer.wav"
+    out = ask(memory_dir, "Where did I see the cat?", "--speak", str(wav))
+    assert out["respond"] is True
+    assert "cat" in out["answer"].lower() and "ago" in out["answer"]
+    first = out["clips"][0]
+    assert first["start"] < 32 and first["end"] > 16  # the cat was on screen from 16 s to 32 s
+    audio, rate = sf.read(wav, dtype="float32")
+    assert rate == models.tts.sample_rate and len(audio) > rate  # a spoken sentence, not a click
+    from omnilive.dsp import resample
+
+    heard = models.asr.transcribe(resample(audio, rate, 16000), "en").text.lower()
+    assert "cat" in heard and "ago" in heard  # what was said is the answer
+
+
+def test_ask_about_something_never_seen_says_so(memory_dir):
+    out = ask(memory_dir, "Did you see a giraffe?")
+    assert out["respond"] is True and "haven't seen a giraffe" in out["answer"]
+
+
+def test_background_chatter_is_not_answered(memory_dir):
+    out = ask(memory_dir, "Honey, did you call your mother yesterday?")
+    assert out == {"respond": False, "answer": "", "clips": []}
+
+
+def frames(evaldata, name):
+    return np.asarray(Image.open(evaldata / "images" / name).convert("RGB"))
+
+
+async def show(session, scenes):
+    """Offer 1 fps frames and wait for each to be encoded (no drops)."""
+    t = 0.0
+    for img, n in scenes:
+        for _ in range(n):
+            before = session.counters.frames_encoded
+            session.offer_frame(t, img)
+            while session.counters.frames_encoded == before:
+                await asyncio.sleep(0.01)
+            t += 1.0
+    return t
+
+
+def test_follow_up_searches_the_same_thing_earlier(models, settings, evaldata):
+    cat, bus, cat2 = (frames(evaldata, n) for n in ("img_skimage_chelsea.png", "img_ultralytics_bus.jpg",
+                                                      "img_imageio_cat_wikkie.png"))
+
+    async def run():
+        session = await Session(models, settings, name="t-follow").start()
+        rec = Recorder()
+        session.subscribe(rec)
+        await show(session, [(cat, 6), (bus, 6), (cat2, 6), (bus, 4)])
+        first = await session.ask("Where did you see a cat?", speak=False)
+        await rec.wait_for("answer", turn_id=first)
+        second = await session.ask("And before that?", speak=False)
+        await rec.wait_for("answer", turn_id=second)
+        await session.close()
+        return [e for _, e in rec.events if e.type == "query"]
+
+    q1, q2 = asyncio.run(run())
+    assert q1.kind == q2.kind == "search" and "cat" in q1.facts.lower()
+    seen_at = q1.clips[0].start
+    assert all(c.end <= seen_at for c in q2.clips)  # only earlier moments
+    if seen_at >= 12:  # the later cat was found first: "before that" is the first cat
+        assert q2.facts.startswith("Before that") and "cat" in q2.facts.lower() and q2.clips[0].start < 6
+    else:
+        assert q2.facts == "I haven't seen it before that."
+
+
+def test_llm_server_down_is_said_and_the_session_goes_on(models, settings, evaldata):
+    down = settings.model_copy(update={"llm": settings.llm.model_copy(
+        update={"backend": "openai", "url": "http://127.0.0.1:9/v1", "timeout_s": 2.0})})
+    llm = OpenAICompatLLM(down)  # no start-up check: the server dies later
+    import dataclasses
+
+    async def run():
+        session = await Session(dataclasses.replace(models, llm=llm), settings, name="t-down").start()
+        rec = Recorder()
+        session.subscribe(rec)
+        await show(session, [(frames(evaldata, "img_skimage_chelsea.png"), 3)])
+        turn = await session.ask("Tell me a joke.")
+        answer = await rec.wait_for("answer", turn_id=turn)
+        spoken = [e for _, e in rec.events if e.type == "answer_audio" and e.turn_id == turn]
+        again = await session.ask("Did you see a cat?")  # memory questions need no LLM
+        second = await rec.wait_for("answer", turn_id=again)
+        await session.close()
+        return rec, answer, spoken, second
+
+    rec, answer, spoken, second = asyncio.run(run())
+    assert "language model is unavailable" in answer.text and "127.0.0.1:9" in answer.text
+    assert any(e.type == "error" and e.stage == "llm" for _, e in rec.events)
+    assert spoken and spoken[0].text == answer.text  # said out loud too
+    assert "cat" in second.text.lower()
+
+
+def test_spoken_background_talk_gets_a_transcript_but_no_answer(models, settings, evaldata):
+    async def run():
+        session = await Session(models, settings, name="t-chatter").start()
+        rec = Recorder()
+        session.subscribe(rec)
+        speech = mix(6.0, [(0.5, load(evaldata, "speech/en/wav16k/en_harvard_spk2_snt4.wav"))])
+        for i in range(0, len(speech), 512):
+            await session.put_audio(i / 16000, speech[i: i + 512])
+        utt = await rec.wait_for("utterance", timeout=60)
+        await session.finish()
+        await session.close()
+        return rec, utt
+
+    rec, utt = asyncio.run(run())
+    assert "coat" in utt.text.lower() and utt.for_assistant is False  # "Mend the coat before you go out."
+    assert not [e for _, e in rec.events if e.type in ("query", "answer")]
