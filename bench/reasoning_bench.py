@@ -57,7 +57,26 @@ def tts_rtf(models) -> None:
     table(rows, "Piper TTS (joe, 22.05 kHz), one thread")
 
 
+class _TimedLLM:
+    """The real LLM, noting when its token stream was closed (the generation really stopped)."""
+
+    def __init__(self, llm) -> None:
+        self._llm, self.closed_at = llm, None
+        self.supports_images = llm.supports_images
+
+    def stream(self, messages, *, max_tokens, cancel=None):
+        try:
+            yield from self._llm.stream(messages, max_tokens=max_tokens, cancel=cancel)
+        finally:
+            self.closed_at = time.perf_counter()
+
+
 async def _interrupt_once(models, settings, barge_in: np.ndarray) -> dict:
+    import dataclasses
+
+    llm = _TimedLLM(models.llm)
+    models = dataclasses.replace(models, llm=llm)
+    settings = settings.model_copy(update={"llm": settings.llm.model_copy(update={"max_tokens": 300})})
     session = await Session(models, settings, name="bench-interrupt").start()
     rec = Recorder()
     session.subscribe(rec)
@@ -72,8 +91,11 @@ async def _interrupt_once(models, settings, barge_in: np.ndarray) -> dict:
     interrupt = next(t for t, e in rec.events if e.type == "interrupt" and e.cancelled_turn == turn)
     after = [e for t, e in rec.events if t > interrupt and e.type in ("answer_audio", "answer_delta")
              and e.turn_id == turn]
-    return {"speech start -> interrupt ms": round((interrupt - started) * 1000, 1),
-            "answer data after interrupt": len(after)}
+    ended = next(t for t, e in rec.events if e.type == "answer" and e.turn_id == turn)
+    return {"speech start -> interrupt sent ms": round((interrupt - started) * 1000, 1),
+            "-> answer task cancelled ms": round((ended - started) * 1000, 1),
+            "-> LLM generation stopped ms": round((llm.closed_at - started) * 1000, 1) if llm.closed_at else "",
+            "answer audio/text after interrupt": len(after)}
 
 
 def main() -> None:

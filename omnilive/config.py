@@ -121,6 +121,12 @@ class MemoryConfig(_Section):
     dir: Path | None = None
 
 
+class ServerConfig(_Section):
+    # media-server URLs a session may pull its camera/mic from (`/ws?token=T&source=URL`), by
+    # prefix, e.g. ["rtmp://127.0.0.1:1935/live/"]; empty: sockets carry their own media only
+    pull_prefixes: list[str] = []
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="OMNILIVE_", env_nested_delimiter="__", extra="forbid")
 
@@ -134,6 +140,7 @@ class Settings(BaseSettings):
     tts: TTSConfig = TTSConfig()
     runtime: RuntimeConfig = RuntimeConfig()
     memory: MemoryConfig = MemoryConfig()
+    server: ServerConfig = ServerConfig()
     cache_dir: Path = Field(default_factory=lambda: Path.home() / ".cache" / "omnilive")
 
 

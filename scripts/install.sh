@@ -22,6 +22,12 @@ if ! command -v chromium >/dev/null 2>&1; then
   { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } ||
     echo "could not install chromium: tests/test_browser.py will fail until it is installed" >&2
 fi
+if [ ! -e /usr/lib/nginx/modules/ngx_rtmp_module.so ]; then
+  echo "installing nginx + RTMP module (apt) for the media-server test" >&2
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      nginx libnginx-mod-rtmp >/dev/null; } ||
+    echo "could not install nginx-rtmp: tests/test_rtmp.py will fail until it is installed" >&2
+fi
 [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
 pip() { "$VENV/bin/python" -m pip --disable-pip-version-check -q "$@"; }
 

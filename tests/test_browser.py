@@ -11,28 +11,33 @@ from pathlib import Path
 import av
 import pytest
 import uvicorn
-from PIL import Image
 
 from omnilive.server.app import create_app
-from helpers import mix, write_wav
+from helpers import load, mix, write_wav
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
-def camera_file(photo: Path, dst: Path, seconds: int = 4, fps: int = 5) -> Path:
-    """A real photo held in front of the camera: the y4m that Chromium's fake camera plays."""
-    image = Image.open(photo).convert("RGB").resize((320, 240))
+def camera_file(video: Path, dst: Path, seconds: int = 40, fps: int = 5) -> Path:
+    """A real video clip as the camera: the y4m that Chromium's fake camera plays (looped)."""
+    frames = []
+    with av.open(str(video)) as src:
+        for frame in src.decode(video=0):
+            if frame.time is not None and frame.time >= len(frames) / fps:
+                frames.append(frame.to_image().convert("RGB").resize((320, 240)))
     with av.open(str(dst), "w", format="yuv4mpegpipe") as out:
         stream = out.add_stream("rawvideo", rate=fps)
         stream.width, stream.height, stream.pix_fmt = 320, 240, "yuv420p"
-        for _ in range(seconds * fps):
-            out.mux(stream.encode(av.VideoFrame.from_image(image).reformat(format="yuv420p")))
+        for i in range(seconds * fps):
+            out.mux(stream.encode(av.VideoFrame.from_image(frames[i % len(frames)]).reformat(format="yuv420p")))
         out.mux(stream.encode(None))
     return dst
 
 
 @pytest.fixture(scope="module")
-def server(settings, models):
+def server(settings, models, tmp_path_factory):
+    settings = settings.model_copy(update={"memory": settings.memory.model_copy(
+        update={"dir": tmp_path_factory.mktemp("browser-memory")})})
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -47,14 +52,19 @@ def server(settings, models):
     thread.join(10)
 
 
-def test_spoken_question_in_the_browser_gets_a_grounded_spoken_answer(server, models, evaldata):
+def test_spoken_question_in_the_browser_gets_a_grounded_spoken_answer_and_can_be_interrupted(
+        server, models, evaldata):
     if not Path(CHROMIUM).exists():
         pytest.fail("Debian chromium is required for the browser test: apt-get install chromium")
     from playwright.sync_api import sync_playwright
 
     tmp = Path(tempfile.mkdtemp())
-    cam = camera_file(evaldata / "images/img_skimage_chelsea.png", tmp / "cam.y4m")
-    mic = write_wav(tmp / "mic.wav", mix(14.0, [(9.0, models.tts.synthesize("What animal did you see?"))]))
+    cam = camera_file(evaldata / "video/vid_imageio_cockatoo.mp4", tmp / "cam.y4m")
+    # the mic: silence while the camera looks around, a question at 9 s, and the user talking
+    # again at 12.5 s, while the (long, summarising) answer is being played
+    barge_in = load(evaldata, "speech/en/wav16k/en_harvard_spk1_snt1.wav")
+    mic = write_wav(tmp / "mic.wav", mix(40.0, [(9.0, models.tts.synthesize("What did you see?")),
+                                                (12.5, barge_in)]))
     args = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
             f"--use-file-for-fake-video-capture={cam}", f"--use-file-for-fake-audio-capture={mic}",
             "--autoplay-policy=no-user-gesture-required", "--no-sandbox", "--disable-gpu",
@@ -66,14 +76,29 @@ def test_spoken_question_in_the_browser_gets_a_grounded_spoken_answer(server, mo
             page = ctx.new_page()
             page.goto(server)
             page.click("#start")
-            page.wait_for_function("document.querySelector('#transcript').innerText.includes('animal')",
+            page.wait_for_function("document.querySelector('#transcript').innerText.toLowerCase().includes('what did you see')",
                                    timeout=60_000)
             page.wait_for_function("document.querySelector('#answer').innerText.trim().length > 0", timeout=60_000)
-            page.wait_for_function("(window.omniliveAudio || {}).chunks > 0", timeout=30_000)
+            page.wait_for_function("window.omniliveLog.some(e => e.type === 'play')", timeout=30_000)
+            page.wait_for_function("document.querySelector('#transcript').innerText.toLowerCase().includes('dog')",
+                                   timeout=60_000)  # the barge-in was heard
             answer = page.inner_text("#answer").lower()
             seen = page.eval_on_selector_all("#timeline figcaption", "els => els.map(e => e.innerText)")
+            log = page.evaluate("window.omniliveLog")
+            playing = page.evaluate("window.omniliveAudio.playing")
+            token = page.evaluate("localStorage.getItem('omniliveToken')")
             page.click("#stop")
         finally:
             ctx.close()
     assert seen, "no memory clip reached the page"
-    assert "cat" in answer, (answer, seen)  # the camera showed a cat; the answer says so
+    # grounded: the answer names what the memory timeline (the camera) holds
+    labels = {s.split(" ", 1)[1].lower() for s in seen if " " in s}
+    assert any(label in answer for label in labels), (answer, seen)
+    turn = next(e["turn"] for e in log if e["type"] == "answer_delta")
+    played = [i for i, e in enumerate(log) if e["type"] == "play" and e["turn"] == turn]
+    cut = next((i for i, e in enumerate(log) if e["type"] == "interrupt" and e["turn"] == turn), None)
+    assert cut is not None, str([(e["type"], e["turn"], round(e["at"])) for e in log])
+    assert played and played[0] < cut  # the answer was playing when the user spoke again ...
+    assert not [i for i in played if i > cut]  # ... and not one more chunk of it was played after
+    assert next(e for e in log if e["type"] == "answer" and e["turn"] == turn)  # the turn ended
+    assert not playing and token  # silent now; the session token is kept for the next visit

@@ -7,6 +7,7 @@ import time
 
 import pytest
 from fastapi.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
 from PIL import Image
 
 from omnilive.dsp import float_to_pcm16
@@ -25,10 +26,19 @@ def jpeg(path):
     return buf.getvalue()
 
 
+def with_memory_dir(settings, path):
+    return settings.model_copy(update={"memory": settings.memory.model_copy(update={"dir": path})})
+
+
 @pytest.fixture(scope="module")
-def client(settings, models):
-    with TestClient(create_app(settings, models)) as c:
+def client(settings, models, tmp_path_factory):
+    with TestClient(create_app(with_memory_dir(settings, tmp_path_factory.mktemp("server")), models)) as c:
         yield c
+
+
+def connect(client, token=None):
+    token = token or client.post("/api/sessions").json()["token"]
+    return client.websocket_connect(f"/ws?token={token}")
 
 
 def receive_until(ws, type_, limit=400):
@@ -57,7 +67,7 @@ def test_page_and_health(client):
 def test_spoken_question_about_what_the_camera_saw(client, models, evaldata):
     cat = jpeg(evaldata / "images/img_skimage_chelsea.png")
     question = mix(3.5, [(0.3, models.tts.synthesize("What animal did you see?"))])
-    with client.websocket_connect("/ws") as ws:
+    with connect(client) as ws:
         for t in range(4):  # four seconds of camera showing the cat, then a bus
             ws.send_bytes(media(protocol.FRAME_IN, float(t), cat))
         ws.send_bytes(media(protocol.FRAME_IN, 4.0, jpeg(evaldata / "images/img_ultralytics_bus.jpg")))
@@ -80,7 +90,7 @@ def test_spoken_question_about_what_the_camera_saw(client, models, evaldata):
 
 
 def test_malformed_messages_get_an_error_and_the_session_survives(client, evaldata):
-    with client.websocket_connect("/ws") as ws:
+    with connect(client) as ws:
         ws.send_text("{not json")
         assert json.loads(ws.receive_text())["stage"] == "protocol"
         ws.send_bytes(b"\x09" + b"\x00" * 20)  # unknown kind
@@ -98,7 +108,7 @@ def test_malformed_messages_get_an_error_and_the_session_survives(client, evalda
 
 def test_a_client_that_vanishes_mid_speech_leaves_the_server_serving(client, models):
     speech = float_to_pcm16(mix(3.0, [(0.3, models.tts.synthesize("Where did I leave my keys?"))]))
-    with client.websocket_connect("/ws") as ws:
+    with connect(client) as ws:
         for i in range(0, len(speech) // 2, 1024):  # half of the question, then the client is gone
             ws.send_bytes(media(protocol.AUDIO_IN, i / 32000, speech[i : i + 1024]))
         receive_until(ws, "speech_started")
@@ -108,6 +118,66 @@ def test_a_client_that_vanishes_mid_speech_leaves_the_server_serving(client, mod
             break
         time.sleep(0.05)
     assert health == {"ok": True, "sessions": 0}
-    with client.websocket_connect("/ws") as ws:  # the next client is served as usual
+    with connect(client) as ws:  # the next client is served as usual
         ws.send_text(json.dumps({"type": "ask", "text": "What did you see?", "speak": False}))
         assert receive_until(ws, "answer")[-1][1]["text"]
+
+
+def test_every_socket_and_memory_read_needs_its_own_token(client):
+    with client.websocket_connect("/ws") as ws:  # no token
+        assert "token" in ws.receive_json()["message"]
+        with pytest.raises(WebSocketDisconnect) as closed:
+            ws.receive_json()
+        assert closed.value.code == 4401
+    with client.websocket_connect("/ws?token=guessed") as ws:
+        ws.receive_json()
+        with pytest.raises(WebSocketDisconnect):
+            ws.receive_json()
+    assert client.get("/api/memory").status_code == 401
+    assert client.get("/api/memory", headers={"Authorization": "Bearer guessed"}).status_code == 401
+    token = client.post("/api/sessions").json()["token"]
+    with connect(client, token):
+        with connect(client, token) as second:  # one live connection per token
+            assert "already connected" in second.receive_json()["message"]
+            with pytest.raises(WebSocketDisconnect) as closed:
+                second.receive_json()
+            assert closed.value.code == 4409
+
+
+def test_memory_survives_a_server_restart_and_stays_private(settings, models, evaldata, tmp_path):
+    app_settings = with_memory_dir(settings, tmp_path)
+    cat, bus = jpeg(evaldata / "images/img_skimage_chelsea.png"), jpeg(evaldata / "images/img_ultralytics_bus.jpg")
+    with TestClient(create_app(app_settings, models)) as first:
+        mine = first.post("/api/sessions").json()["token"]
+        theirs = first.post("/api/sessions").json()["token"]
+        with connect(first, mine) as ws:
+            for t in range(4):
+                ws.send_bytes(media(protocol.FRAME_IN, float(t), cat))
+            ws.send_bytes(media(protocol.FRAME_IN, 4.0, bus))
+            receive_until(ws, "clip")
+    with TestClient(create_app(app_settings, models)) as second:  # a new server process, same disk
+        got = second.get("/api/memory", params={"q": "where is the cat?", "k": 1},
+                         headers={"Authorization": f"Bearer {mine}"}).json()
+        assert got["clips"][0]["start"] == 0.0 and any("cat" in lab for lab in got["clips"][0]["labels"])
+        assert got["memory"]["clips_sealed"] == 2  # the bus clip being built was kept when the client left
+        other = second.get("/api/memory", params={"token": theirs}).json()
+        assert other["clips"] == [] and other["memory"]["clips_sealed"] == 0
+        with connect(second, mine) as ws:  # the returning user is answered from that memory
+            ws.send_text(json.dumps({"type": "ask", "text": "Where did you see the cat?", "speak": False}))
+            answer = receive_until(ws, "answer")[-1][1]
+            assert "cat" in answer["text"].lower()
+
+
+def test_metrics_time_every_turn(client, models):
+    question = float_to_pcm16(mix(3.0, [(0.3, models.tts.synthesize("What time is it?"))]))
+    with connect(client) as ws:
+        for i in range(0, len(question), 1024):
+            ws.send_bytes(media(protocol.AUDIO_IN, i / 32000, question[i : i + 1024]))
+        seen = receive_until(ws, "answer")
+        assert any(k == "audio" for k, _ in seen)
+    text = client.get("/metrics").text
+    for stage in ("transcript", "first_token", "first_audio_sent"):
+        line = next(l for l in text.splitlines()
+                    if l.startswith(f'omnilive_turn_latency_seconds_count{{stage="{stage}"}}'))
+        assert float(line.split()[-1]) >= 1, line
+    assert "omnilive_sessions_active" in text

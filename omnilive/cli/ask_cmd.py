@@ -7,16 +7,12 @@ import json
 import sys
 from pathlib import Path
 
-from ..backends.base import ModelUnavailable
 from ..backends.llm import LLMError
-from ..backends.registry import load_models
-from ..config import load_settings
 from ..events import Query
-from ..memory.persist import MemoryMismatch
-from ..memory.store import MemoryStore
 from ..reasoning.intent import InstructionFilter
-from ..reasoning.respond import answer_sentences
+from ..reasoning.respond import answer_sentences, facts_first
 from ..reasoning.retrieve import Conversation, retrieve
+from .common import open_memory
 from .recall_cmd import clip_row
 
 
@@ -32,17 +28,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = load_settings(args.config)
-    if not (Path(args.memory) / "memory.sqlite").exists():
-        print(f"omnilive: no memory in {args.memory} (create one with `omnilive ingest`)", file=sys.stderr)
-        return 2
     caps = ("text_embedding", "visual", "llm") + (("tts",) if args.speak else ())
-    try:
-        models = load_models(settings, caps)
-        store = MemoryStore.open(args.memory, models.visual, settings.memory)
-    except (ModelUnavailable, MemoryMismatch) as exc:
-        print(f"omnilive: {exc}", file=sys.stderr)
+    opened = open_memory(args, caps, create=False)
+    if opened is None:
         return 2
+    settings, models, store = opened
     try:
         respond = InstructionFilter(models.text_embedding, settings.runtime.respond, models.llm).respond(args.question)
         text, clips = "", ()
@@ -51,11 +41,8 @@ def run(args: argparse.Namespace) -> int:
             got = retrieve(store, models.visual, args.question, snap, settings.memory.top_k, Conversation())
             clips = got.clips
             query = Query(turn_id=0, t=snap.t, text=args.question, clips=clips, kind=got.kind, facts=got.facts)
-            llm = settings.llm
-            facts_first = llm.facts_first if llm.facts_first is not None else (
-                llm.backend == "llama_cpp" and llm.model == "smollm2")
-            text = " ".join(s for s, _ in answer_sentences(models.llm, query, facts_first=facts_first,
-                                                              max_tokens=llm.max_tokens))
+            text = " ".join(s for s, _ in answer_sentences(models.llm, query, facts_first=facts_first(settings),
+                                                              max_tokens=settings.llm.max_tokens))
     except LLMError as exc:
         print(f"omnilive: {exc}", file=sys.stderr)
         return 1

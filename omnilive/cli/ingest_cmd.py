@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
-from ..backends.base import ModelUnavailable
-from ..backends.registry import load_models
 from ..config import load_settings
-from ..memory.persist import MemoryMismatch
-from ..memory.store import MemoryStore
 from ..perception.media import MediaError
 from ..runtime.ingest import ingest
+from .common import file_failed, open_memory
 
 CAPS = ("text_embedding", "visual", "ocr")
 
@@ -31,12 +27,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     settings.visual.threads = max(2, settings.visual.threads)  # batch work: both cores for the encoder
-    try:
-        models = load_models(settings, CAPS)
-        store = MemoryStore.open(args.memory, models.visual, settings.memory)
-    except (ModelUnavailable, MemoryMismatch) as exc:
-        print(f"omnilive: {exc}", file=sys.stderr)
+    opened = open_memory(args, CAPS, create=True, settings=settings)
+    if opened is None:
         return 2
+    settings, models, store = opened
     failed = 0
     try:
         for path in args.videos:
@@ -44,9 +38,7 @@ def run(args: argparse.Namespace) -> int:
                 r = ingest(path, models, settings, store, progress=True)
             except (MediaError, OSError) as exc:
                 failed += 1
-                print(f"omnilive: {path}: {exc}", file=sys.stderr)
-                if args.json:
-                    print(json.dumps({"file": path, "error": str(exc)}), flush=True)
+                file_failed(args, path, exc)
                 continue
             if args.json:
                 print(json.dumps({"file": path, "status": r.status, "duration_s": round(r.duration_s, 3),

@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
-from ..backends.base import ModelUnavailable
-from ..backends.registry import load_models
-from ..config import load_settings
 from ..events import GroundedClip
-from ..memory.persist import MemoryMismatch
-from ..memory.store import MemoryStore, recall
+from ..memory.store import recall
+from .common import open_memory
 
 CAPS = ("text_embedding", "visual")
 
@@ -30,16 +26,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = load_settings(args.config)
-    if not (Path(args.memory) / "memory.sqlite").exists():
-        print(f"omnilive: no memory in {args.memory} (create one with `omnilive ingest`)", file=sys.stderr)
+    opened = open_memory(args, CAPS, create=False)
+    if opened is None:
         return 2
-    try:
-        models = load_models(settings, CAPS)
-        store = MemoryStore.open(args.memory, models.visual, settings.memory)
-    except (ModelUnavailable, MemoryMismatch) as exc:
-        print(f"omnilive: {exc}", file=sys.stderr)
-        return 2
+    settings, models, store = opened
     try:
         clips = recall(store, models.visual, args.question, args.k or settings.memory.top_k)
     finally:

@@ -12,6 +12,7 @@ from ..config import load_settings
 from ..dsp import AudioFormatError
 from ..perception.media import MediaError
 from ..perception.transcribe import transcribe_file
+from .common import file_failed
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -39,9 +40,7 @@ def run(args: argparse.Namespace) -> int:
             result = transcribe_file(path, models, settings, progress=True)
         except (MediaError, AudioFormatError, OSError) as exc:
             failed += 1
-            print(f"omnilive: {path}: {exc}", file=sys.stderr)
-            if args.json:
-                print(json.dumps({"file": path, "error": str(exc)}), flush=True)
+            file_failed(args, path, exc)
             continue
         if args.json:
             print(json.dumps(result.to_dict(), ensure_ascii=False), flush=True)

@@ -3,6 +3,7 @@ both with their stream timestamps, interleaved in presentation order as a live f
 
 from __future__ import annotations
 
+import errno
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,6 +16,11 @@ from ..events import SAMPLE_RATE
 from .video import FrameSampler
 
 log = logging.getLogger(__name__)
+
+
+# A live URL (rtmp://, http://...flv, rtsp://): give up after 5 s without data instead of hanging, and
+# probe 2 s of stream instead of FFmpeg's default, which took 12 s to open an RTMP stream
+LIVE_OPTIONS = {"rw_timeout": "5000000", "analyzeduration": "2000000"}
 
 
 class MediaError(ValueError):
@@ -64,8 +70,9 @@ def iter_media(path: str | Path, *, audio: bool = True, video: bool = True, max_
     ``start`` seconds are skipped (resuming an ingest).
     """
     sampler = FrameSampler(video_fps) if video_fps else None
+    live = "://" in str(path)
     try:
-        container = av.open(str(path))
+        container = av.open(str(path), options=LIVE_OPTIONS if live else None)
     except (av.FFmpegError, OSError) as exc:
         raise MediaError(f"cannot open {path}: {exc}") from exc
     with container:
@@ -95,7 +102,10 @@ def iter_media(path: str | Path, *, audio: bool = True, video: bool = True, max_
                         if t >= start and (sampler is None or sampler.keep(t)):
                             yield "video", t, _rgb(frame, max_side)
         except av.FFmpegError as exc:
-            raise MediaError(f"{path}: decoding failed: {exc}") from exc
+            if live and getattr(exc, "errno", None) == errno.EIO:  # how a media server ends a live stream
+                log.info("%s: stream ended", path)
+            else:
+                raise MediaError(f"{path}: decoding failed: {exc}") from exc
         if audio and container.streams.audio:
             tail = _audio_samples(resampler.resample(None))
             if len(tail):

@@ -12,9 +12,18 @@ import time
 from collections.abc import Iterator, Sequence
 
 from ..backends.base import LLM, ChatMessage
+from ..config import Settings
 from ..events import Query
 from . import answer as grounding
 from .sentences import SentenceSplitter
+
+
+def facts_first(settings: Settings) -> bool:
+    """Answer memory questions with the grounded facts alone? (Default: only for the embedded 135M model.)"""
+    llm = settings.llm
+    if llm.facts_first is not None:
+        return llm.facts_first
+    return llm.backend == "llama_cpp" and llm.model == "smollm2"
 
 
 def answer_sentences(llm: LLM, query: Query, history: Sequence[ChatMessage] = (), *, facts_first: bool,

@@ -69,7 +69,22 @@ async def replay(session: Session, video: str | Path, audio: str | Path | None =
     """Play the media into the session, paced at ``speed`` x real time (0 = as fast as the
     session accepts audio), then let every stage drain and return the summary."""
     chunk_s = session.settings.runtime.audio_chunk_ms / 1000
-    q = _prefetch(media_items(video, audio, chunk_s))
+    await feed(session, media_items(video, audio, chunk_s), speed, tail_s)
+    return await session.finish()
+
+
+async def pull(session: Session, url: str) -> None:
+    """Feed a live stream from a media server (RTMP, HTTP-FLV, HLS, RTSP: whatever FFmpeg opens)
+    into the session until it ends. The stream paces itself; only sampled frames are decoded to RGB."""
+    chunk_s = session.settings.runtime.audio_chunk_ms / 1000
+    log.info("%s: pulling %s", session.name, url)
+    await feed(session, _chunks(iter_media(url, video_fps=session.settings.runtime.video_fps), chunk_s), speed=0)
+    log.info("%s: %s ended", session.name, url)
+
+
+async def feed(session: Session, items: Iterator, speed: float, tail_s: float = 1.0) -> None:
+    chunk_s = session.settings.runtime.audio_chunk_ms / 1000
+    q = _prefetch(items)
     wall0 = time.perf_counter()
     last_t = 0.0
     while (item := await q.get()) is not None:
@@ -92,4 +107,3 @@ async def replay(session: Session, video: str | Path, audio: str | Path | None =
         if speed > 0:
             await asyncio.sleep(chunk_s / speed)
         await session.put_audio(last_t + i * chunk_s, silence)
-    return await session.finish()

@@ -37,7 +37,7 @@ from ..memory.store import MemoryStore, Snapshot
 from ..perception.vad import SpeechDetector
 from ..perception.video import FrameSampler, validate_frame
 from ..reasoning.intent import InstructionFilter, is_stop_command
-from ..reasoning.respond import answer_sentences
+from ..reasoning.respond import answer_sentences, facts_first
 from ..reasoning.retrieve import Conversation, retrieve
 from .queues import DropOldestQueue
 
@@ -74,7 +74,7 @@ class Session:
         self.name = name
         rt = settings.runtime
         self.counters = Counters()
-        self.memory = memory or MemoryStore(models.visual.dim, settings.memory, encoder=models.visual)
+        self.memory = memory if memory is not None else MemoryStore(models.visual.dim, settings.memory, encoder=models.visual)
         # a reopened memory continues its timeline: this session's stream time 0 is "now" on it
         self._t_offset = self.memory.resume_at(live=True)
         self._clips = ClipBuilder(settings.memory, first_id=self.memory.next_clip_id)
@@ -99,6 +99,10 @@ class Session:
         self._stream_t = 0.0  # latest stream time seen on any input
         self._resampler: StreamResampler | None = None
         self._closing = False
+        self.speak_answers = True  # spoken questions get spoken answers (the client may turn it off)
+        # (turn, monotonic time its audio ends at the client if played as sent): talking over an
+        # answer interrupts it until then, even when generation and synthesis are already done
+        self._speaking: tuple[int | None, float] = (None, 0.0)
 
     # ---- lifecycle -----------------------------------------------------------------------------
 
@@ -122,15 +126,41 @@ class Session:
         await self._tasks[4]
         return self._summary()
 
+    @property
+    def frames_dropped(self) -> int:
+        return self._frame_q.dropped
+
     async def close(self) -> None:
-        """Stop now (client gone, shutdown): cancel the answer and every stage."""
+        """Stop now (client gone, shutdown): cancel the answer and every stage, and keep what was
+        seen: clips waiting for OCR and the clip being built go into memory as they are."""
         self._closing = True
         self._cancel_turn()
         for t in self._tasks:
             t.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        # nothing is awaited before the last clips are handed to the memory thread: close() may
+        # itself be running in a task that is being cancelled (a server shutting down)
+        last = self._clips.flush(end=self._stream_t + self._t_offset)
+        keep = self._unstored + ([last.clip] if last is not None else [])
+        self._unstored = []
+
+        def store_all() -> None:  # on the memory thread, after any store it is still finishing
+            for clip in keep:
+                try:
+                    self.memory.add(clip)
+                except Exception:
+                    log.exception("%s: could not keep clip %d", self.name, clip.clip_id)
+
+        kept = self._pool["memory"].submit(store_all) if keep else None
         for pool in self._pool.values():
-            pool.shutdown(wait=False, cancel_futures=True)
+            pool.shutdown(wait=False, cancel_futures=False)
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if kept is not None:
+            await asyncio.shield(asyncio.wrap_future(kept))
+
+    def report_error(self, stage: str, message: str) -> None:
+        """Tell the client about a failure outside the session's stages (e.g. its media source)."""
+        log.warning("%s: %s: %s", self.name, stage, message)
+        self._emit(ErrorEvent(stage=stage, message=message))
 
     def subscribe(self, callback: Callable[[Event], Any]) -> None:
         """``callback(event)`` runs on the event loop for every event the session emits."""
@@ -280,7 +310,7 @@ class Session:
             return
         snap = self._snapshots.pop(utt.turn_id, None) or self._snapshot(utt.start)
         tags = tuple(t.label for t in utt.tags + utt.background_tags)
-        await self._queue_query(utt.turn_id, utt.text, tags, snap, True, started=detected)
+        await self._queue_query(utt.turn_id, utt.text, tags, snap, self.speak_answers, started=detected)
 
     # ---- perception: video and memory ----------------------------------------------------------
 
@@ -317,7 +347,8 @@ class Session:
                 log.exception("%s: could not store clip %d", self.name, clip.clip_id)
                 self._emit(ErrorEvent(stage="memory", message=str(exc)))
             finally:
-                self._unstored.remove(sealed.clip)
+                if sealed.clip in self._unstored:
+                    self._unstored.remove(sealed.clip)
             self._emit(clip)
 
     def _store(self, sealed: Sealed) -> ClipMemory:
@@ -364,6 +395,10 @@ class Session:
 
     def _interrupt(self, t: float, reason: str) -> None:
         cancelled = self._cancel_turn()
+        turn, until = self._speaking
+        if cancelled is None and turn is not None and time.monotonic() < until:
+            cancelled = turn  # generation is over but the client is still playing its audio
+        self._speaking = (None, 0.0)
         self._drop_pending_queries()
         self.counters.interrupts += cancelled is not None
         self._emit(Interrupt(t=t, reason=reason, cancelled_turn=cancelled))
@@ -431,13 +466,12 @@ class Session:
         out: asyncio.Queue = asyncio.Queue()
         loop = self._loop
         llm_cfg = self.settings.llm
-        facts_first = llm_cfg.facts_first if llm_cfg.facts_first is not None else (
-            llm_cfg.backend == "llama_cpp" and llm_cfg.model == "smollm2")
+        first_facts = facts_first(self.settings)
 
         def produce() -> None:
             try:
                 for item in answer_sentences(self.models.llm, query, list(self._conversation.history),
-                                             facts_first=facts_first, max_tokens=llm_cfg.max_tokens,
+                                             facts_first=first_facts, max_tokens=llm_cfg.max_tokens,
                                              cancel=turn.stop_llm):
                     loop.call_soon_threadsafe(out.put_nowait, item)
                     if turn.stop_llm.is_set():
@@ -472,6 +506,9 @@ class Session:
             first_audio = first_audio or time.perf_counter()
             self._emit(AnswerAudio(turn_id=query.turn_id, seq=seq, pcm16=float_to_pcm16(audio),
                                    sample_rate=tts.sample_rate, text=s))
+            now = time.monotonic()
+            until = self._speaking[1] if self._speaking[0] == query.turn_id else now
+            self._speaking = (query.turn_id, max(until, now) + len(audio) / tts.sample_rate)
             seq += 1
         return first_audio
 

@@ -1,8 +1,14 @@
 """HTTP + WebSocket server: the page at /, one live Session per WebSocket connection.
 
 Models load once at start-up and are shared; each connection gets its own session (VAD state,
-memory, conversation). Outgoing events pass through a bounded per-client queue so a slow client
-cannot grow server memory: when it is full, answer audio is dropped first.
+conversation) on the memory of its session token (server/sessions.py), which persists across
+restarts. Outgoing events pass through a bounded per-client queue so a slow client cannot grow
+server memory: when it is full, events are dropped and counted.
+
+Media travels over the WebSocket (PCM16 16 kHz + 1 fps JPEG) rather than WebRTC: measured on this
+kind of machine (../shared/MEDIA.md) it reaches the server in 12-33 ms against 40-82 ms through
+aiortc, at a third of the server CPU, and needs no ICE/STUN set-up; nothing is gained from WebRTC's
+congestion control at 1 frame per second.
 """
 
 from __future__ import annotations
@@ -13,15 +19,22 @@ import logging
 from contextlib import asynccontextmanager
 from importlib import resources
 
-from fastapi import FastAPI, WebSocket, WebSocketDisconnect
+from pathlib import Path
+
+from fastapi import FastAPI, Header, HTTPException, Query, WebSocket, WebSocketDisconnect
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from ..backends.registry import Models, load_models
 from ..config import Settings, load_settings
 from ..dsp import AudioFormatError
 from ..events import AnswerAudio, AudioChunk, ClipMemory, Event, Frame
+from ..memory.store import recall
+from ..perception.media import MediaError
+from ..runtime.replay import pull
 from ..runtime.session import Session
 from . import protocol
+from .metrics import Metrics, TurnClock
+from .sessions import SessionBusy, TokenError, Tokens
 
 log = logging.getLogger(__name__)
 OUT_QUEUE = 256
@@ -40,6 +53,10 @@ def event_json(ev: Event) -> dict:
     return d
 
 
+def memory_root(settings: Settings) -> Path:
+    return Path(settings.memory.dir) if settings.memory.dir else Path.home() / ".local" / "share" / "omnilive"
+
+
 def create_app(settings: Settings | None = None, models: Models | None = None) -> FastAPI:
     settings = settings or load_settings()
 
@@ -47,8 +64,15 @@ def create_app(settings: Settings | None = None, models: Models | None = None) -
     async def lifespan(app: FastAPI):
         app.state.models = models or await asyncio.to_thread(load_models, settings)
         app.state.sessions = 0
-        log.info("omnilive ready")
+        app.state.metrics = Metrics()
+        app.state.tokens = Tokens(memory_root(settings) / "sessions", app.state.models.visual, settings.memory)
+        log.info("omnilive ready; session memory in %s", app.state.tokens.root)
         yield
+        for _ in range(100):  # let closing sessions put their last clips into memory first
+            if app.state.sessions == 0:
+                break
+            await asyncio.sleep(0.05)
+        app.state.tokens.close()
 
     app = FastAPI(title="omnilive", lifespan=lifespan)
 
@@ -72,21 +96,65 @@ def create_app(settings: Settings | None = None, models: Models | None = None) -
     async def health() -> JSONResponse:
         return JSONResponse({"ok": True, "sessions": app.state.sessions})
 
-    @app.websocket("/ws")
-    async def ws(socket: WebSocket) -> None:
-        await socket.accept()
-        app.state.sessions += 1
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        return Response(app.state.metrics.text(), media_type="text/plain; version=0.0.4")
+
+    @app.post("/api/sessions")
+    async def new_session() -> JSONResponse:
+        return JSONResponse({"token": app.state.tokens.create()}, status_code=201)
+
+    @app.get("/api/memory")
+    async def read_memory(q: str | None = Query(None, max_length=500), k: int = Query(3, ge=1, le=20),
+                          token: str | None = None, authorization: str | None = Header(None)) -> JSONResponse:
+        """The session's memory: the moments a question ``q`` is about, or the latest ``k``."""
+        bearer = authorization.removeprefix("Bearer ").strip() if authorization else None
+        visual = app.state.models.visual
+
+        def read():
+            with app.state.tokens.reading(bearer or token) as store:
+                clips = recall(store, visual, q, k) if q else store.recent(n=k)
+                return [event_json(c) for c in clips], store.stats()
+
         try:
-            await _serve(socket, app.state.models, settings)
+            clips, stats = await asyncio.to_thread(read)
+        except TokenError as exc:
+            raise HTTPException(status_code=401, detail=str(exc)) from exc
+        return JSONResponse({"clips": clips, "memory": stats})
+
+    @app.websocket("/ws")
+    async def ws(socket: WebSocket, token: str | None = None, source: str | None = None) -> None:
+        await socket.accept()
+        if source is not None and not any(source.startswith(p) for p in settings.server.pull_prefixes):
+            await socket.send_json({"type": "error", "stage": "session",
+                                    "message": "this source URL is not allowed (server.pull_prefixes)"})
+            await socket.close(code=4403)
+            return
+        try:
+            store = app.state.tokens.connect(token)
+        except (TokenError, SessionBusy) as exc:
+            await socket.send_json({"type": "error", "stage": "session", "message": str(exc)})
+            await socket.close(code=4401 if isinstance(exc, TokenError) else 4409)
+            return
+        app.state.sessions += 1
+        m = app.state.metrics
+        m.sessions.inc()
+        m.sessions_active.inc()
+        try:
+            await _serve(socket, app.state.models, settings, store, m, source)
         finally:
             app.state.sessions -= 1
+            m.sessions_active.dec()
+            app.state.tokens.disconnect(token)
 
     return app
 
 
-async def _serve(socket: WebSocket, models: Models, settings: Settings) -> None:
-    session = await Session(models, settings, name=f"ws{id(socket) & 0xffff:04x}").start()
+async def _serve(socket: WebSocket, models: Models, settings: Settings, store, metrics: Metrics,
+                 source: str | None = None) -> None:
+    session = await Session(models, settings, name=f"ws{id(socket) & 0xffff:04x}", memory=store).start()
     out: asyncio.Queue[Event] = asyncio.Queue(OUT_QUEUE)
+    clock = TurnClock(metrics, session.name)
 
     def enqueue(ev: Event) -> None:
         if isinstance(ev, (AudioChunk, Frame)) or ev.type in HIDDEN:
@@ -97,26 +165,54 @@ async def _serve(socket: WebSocket, models: Models, settings: Settings) -> None:
             log.warning("%s: client is slow, dropping %s", session.name, ev.type)
 
     session.subscribe(enqueue)
-    sender = asyncio.create_task(_send(socket, out))
+    sender = asyncio.create_task(_send(socket, out, clock, metrics))
+    puller = asyncio.create_task(_pull(session, source)) if source else None
     try:
-        await _receive(socket, session)
+        await _receive(socket, session, clock, metrics)
     except WebSocketDisconnect:
         log.info("%s: client disconnected", session.name)
     finally:
         sender.cancel()
+        if puller is not None:
+            puller.cancel()
+        dropped = session.frames_dropped
         await session.close()
+        metrics.frames_dropped.inc(dropped)
 
 
-async def _send(socket: WebSocket, out: asyncio.Queue[Event]) -> None:
+async def _pull(session: Session, url: str) -> None:
+    """The session's camera and mic come from a media server; the socket carries events only."""
+    try:
+        await pull(session, url)
+        session.report_error("source", f"the stream {url} ended")
+    except MediaError as exc:
+        session.report_error("source", str(exc))
+
+
+def _observe(ev: Event, clock: TurnClock, metrics: Metrics) -> None:
+    if ev.type == "utterance" and ev.for_assistant:
+        clock.heard(ev.turn_id, ev.asr_latency_s)
+    elif ev.type == "answer":
+        clock.answered(ev.turn_id, ev.first_token_s, ev.interrupted)
+    elif ev.type == "interrupt" and ev.cancelled_turn is not None:
+        metrics.interrupts.inc()
+    elif ev.type == "error":
+        metrics.errors.labels(ev.stage).inc()
+
+
+async def _send(socket: WebSocket, out: asyncio.Queue[Event], clock: TurnClock, metrics: Metrics) -> None:
+    """Events go out in order; turns are timed as they go (first audio *sent*, not produced)."""
     while True:
         ev = await out.get()
         if isinstance(ev, AnswerAudio):
             await socket.send_bytes(protocol.encode_audio(ev))
+            clock.audio_sent(ev.turn_id)
         else:
             await socket.send_json(event_json(ev))
+            _observe(ev, clock, metrics)
 
 
-async def _receive(socket: WebSocket, session: Session) -> None:
+async def _receive(socket: WebSocket, session: Session, clock: TurnClock, metrics: Metrics) -> None:
     while True:
         msg = await socket.receive()
         if msg["type"] == "websocket.disconnect":
@@ -131,9 +227,12 @@ async def _receive(socket: WebSocket, session: Session) -> None:
             elif msg.get("text") is not None:
                 cmd = protocol.parse_text(msg["text"])
                 if cmd["type"] == "ask":
-                    await session.ask(cmd["text"], speak=bool(cmd.get("speak", True)))
+                    clock.asked(await session.ask(cmd["text"], speak=bool(cmd.get("speak", True))))
+                elif cmd["type"] == "config":
+                    session.speak_answers = bool(cmd.get("speak", True))
                 else:
                     session.stop()
         except (protocol.ProtocolError, AudioFormatError) as exc:
+            metrics.bad_messages.inc()
             log.warning("%s: bad message: %s", session.name, exc)
             await socket.send_json({"type": "error", "stage": "protocol", "message": str(exc)})

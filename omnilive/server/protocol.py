@@ -3,6 +3,7 @@
 Binary messages carry media, JSON text messages carry everything else:
     client -> server  binary  [kind u8][t f64 LE][payload]   kind 1: PCM16 mono 16 kHz, 2: JPEG
     client -> server  text    {"type": "ask", "text": "...", "speak": true} | {"type": "stop"}
+                              | {"type": "config", "speak": false}   (spoken or text-only answers)
     server -> client  binary  [kind u8 = 17][turn u32 LE][seq u32 LE][PCM16 mono @ rate]
     server -> client  text    an event's to_dict(), e.g. {"type": "interrupt", ...}
 """
@@ -82,6 +83,9 @@ def parse_text(text: str) -> dict[str, Any]:
         q = msg.get("text")
         if not isinstance(q, str) or not q.strip() or len(q) > MAX_TEXT_CHARS:
             raise ProtocolError(f"`ask` needs a non-empty `text` of at most {MAX_TEXT_CHARS} characters")
+    elif msg["type"] == "config":
+        if not isinstance(msg.get("speak"), bool):
+            raise ProtocolError("`config` needs a boolean `speak`")
     elif msg["type"] not in ("stop",):
         raise ProtocolError(f"unknown message type {msg['type']!r}")
     return msg

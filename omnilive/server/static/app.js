@@ -8,6 +8,10 @@ const player = { ctx: null, next: 0, sources: [], dropTurns: new Set() };
 
 function setStatus(s) { $("status").textContent = s; }
 
+// What the page received and played, in order (for automation and debugging).
+window.omniliveLog = [];
+const note = (type, turn) => window.omniliveLog.push({ type, turn, at: performance.now() });
+
 function packet(kind, t, payload) {
   const head = new DataView(new ArrayBuffer(9));
   head.setUint8(0, kind);
@@ -17,6 +21,32 @@ function packet(kind, t, payload) {
 
 const streamTime = () => (performance.now() - t0) / 1000;
 
+// The session token keeps this browser's memory across visits and server restarts.
+async function sessionToken(fresh) {
+  let token = fresh ? null : localStorage.getItem("omniliveToken");
+  if (!token) {
+    const r = await fetch("/api/sessions", { method: "POST" });
+    token = (await r.json()).token;
+    localStorage.setItem("omniliveToken", token);
+  }
+  return token;
+}
+
+async function openSocket() {
+  const base = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws?token=`;
+  for (const fresh of [false, true]) {  // a token the server no longer knows: get a new one
+    const sock = new WebSocket(base + encodeURIComponent(await sessionToken(fresh)));
+    sock.binaryType = "arraybuffer";
+    const code = await new Promise((ok) => {
+      sock.onopen = () => ok(0);
+      sock.onclose = (e) => ok(e.code || 1006);
+    });
+    if (code === 0) return sock;
+    if (code !== 4401) throw new Error(code === 4409 ? "this session is open in another tab" : `connection failed (${code})`);
+  }
+  throw new Error("no session");
+}
+
 async function start() {
   $("start").disabled = true;
   setStatus("starting");
@@ -25,11 +55,10 @@ async function start() {
     video: { width: 640, height: 360 },
   });
   $("preview").srcObject = media;
-  ws = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`);
-  ws.binaryType = "arraybuffer";
+  ws = await openSocket();
   ws.onmessage = onMessage;
   ws.onclose = () => { setStatus("disconnected"); stop(); };
-  await new Promise((ok, fail) => { ws.onopen = ok; ws.onerror = fail; });
+  ws.send(JSON.stringify({ type: "config", speak: $("speak").checked }));
   t0 = performance.now();
 
   // Microphone: a 16 kHz context resamples for us; the worklet hands over PCM16 blocks.
@@ -77,7 +106,8 @@ function stopPlayback() {
 }
 
 function play(turn, pcm) {
-  if (player.dropTurns.has(turn) || !player.ctx) return;
+  if (player.dropTurns.has(turn) || !player.ctx) return note("dropped", turn);
+  note("play", turn);
   const samples = new Int16Array(pcm);
   const buf = player.ctx.createBuffer(1, samples.length, 16000);
   const ch = buf.getChannelData(0);
@@ -113,6 +143,7 @@ function onMessage(e) {
     return;
   }
   const ev = JSON.parse(e.data);
+  note(ev.type, ev.type === "interrupt" ? ev.cancelled_turn : ev.turn_id);
   switch (ev.type) {
     case "speech_started": setStatus("hearing you"); break;
     case "interrupt":
@@ -121,7 +152,8 @@ function onMessage(e) {
       break;
     case "utterance": {
       const tags = ev.tags.map((t) => `[${t.label}] `).join("");
-      line("transcript", tags + ev.text);
+      // background talk is shown greyed: heard, but not taken as a question for the assistant
+      line("transcript", tags + ev.text, ev.for_assistant || ev.command ? "" : "partial");
       setStatus("listening");
       break;
     }
@@ -150,6 +182,9 @@ function onMessage(e) {
 
 $("start").onclick = () => start().catch((err) => { setStatus(`error: ${err.message}`); $("start").disabled = false; });
 $("stop").onclick = stop;
+$("speak").onchange = () => {
+  if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: "config", speak: $("speak").checked }));
+};
 $("ask-form").onsubmit = (e) => {
   e.preventDefault();
   const text = $("question").value.trim();

@@ -1,0 +1,161 @@
+"""Load benchmark (issue 6): N concurrent sessions against a real `omnilive serve` process.
+
+Every client streams the same recorded input in real time over its own WebSocket, starting at a
+random offset within 6 s (users do not speak in unison), as the page does: 1 fps JPEG frames of video/vid_imageio_cockatoo.mp4 and 16 kHz PCM16 audio carrying two
+spoken questions. Per turn it measures, on the client, the end of the question's speech -> the first
+answer audio received. Reports median and p95 per N, frames dropped, and the server's resident
+memory before and after, so growth would show.
+
+    .venv/bin/python bench/load_bench.py [--sessions 1 2 4 6]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import json
+import os
+import socket
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import websockets
+from _common import EVALDATA, ROOT, table
+from PIL import Image
+
+from omnilive.dsp import float_to_pcm16
+from omnilive.perception.media import iter_media, read_audio
+
+sys.path.insert(0, str(ROOT / "tests"))
+from helpers import mix  # noqa: E402
+
+STREAM_S = 24.0
+QUESTIONS = [(5.0, "What did you see?"), (14.0, "Where was the bird?")]
+CHUNK = 512  # samples per audio message (32 ms), as the page's worklet sends
+
+
+def _inputs(tts) -> tuple[list[tuple[float, bytes]], np.ndarray, list[float]]:
+    frames = []
+    for _, t, rgb in iter_media(EVALDATA / "video/vid_imageio_cockatoo.mp4", audio=False, video_fps=1.0):
+        buf = io.BytesIO()
+        Image.fromarray(rgb).save(buf, format="JPEG", quality=80)
+        frames.append((t, buf.getvalue()))
+    frames = [(t + k * 14.0, jpg) for k in range(2) for t, jpg in frames]  # loop the 14 s clip
+    said = [(at, tts.synthesize(q)) for at, q in QUESTIONS]
+    ends = [at + len(a) / 16000 for at, a in said]
+    bed = read_audio(EVALDATA / "video/vid_imageio_cockatoo.mp4") * 0.3
+    audio = mix(STREAM_S, said, bed=np.tile(bed, 2))
+    return frames, audio, ends
+
+
+async def client(url: str, frames, audio: np.ndarray, ends: list[float], delay: float = 0.0) -> dict:
+    await asyncio.sleep(delay)  # users do not all start (and ask) at the same instant
+    token = httpx.post(url.replace("ws://", "http://") + "/api/sessions").json()["token"]
+    latencies, first_audio, turns_seen = [], {}, {}
+    pcm = float_to_pcm16(audio)
+    async with websockets.connect(f"{url}/ws?token={token}", max_size=None) as ws:
+        async def receive():
+            async for msg in ws:
+                if isinstance(msg, bytes):
+                    turn = struct.unpack_from("<I", msg, 1)[0]
+                    first_audio.setdefault(turn, time.perf_counter())
+                else:
+                    ev = json.loads(msg)
+                    if ev["type"] == "utterance" and ev.get("for_assistant"):
+                        turns_seen[ev["turn_id"]] = ev["end"]
+
+        reader = asyncio.create_task(receive())
+        t0 = time.perf_counter()
+        sent_end = {}
+        fi = 0
+        for i in range(0, len(pcm) // 2, CHUNK):
+            t = i / 16000
+            await asyncio.sleep(max(0.0, t0 + t - time.perf_counter()))
+            await ws.send(struct.pack("<Bd", 1, t) + pcm[2 * i: 2 * (i + CHUNK)])
+            for end in ends:
+                if end not in sent_end and t >= end:
+                    sent_end[end] = time.perf_counter()
+            while fi < len(frames) and frames[fi][0] <= t:
+                await ws.send(struct.pack("<Bd", 2, frames[fi][0]) + frames[fi][1])
+                fi += 1
+        await asyncio.sleep(4.0)  # the last answer
+        reader.cancel()
+    for turn, end_t in turns_seen.items():
+        spoken_end = min(ends, key=lambda e: abs(e - end_t))
+        if turn in first_audio and spoken_end in sent_end:
+            latencies.append(first_audio[turn] - sent_end[spoken_end])
+    return {"latencies": latencies, "turns": len(turns_seen)}
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def metric(url: str, name: str) -> float:
+    text = httpx.get(url.replace("ws://", "http://") + "/metrics").text
+    return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(name + " ") or
+               line.startswith(name + "{"))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sessions", nargs="+", type=int, default=[1, 2, 4, 6])
+    args = ap.parse_args()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    tmp = tempfile.mkdtemp()
+    env = {**os.environ, "OMNILIVE_MEMORY__DIR": tmp}
+    server = subprocess.Popen([sys.executable, "-m", "omnilive", "serve", "--port", str(port)], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"ws://127.0.0.1:{port}"
+    try:
+        for _ in range(240):
+            try:
+                if httpx.get(url.replace("ws://", "http://") + "/health").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.5)
+        from omnilive.backends.registry import load_models
+        from omnilive.config import load_settings
+
+        tts = load_models(load_settings(), ("tts",)).tts
+        frames, audio, ends = _inputs(tts)
+        rows = []
+        for n in args.sessions:
+            before, dropped0 = rss_mb(server.pid), metric(url, "omnilive_frames_dropped_total")
+
+            async def run_n():
+                offsets = np.random.default_rng(n).uniform(0, 6.0, n) if n > 1 else [0.0]
+                return await asyncio.gather(*(client(url, frames, audio, ends, d) for d in offsets))
+
+            results = asyncio.run(run_n())
+            time.sleep(1.0)
+            lat = sorted(x for r in results for x in r["latencies"])
+            asked = n * len(QUESTIONS)
+            rows.append({"sessions": n, "turns answered": f"{len(lat)}/{asked}",
+                         "median s": round(statistics.median(lat), 2) if lat else "",
+                         "p95 s": round(lat[min(len(lat) - 1, int(0.95 * len(lat)))], 2) if lat else "",
+                         "frames dropped": int(metric(url, "omnilive_frames_dropped_total") - dropped0),
+                         "server RSS MB before/after": f"{before:.0f}/{rss_mb(server.pid):.0f}"})
+            print(rows[-1], flush=True)
+        table(rows, f"{STREAM_S:.0f} s of camera + mic per session in real time, end of question speech -> "
+                    "first answer audio at the client")
+    finally:
+        server.terminate()
+        server.wait(20)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,36 @@
+"""What the memory verbs (ingest, recall, ask) share: settings, models and the memory directory."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from ..backends.base import ModelUnavailable
+from ..backends.registry import Models, load_models
+from ..config import Settings, load_settings
+from ..memory.persist import DB_NAME, MemoryMismatch
+from ..memory.store import MemoryStore
+
+
+def open_memory(args: argparse.Namespace, capabilities: tuple[str, ...], *, create: bool,
+                settings: Settings | None = None) -> tuple[Settings, Models, MemoryStore] | None:
+    """Load what a verb needs and open ``--memory``; None (after saying why on stderr) if it can't."""
+    settings = settings or load_settings(args.config)
+    if not create and not (Path(args.memory) / DB_NAME).exists():
+        print(f"omnilive: no memory in {args.memory} (create one with `omnilive ingest`)", file=sys.stderr)
+        return None
+    try:
+        models = load_models(settings, capabilities)
+        return settings, models, MemoryStore.open(args.memory, models.visual, settings.memory)
+    except (ModelUnavailable, MemoryMismatch) as exc:
+        print(f"omnilive: {exc}", file=sys.stderr)
+        return None
+
+
+def file_failed(args: argparse.Namespace, path: str, exc: Exception) -> None:
+    """One file of a batch could not be read: say so (and, with --json, as that file's line)."""
+    print(f"omnilive: {path}: {exc}", file=sys.stderr)
+    if args.json:
+        print(json.dumps({"file": path, "error": str(exc)}), flush=True)

@@ -1,0 +1,99 @@
+"""Session tokens and per-user memory.
+
+A token is a 192-bit random secret handed out by ``POST /api/sessions``. Its memory lives in
+``<memory root>/<sha256(token)[:32]>/`` (the token itself is never written to disk), so a token is
+valid exactly when its directory exists, and a returning user with the same token gets the same
+memory back after a server restart. One live connection per token at a time: the memory has one
+writer, and two cameras feeding one memory would interleave two timelines.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from ..backends.base import VisualEncoder
+from ..config import MemoryConfig
+from ..memory.store import MemoryStore
+
+
+class TokenError(PermissionError):
+    """Missing or unknown session token."""
+
+
+class SessionBusy(RuntimeError):
+    """The token already has a live connection."""
+
+
+class Tokens:
+    def __init__(self, root: Path, encoder: VisualEncoder, cfg: MemoryConfig) -> None:
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._encoder, self._cfg = encoder, cfg
+        self._stores: dict[str, MemoryStore] = {}
+        self._live: set[str] = set()
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _key(token: str) -> str:
+        return hashlib.sha256(token.encode()).hexdigest()[:32]
+
+    def create(self) -> str:
+        token = secrets.token_urlsafe(24)
+        (self.root / self._key(token)).mkdir()
+        return token
+
+    def check(self, token: str | None) -> str:
+        if not token or not (self.root / self._key(token)).is_dir():
+            raise TokenError("a valid session token is required (POST /api/sessions gives one)")
+        return self._key(token)
+
+    @contextmanager
+    def reading(self, token: str | None) -> Iterator[MemoryStore]:
+        """The token's memory for one read: the live session's store, or opened just for it."""
+        key = self.check(token)
+        with self._lock:
+            store = self._stores.get(key)
+        if store is not None:
+            yield store
+            return
+        store = MemoryStore.open(self.root / key, self._encoder, self._cfg)
+        try:
+            yield store
+        finally:
+            store.close()
+
+    def connect(self, token: str | None) -> MemoryStore:
+        key = self.check(token)
+        with self._lock:
+            if key in self._live:
+                raise SessionBusy("this session is already connected elsewhere")
+            self._live.add(key)
+        try:
+            store = MemoryStore.open(self.root / key, self._encoder, self._cfg)
+        except BaseException:
+            self.disconnect(token)
+            raise
+        with self._lock:
+            self._stores[key] = store
+        return store
+
+    def disconnect(self, token: str) -> None:
+        """The live connection ended: its memory is closed (reopened on the next read or visit),
+        so memory held by the server is bounded by the users connected now, not by all users ever."""
+        key = self._key(token)
+        with self._lock:
+            self._live.discard(key)
+            store = self._stores.pop(key, None)
+        if store is not None:
+            store.close()
+
+    def close(self) -> None:
+        with self._lock:
+            for store in self._stores.values():
+                store.close()
+            self._stores.clear()
