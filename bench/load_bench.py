@@ -6,7 +6,7 @@ spoken questions. Per turn it measures, on the client, the end of the question's
 answer audio received. Reports median and p95 per N, frames dropped, and the server's resident
 memory before and after, so growth would show.
 
-    .venv/bin/python bench/load_bench.py [--sessions 1 2 4 6]
+    .venv/bin/python bench/load_bench.py [--sessions 1 2 4 6 4 4]
 """
 
 from __future__ import annotations
@@ -110,13 +110,14 @@ def metric(url: str, name: str) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--sessions", nargs="+", type=int, default=[1, 2, 4, 6])
+    # the repeated 4s show whether server memory keeps growing once every code path has run
+    ap.add_argument("--sessions", nargs="+", type=int, default=[1, 2, 4, 6, 4, 4])
     args = ap.parse_args()
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     tmp = tempfile.mkdtemp()
-    env = {**os.environ, "OMNILIVE_MEMORY__DIR": tmp}
+    env = {**os.environ, "OMNILIVE_MEMORY__DIR": tmp, "MALLOC_ARENA_MAX": os.environ.get("MALLOC_ARENA_MAX", "2")}
     server = subprocess.Popen([sys.executable, "-m", "omnilive", "serve", "--port", str(port)], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"ws://127.0.0.1:{port}"

@@ -54,7 +54,7 @@ def tts_rtf(models) -> None:
         took = time.perf_counter() - started
         dur = len(audio) / models.tts.sample_rate
         rows.append({"sentence": s, "audio s": round(dur, 2), "synth s": round(took, 3), "RTF": round(took / dur, 3)})
-    table(rows, "Piper TTS (joe, 22.05 kHz), one thread")
+    table(rows, f"TTS ({models.tts.__class__.__name__}, output at {models.tts.sample_rate} Hz), one thread")
 
 
 class _TimedLLM:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 from ..config import Settings
@@ -18,6 +20,9 @@ class RapidTextReader(TextReader):
         self._ocr = RapidOCR(det_limit_side_len=max_side, det_limit_type="max", use_cls=False,
                              intra_op_num_threads=threads, inter_op_num_threads=1)
         self._min_score = min_score
+        # OCR is background work: one frame at a time per process, so however many sessions seal
+        # clips at once it takes at most one core from speech recognition and synthesis
+        self._lock = threading.Lock()
 
     @staticmethod
     def source(settings: Settings) -> str:
@@ -29,6 +34,7 @@ class RapidTextReader(TextReader):
         return cls(settings.ocr.max_side, settings.ocr.min_score)
 
     def read(self, image: np.ndarray) -> list[str]:
-        result, _ = self._ocr(np.ascontiguousarray(image[..., ::-1]))  # RapidOCR expects BGR, like cv2
+        with self._lock:
+            result, _ = self._ocr(np.ascontiguousarray(image[..., ::-1]))  # RapidOCR expects BGR, like cv2
         return [text.strip() for _box, text, score in (result or [])
                 if float(score) >= self._min_score and text.strip()]

@@ -140,19 +140,27 @@ def create_app(settings: Settings | None = None, models: Models | None = None) -
         m = app.state.metrics
         m.sessions.inc()
         m.sessions_active.inc()
+        session = await Session(app.state.models, settings, name=f"ws{id(socket) & 0xffff:04x}",
+                                memory=store).start()
+
+        async def end() -> None:  # its own task: a cancelled handler must not cut it short
+            try:
+                m.frames_dropped.inc(session.frames_dropped)
+                await session.close()  # keeps the clip being built: the memory must still be open
+            finally:
+                app.state.tokens.disconnect(token)
+                app.state.sessions -= 1
+                m.sessions_active.dec()
+
         try:
-            await _serve(socket, app.state.models, settings, store, m, source)
+            await _serve(socket, session, m, source)
         finally:
-            app.state.sessions -= 1
-            m.sessions_active.dec()
-            app.state.tokens.disconnect(token)
+            await asyncio.shield(asyncio.ensure_future(end()))
 
     return app
 
 
-async def _serve(socket: WebSocket, models: Models, settings: Settings, store, metrics: Metrics,
-                 source: str | None = None) -> None:
-    session = await Session(models, settings, name=f"ws{id(socket) & 0xffff:04x}", memory=store).start()
+async def _serve(socket: WebSocket, session: Session, metrics: Metrics, source: str | None = None) -> None:
     out: asyncio.Queue[Event] = asyncio.Queue(OUT_QUEUE)
     clock = TurnClock(metrics, session.name)
 
@@ -175,9 +183,6 @@ async def _serve(socket: WebSocket, models: Models, settings: Settings, store, m
         sender.cancel()
         if puller is not None:
             puller.cancel()
-        dropped = session.frames_dropped
-        await session.close()
-        metrics.frames_dropped.inc(dropped)
 
 
 async def _pull(session: Session, url: str) -> None:
