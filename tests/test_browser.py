@@ -61,10 +61,10 @@ def test_spoken_question_in_the_browser_gets_a_grounded_spoken_answer_and_can_be
     tmp = Path(tempfile.mkdtemp())
     cam = camera_file(evaldata / "video/vid_imageio_cockatoo.mp4", tmp / "cam.y4m")
     # the mic: silence while the camera looks around, a question at 9 s, and the user talking
-    # again at 12.5 s, while the (long, summarising) answer is being played
+    # again at 13 s, while the (long, summarising) answer is being played
     barge_in = load(evaldata, "speech/en/wav16k/en_harvard_spk1_snt1.wav")
     mic = write_wav(tmp / "mic.wav", mix(40.0, [(9.0, models.tts.synthesize("What did you see?")),
-                                                (12.5, barge_in)]))
+                                                (13.0, barge_in)]))
     args = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
             f"--use-file-for-fake-video-capture={cam}", f"--use-file-for-fake-audio-capture={mic}",
             "--autoplay-policy=no-user-gesture-required", "--no-sandbox", "--disable-gpu",

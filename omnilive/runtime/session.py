@@ -145,6 +145,8 @@ class Session:
 
         def store_all() -> None:  # on the memory thread, after any store it is still finishing
             for clip in keep:
+                if clip.clip_id < self.memory.next_clip_id:
+                    continue  # the memory worker stored it while close() was starting
                 try:
                     self.memory.add(clip)
                 except Exception:
