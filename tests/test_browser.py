@@ -60,11 +60,12 @@ def test_spoken_question_in_the_browser_gets_a_grounded_spoken_answer_and_can_be
 
     tmp = Path(tempfile.mkdtemp())
     cam = camera_file(evaldata / "video/vid_imageio_cockatoo.mp4", tmp / "cam.y4m")
-    # the mic: silence while the camera looks around, a question at 9 s, and the user talking
-    # again at 13 s, while the (long, summarising) answer is being played
+    # the mic: silence while the camera looks around, a question about it at 9 s, a request for a
+    # long story at 15 s, and the user talking over that story at 23 s
     barge_in = load(evaldata, "speech/en/wav16k/en_harvard_spk1_snt1.wav")
-    mic = write_wav(tmp / "mic.wav", mix(40.0, [(9.0, models.tts.synthesize("What did you see?")),
-                                                (13.0, barge_in)]))
+    mic = write_wav(tmp / "mic.wav", mix(45.0, [(9.0, models.tts.synthesize("What did you see?")),
+                                                (15.0, models.tts.synthesize("Tell me a long story about a bird.")),
+                                                (23.0, barge_in)]))
     args = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
             f"--use-file-for-fake-video-capture={cam}", f"--use-file-for-fake-audio-capture={mic}",
             "--autoplay-policy=no-user-gesture-required", "--no-sandbox", "--disable-gpu",
@@ -80,9 +81,9 @@ def test_spoken_question_in_the_browser_gets_a_grounded_spoken_answer_and_can_be
                                    timeout=60_000)
             page.wait_for_function("document.querySelector('#answer').innerText.trim().length > 0", timeout=60_000)
             page.wait_for_function("window.omniliveLog.some(e => e.type === 'play')", timeout=30_000)
+            answer = page.inner_text("#answer p >> nth=0").lower()  # the answer to the first question
             page.wait_for_function("document.querySelector('#transcript').innerText.toLowerCase().includes('dog')",
                                    timeout=60_000)  # the barge-in was heard
-            answer = page.inner_text("#answer").lower()
             seen = page.eval_on_selector_all("#timeline figcaption", "els => els.map(e => e.innerText)")
             log = page.evaluate("window.omniliveLog")
             playing = page.evaluate("window.omniliveAudio.playing")
@@ -94,7 +95,9 @@ def test_spoken_question_in_the_browser_gets_a_grounded_spoken_answer_and_can_be
     # grounded: the answer names what the memory timeline (the camera) holds
     labels = {s.split(" ", 1)[1].lower() for s in seen if " " in s}
     assert any(label in answer for label in labels), (answer, seen)
-    turn = next(e["turn"] for e in log if e["type"] == "answer_delta")
+    story = [e["turn"] for e in log if e["type"] == "answer_delta"]
+    assert len(set(story)) >= 2, str([(e["type"], e["turn"], round(e["at"])) for e in log])
+    turn = story[-1]  # the story's turn
     played = [i for i, e in enumerate(log) if e["type"] == "play" and e["turn"] == turn]
     cut = next((i for i, e in enumerate(log) if e["type"] == "interrupt" and e["turn"] == turn), None)
     assert cut is not None, str([(e["type"], e["turn"], round(e["at"])) for e in log])
