@@ -131,7 +131,7 @@ def create_app(settings: Settings | None = None, models: Models | None = None) -
             await socket.close(code=4403)
             return
         try:
-            store = app.state.tokens.connect(token)
+            store = await asyncio.to_thread(app.state.tokens.connect, token)  # loads the memory from disk
         except (TokenError, SessionBusy) as exc:
             await socket.send_json({"type": "error", "stage": "session", "message": str(exc)})
             await socket.close(code=4401 if isinstance(exc, TokenError) else 4409)
