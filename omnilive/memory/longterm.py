@@ -56,7 +56,6 @@ def _unit(v: np.ndarray) -> np.ndarray:
 class _Open:
     clips: list[ClipMemory]
     reps: list[np.ndarray]  # float32 sums, normalised on use
-    rep_counts: list[int]
     look: np.ndarray  # running sum of unit clip appearances
     mass: Counter
     texts: list[str]
@@ -75,17 +74,12 @@ class Consolidator:
         self._next_id = first_id
         self._open: _Open | None = None
 
-    @property
-    def pending(self) -> list[ClipMemory]:
-        """Clips taken into the open episode (still held by short-term memory until it seals)."""
-        return list(self._open.clips) if self._open else []
-
     def add(self, clip: ClipMemory) -> Episode | None:
         sealed = None
         if self._open is not None and not self._fits(self._open, clip):
             sealed = self.seal()
         if self._open is None:
-            self._open = _Open(clips=[], reps=[], rep_counts=[], look=np.zeros_like(clip_look(clip)),
+            self._open = _Open(clips=[], reps=[], look=np.zeros_like(clip_look(clip)),
                                mass=Counter(), texts=[], token_sum=np.zeros(clip.tokens.shape, np.float32))
         self._take(self._open, clip)
         return sealed
@@ -116,12 +110,9 @@ class Consolidator:
         v = clip.global_vector.astype(np.float32)
         sims = [float(v @ _unit(r)) for r in ep.reps]
         if sims and (max(sims) >= self._cfg.rep_merge or len(ep.reps) >= self._cfg.episode_vectors):
-            i = int(np.argmax(sims))
-            ep.reps[i] += v
-            ep.rep_counts[i] += 1
+            ep.reps[int(np.argmax(sims))] += v
         else:
             ep.reps.append(v.copy())
-            ep.rep_counts.append(1)
 
     def _make(self, ep: _Open) -> Episode:
         clips = ep.clips
