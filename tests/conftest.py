@@ -24,7 +24,10 @@ def evaldata() -> Path:
 def settings(tmp_path_factory):
     from omnilive.config import load_settings
 
-    return load_settings()
+    settings = load_settings()
+    # greedy decoding: the embedded LLM's answers (e.g. the browser test's long story) are the same
+    # on every run, so a test never depends on a lucky sample
+    return settings.model_copy(update={"llm": settings.llm.model_copy(update={"temperature": 0.0})})
 
 
 @pytest.fixture(scope="session")
