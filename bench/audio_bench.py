@@ -1,6 +1,7 @@
 """Audio perception benchmark on ../shared/evaldata: English WER and Chinese CER (reference
-transcripts only), ASR real-time factor on one core, end-of-speech -> transcript latency for a
-~3 s utterance, VAD frame F1, and sound-event top-3 accuracy.
+transcripts only, each Chinese item listed), ASR real-time factor on one core, end-of-speech ->
+transcript latency for a ~3 s utterance (the model alone, and in the live session with early ASR
+on and off), VAD frame F1, and sound-event top-3 accuracy.
 
     .venv/bin/python bench/audio_bench.py [--models base tiny.en] [--threads 1]
 """
@@ -8,6 +9,7 @@ transcripts only), ASR real-time factor on one core, end-of-speech -> transcript
 from __future__ import annotations
 
 import argparse
+import asyncio
 import csv
 import json
 import re
@@ -23,6 +25,7 @@ from omnilive.backends.registry import load_models
 from omnilive.config import load_settings
 from omnilive.perception.media import read_audio
 from omnilive.perception.transcribe import speech_segments
+from omnilive.runtime.session import Session
 
 # ESC-50 / evaldata label -> AudioSet display names that count as a hit.
 EVENT_NAMES = {
@@ -61,6 +64,8 @@ _ZH_PUNCT = re.compile(r"[\s\W_]+", re.UNICODE)
 
 
 def asr_rows(settings, models_to_test: list[str], threads: int) -> list[dict]:
+    """Whisper on each whole reference clip, language detected (the model alone: `omnilive
+    transcribe` adds VAD cuts and a per-file language probe)."""
     items = [json.loads(l) for l in (EVALDATA / "speech/asr_eval.jsonl").read_text().splitlines() if l.strip()]
     items = [i for i in items if i["text_quality"] == "reference"]
     rows = []
@@ -69,6 +74,7 @@ def asr_rows(settings, models_to_test: list[str], threads: int) -> list[dict]:
         asr = WhisperASR.load(s)
         refs = {"en": [], "zh": []}
         hyps = {"en": [], "zh": []}
+        zh_rows = []
         audio_s = compute_s = 0.0
         for item in items:
             if name.endswith(".en") and item["lang"] != "en":
@@ -80,6 +86,10 @@ def asr_rows(settings, models_to_test: list[str], threads: int) -> list[dict]:
             audio_s += len(audio) / 16000
             refs[item["lang"]].append(item["text"])
             hyps[item["lang"]].append(hyp)
+            if item["lang"] == "zh":
+                zh_rows.append({"item": item["id"], "s": round(len(audio) / 16000, 1),
+                                "CER %": round(100 * jiwer.cer(_ZH_PUNCT.sub("", item["text"]), _ZH_PUNCT.sub("", hyp) or "-"), 1),
+                                "transcript": hyp[:40]})
         row = {"model": name, "threads": threads, "en items": len(refs["en"]),
                "en WER %": round(100 * jiwer.wer(refs["en"], hyps["en"], reference_transform=_EN,
                                                  hypothesis_transform=_EN), 1)}
@@ -92,6 +102,8 @@ def asr_rows(settings, models_to_test: list[str], threads: int) -> list[dict]:
         row["RTF"] = round(compute_s / audio_s, 3)
         row["3 s utterance -> text (s)"] = round(latency_3s(asr), 3)
         rows.append(row)
+        if zh_rows:
+            table(zh_rows, f"Chinese items, Whisper {name}")
     return rows
 
 
@@ -104,6 +116,42 @@ def latency_3s(asr) -> float:
         asr.transcribe(audio)
         times.append(time.perf_counter() - started)
     return statistics.median(times)
+
+
+def live_rows(settings) -> list[dict]:
+    """End of speech -> transcript inside the live session, audio fed at real time: the VAD calls
+    the end after min_silence_ms; with early ASR the transcript was started at the pause before."""
+    models = load_models(settings)
+    clips = ["en_harvard_spk1_snt1", "en_harvard_spk2_snt4", "en_harvard_spk1_snt3"]
+    rows = []
+    for early_ms in (0, settings.vad.early_asr_ms):
+        s = settings.model_copy(update={"vad": settings.vad.model_copy(update={"early_asr_ms": early_ms}),
+                                        "runtime": settings.runtime.model_copy(update={"respond": "never"})})
+        lat, used = [], 0
+        for clip in clips:
+            speech = read_audio(EVALDATA / f"speech/en/wav16k/{clip}.wav")[: 3 * 16000]
+            audio = np.concatenate([np.zeros(8000, np.float32), speech, np.zeros(24000, np.float32)])
+            utt, counters = asyncio.run(_live_once(models, s, audio))
+            lat.append(utt.asr_latency_s)
+            used += counters.early_asr_used
+        rows.append({"early ASR": f"{early_ms} ms" if early_ms else "off", "utterances": len(clips),
+                     "early transcripts used": used, "end -> transcript median (s)": round(statistics.median(lat), 3),
+                     "max (s)": round(max(lat), 3)})
+    return rows
+
+
+async def _live_once(models, settings, audio: np.ndarray):
+    session = await Session(models, settings, name="bench-live").start()
+    heard = []
+    session.subscribe(lambda ev: heard.append(ev) if ev.type == "utterance" else None)
+    chunk = 512
+    started = time.perf_counter()
+    for i in range(0, len(audio), chunk):  # real time: one 32 ms chunk every 32 ms
+        await session.put_audio(i / 16000, audio[i : i + chunk])
+        await asyncio.sleep(max(0.0, started + (i + chunk) / 16000 - time.perf_counter()))
+    await session.finish()
+    await session.close()
+    return heard[0], session.counters
 
 
 def frames(segments, start: float, end: float, step: float = 0.01) -> np.ndarray:
@@ -162,6 +210,7 @@ def main() -> None:
     table(event_rows(models), "Sound events (YAMNet int8) against events/labels.tsv")
     if not args.skip_asr:
         table(asr_rows(settings, args.models, args.threads), "ASR (faster-whisper int8), reference transcripts only")
+        table(live_rows(settings), "3 s utterance in the live session (real time, default ASR, 2 threads)")
 
 
 if __name__ == "__main__":

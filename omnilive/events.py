@@ -84,6 +84,19 @@ class SpeechEnded(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class SpeechPaused(Event):
+    """The speaker has been quiet for ``vad.early_asr_ms``: maybe the end. ASR starts on this audio
+    now; if the utterance ends here, its audio is the same and the transcript is (nearly) ready."""
+
+    type: ClassVar[str] = "speech_paused"
+    t: float
+    turn_id: int
+    start: float
+    samples: np.ndarray = field(repr=False)
+    background: np.ndarray | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
 class SoundTag(Event):
     type: ClassVar[str] = "sound_tag"
     label: str

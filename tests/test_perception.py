@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from omnilive.events import SpeechEnded, SpeechStarted
+from omnilive.events import SpeechEnded, SpeechPaused, SpeechStarted
 from omnilive.perception.media import MediaError, iter_media, read_audio
 from omnilive.perception.vad import SpeechDetector
 from omnilive.perception.video import FrameSampler, validate_frame
@@ -55,6 +55,25 @@ def test_utterance_keeps_preroll_so_the_first_word_survives(models, settings, ev
     assert text.split()[0].strip(",.") == "the" and "small dog" in text
 
 
+def test_a_pause_hands_asr_the_audio_the_end_will_carry(models, settings, evaldata, asr_items):
+    """Early ASR: after early_asr_ms of silence the pause carries the utterance so far; when it was
+    the end, the end's audio is the very same, so the transcript started at the pause is reused."""
+    a = read_audio(evaldata / asr_items["en_harvard_spk1_snt1"]["wav16k"])
+    b = read_audio(evaldata / asr_items["en_harvard_spk2_snt4"]["wav16k"])
+    gap = lambda s: np.zeros(int(16000 * s), np.float32)
+    # one sentence, a 0.35 s pause (longer than early_asr_ms, shorter than min_silence_ms), another
+    events = detect(models, settings, np.concatenate([gap(1), a, gap(0.35), b, gap(1.5)]))
+    ends = [e for e in events if isinstance(e, SpeechEnded)]
+    pauses = [e for e in events if isinstance(e, SpeechPaused)]
+    assert len(ends) == 1 and len(pauses) >= 2, [type(e).__name__ for e in events]
+    last = pauses[-1]
+    assert last.turn_id == ends[0].turn_id and np.array_equal(last.samples, ends[0].samples)
+    assert last.t < ends[0].t - 0.25  # ASR can start this much earlier
+    # the pause inside the utterance carried less audio: a transcript of it would be dropped
+    assert len(pauses[0].samples) < len(ends[0].samples)
+    assert "small dog" in models.asr.transcribe(last.samples).text.lower()
+
+
 @pytest.mark.parametrize("item, words", [
     ("en_jfk_inaugural", ["fellow americans", "your country"]),
     ("en_harvard_spk2_snt4", ["coat", "before"]),
@@ -71,6 +90,8 @@ def test_asr_chinese_comes_back_simplified(models, evaldata, asr_items):
     assert result.language == "zh"
     assert "欢迎大家来体验" in result.text  # simplified 欢/来/体/验, not 歡/來/體/驗
     assert not set("語識別體驗達歡來") & set(result.text)
+    short = models.asr.transcribe(read_audio(evaldata / asr_items["zh_sr_chinese"]["wav16k"]))  # 1 s: 砸自己的脚
+    assert short.language == "zh" and "自己的脚" in short.text
 
 
 def test_sampler_keeps_one_frame_per_second_by_timestamp(evaldata):

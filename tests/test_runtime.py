@@ -114,6 +114,33 @@ def test_corrupt_frames_are_skipped_and_the_session_goes_on(models, settings, ev
     assert len(clips) == 1 and any("cat" in l for l in clips[0].labels)
 
 
+def test_asr_started_at_the_pause_is_used_only_when_the_pause_was_the_end(models, settings, evaldata):
+    """Early ASR in the live session: a question followed by silence is transcribed from the pause
+    (one early transcript used); a sentence, a short pause and another sentence are one utterance
+    whose transcript has both (the early transcript of the first half is dropped)."""
+    a = load(evaldata, "speech/en/wav16k/en_harvard_spk1_snt1.wav")  # "The child almost hurt the small dog."
+    b = load(evaldata, "speech/en/wav16k/en_harvard_spk2_snt4.wav")
+    quiet = settings.model_copy(update={"runtime": settings.runtime.model_copy(update={"respond": "never"})})
+
+    async def run(audio):
+        session = await Session(models, quiet, name="t-early").start()
+        rec = Recorder()
+        session.subscribe(rec)
+        await feed(session, audio)
+        await session.finish()
+        await session.close()
+        return [e for e in rec.of("utterance")], session.counters
+
+    single, c1 = asyncio.run(run(mix(a.size / 16000 + 2.0, [(0.5, a)])))
+    assert len(single) == 1 and "small dog" in single[0].text.lower()
+    assert (c1.early_asr_used, c1.early_asr_wasted) == (1, 0)
+    both, c2 = asyncio.run(run(mix((a.size + b.size) / 16000 + 2.5, [(0.5, a), (0.85 + a.size / 16000, b)])))
+    assert len(both) == 1, [u.text for u in both]
+    text = both[0].text.lower()
+    assert "small dog" in text and "coat" in text
+    assert c2.early_asr_wasted >= 1
+
+
 def test_stop_command_ends_the_answer_without_a_new_question(models, settings, evaldata):
     llm = SlowLLM(delay=0.15)
 

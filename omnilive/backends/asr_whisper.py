@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 ZH_PROMPT = "以下是普通话的句子。"
 SHORT_FORM_MAX_S = 28.0  # longer audio goes through faster-whisper's 30 s windowing
 PAD_FRAMES = 100  # 1 s of silence after the utterance (English WER 6.4 %, same as a full 30 s window)
+ZH_MIN_FRAMES = 500  # Chinese in a shorter window loses short utterances ("砸自己的脚", 1 s, came back empty)
 MAX_COMPRESSION = 2.4  # a more repetitive transcript is a decoding loop: redo it the slow, careful way
 
 
@@ -47,6 +48,7 @@ class WhisperASR(ASRModel):
         self.english_only = model_dir.name.endswith(".en") or settings.asr.model.endswith(".en")
         self._language = cfg.language
         self._beam = cfg.beam_size
+        self._beam_zh = cfg.beam_size_zh
         self._model = WhisperModel(
             str(model_dir), device=cfg.device, compute_type=cfg.compute_type, cpu_threads=cfg.threads
         )
@@ -71,7 +73,10 @@ class WhisperASR(ASRModel):
         language = language or self._language or ("en" if self.english_only else None)
         if self._short_form and len(samples) <= SHORT_FORM_MAX_S * 16_000:
             return self._short(samples, language)
-        return self._windowed(samples, language, self._beam)
+        return self._windowed(samples, language, self._beam_for(language))
+
+    def _beam_for(self, language: str | None) -> int:
+        return self._beam_zh if language == "zh" else self._beam
 
     def _windowed(self, samples: np.ndarray, language: str | None, beam: int) -> ASRResult:
         """faster-whisper's own 30 s windows with temperature fallback: long audio, and the
@@ -95,20 +100,22 @@ class WhisperASR(ASRModel):
         """
         mel = self._model.feature_extractor(samples)
         frames = min(3000, int(np.ceil((mel.shape[1] + PAD_FRAMES) / 100.0)) * 100)
-        window = np.zeros((mel.shape[0], frames), dtype=np.float32)
-        window[:, : min(frames, mel.shape[1])] = mel[:, :frames]
-        encoded = self._model.model.encode(ctranslate2.StorageView.from_array(window[None]), to_cpu=False)
+        if language == "zh":
+            frames = max(frames, ZH_MIN_FRAMES)
+        encoded = self._encode(mel, frames)
         prob = 1.0
         if language is None:
             language, prob = self._model.model.detect_language(encoded)[0][0]
             language, prob = language.strip("<|>"), float(prob)
+            if language == "zh" and frames < ZH_MIN_FRAMES:  # short Chinese: once more, in a wider window
+                encoded = self._encode(mel, ZH_MIN_FRAMES)
         tok = Tokenizer(self._model.hf_tokenizer, self._model.model.is_multilingual, "transcribe", language)
         prompt = list(tok.sot_sequence)  # with timestamps: they anchor the text to the audio
         if language == "zh":
             prompt = [tok.sot_prev, *tok.encode(" " + ZH_PROMPT)] + prompt
         duration = len(samples) / 16_000
         out = self._model.model.generate(
-            encoded, [prompt], beam_size=self._beam, max_length=min(448, 30 + int(15 * duration)),
+            encoded, [prompt], beam_size=self._beam_for(language), max_length=min(448, 30 + int(15 * duration)),
             suppress_blank=True, suppress_tokens=[-1] + list(tok.non_speech_tokens),
         )[0]
         segs = tuple(ASRSegment(a, min(b, duration), self._clean(text, language))
@@ -116,8 +123,13 @@ class WhisperASR(ASRModel):
         segs = tuple(seg for seg in segs if seg.text)
         if _compression_ratio(" ".join(seg.text for seg in segs)) > MAX_COMPRESSION:
             log.debug("short-form decoding looped; retrying with temperature fallback")
-            return self._windowed(samples, language, max(self._beam, 5))
+            return self._windowed(samples, language, max(self._beam_for(language), 5))
         return self._result(segs, language, prob)
+
+    def _encode(self, mel: np.ndarray, frames: int) -> ctranslate2.StorageView:
+        window = np.zeros((mel.shape[0], frames), dtype=np.float32)
+        window[:, : min(frames, mel.shape[1])] = mel[:, :frames]
+        return self._model.model.encode(ctranslate2.StorageView.from_array(window[None]), to_cpu=False)
 
     def _result(self, segs: tuple[ASRSegment, ...], language: str, prob: float) -> ASRResult:
         return ASRResult(text=join_text([s.text for s in segs], language), language=language,

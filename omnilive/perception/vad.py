@@ -3,7 +3,9 @@
 Start is reported once speech has been confident for ``min_speech_ms`` (so a cough or a door does
 not interrupt the assistant); the utterance handed to ASR includes ``preroll_ms`` of audio from
 before that point so the first syllable is not cut. End is reported after ``min_silence_ms`` below
-a lower threshold (hysteresis keeps brief pauses inside one utterance).
+a lower threshold (hysteresis keeps brief pauses inside one utterance). A pause of
+``early_asr_ms`` is reported too (SpeechPaused, with the audio the end would carry), so ASR can
+start before the end is certain.
 """
 
 from __future__ import annotations
@@ -15,9 +17,12 @@ import numpy as np
 
 from ..backends.base import VADStream
 from ..config import VADConfig
-from ..events import SAMPLE_RATE, SpeechEnded, SpeechStarted
+from ..events import SAMPLE_RATE, SpeechEnded, SpeechPaused, SpeechStarted
 
 BACKGROUND_S = 3.0  # audio kept from before speech start, for background sound tags
+TAIL_MS = 200  # trailing silence kept on an utterance: Whisper likes a little tail
+
+VADEvent = SpeechStarted | SpeechPaused | SpeechEnded
 
 
 @dataclass
@@ -50,12 +55,12 @@ class SpeechDetector:
     def _windows(self, ms: int) -> int:
         return max(1, round(ms * SAMPLE_RATE / 1000 / self._win))
 
-    def feed(self, t: float, samples: np.ndarray) -> list[SpeechStarted | SpeechEnded]:
+    def feed(self, t: float, samples: np.ndarray) -> list[VADEvent]:
         """Feed audio whose first sample is at stream time ``t``; returns the events it completes."""
         if len(self._pending) == 0:
             self._t = t
         self._pending = np.concatenate([self._pending, samples.astype(np.float32, copy=False)])
-        events: list[SpeechStarted | SpeechEnded] = []
+        events: list[VADEvent] = []
         n = len(self._pending) // self._win
         for i in range(n):
             window = self._pending[i * self._win : (i + 1) * self._win]
@@ -73,7 +78,7 @@ class SpeechDetector:
         self._active = None
         return []
 
-    def _step(self, t: float, window: np.ndarray) -> SpeechStarted | SpeechEnded | None:
+    def _step(self, t: float, window: np.ndarray) -> VADEvent | None:
         cfg = self._cfg
         p = self._vad(window)
         self.last_probability = p
@@ -95,10 +100,11 @@ class SpeechDetector:
             return self._maybe_start(win_end)
         active = self._active
         active.parts.append(window)
+        quiet = p < max(0.01, cfg.threshold - 0.15)
         if p >= cfg.threshold:
             self._speech_run += 1
             self._silence_run = 0
-        elif p < max(0.01, cfg.threshold - 0.15):
+        elif quiet:
             self._silence_run += 1
             if not active.started_emitted:
                 # A blip shorter than min_speech: forget it.
@@ -109,7 +115,21 @@ class SpeechDetector:
             or win_end - active.start >= cfg.max_utterance_s
         ):
             return self._close(win_end)
+        if active.started_emitted and cfg.early_asr_ms and quiet and self._silence_run == self._early_windows():
+            return SpeechPaused(t=win_end, turn_id=active.turn_id, start=active.start,
+                                samples=self._audio(), background=self._background)
         return self._maybe_start(win_end)
+
+    def _early_windows(self) -> int:
+        """Never earlier than the kept tail, so a pause's audio is exactly what the end will carry."""
+        return self._windows(max(self._cfg.early_asr_ms, TAIL_MS))
+
+    def _audio(self) -> np.ndarray:
+        """The utterance so far, trailing silence trimmed to TAIL_MS."""
+        active = self._active
+        assert active is not None
+        drop = max(0, self._silence_run - self._windows(TAIL_MS))
+        return np.concatenate(active.parts[: len(active.parts) - drop] if drop else active.parts)
 
     def _maybe_start(self, now: float) -> SpeechStarted | None:
         active = self._active
@@ -124,14 +144,8 @@ class SpeechDetector:
     def _close(self, end: float) -> SpeechEnded:
         active = self._active
         assert active is not None
-        # Trim the trailing silence but keep ~200 ms of it: Whisper likes a little tail.
-        keep_tail = self._windows(200)
-        drop = max(0, self._silence_run - keep_tail)
-        parts = active.parts[: len(active.parts) - drop] if drop else active.parts
-        ev = SpeechEnded(
-            t=end, turn_id=active.turn_id, start=active.start,
-            samples=np.concatenate(parts), background=self._background,
-        )
+        ev = SpeechEnded(t=end, turn_id=active.turn_id, start=active.start, samples=self._audio(),
+                         background=self._background)
         self._reset()
         return ev
 

@@ -24,13 +24,14 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ..backends.base import ASRResult
 from ..backends.llm import LLMError
 from ..backends.registry import Models
 from ..config import Settings
 from ..dsp import StreamResampler, float_to_pcm16, to_mono_float
 from ..events import (
     SAMPLE_RATE, Answer, AnswerAudio, AnswerDelta, AudioChunk, ClipMemory, ErrorEvent, Event, Frame,
-    Interrupt, MemorySnapshot, Query, SoundTag, SpeechEnded, SpeechStarted, Summary, Utterance,
+    Interrupt, MemorySnapshot, Query, SoundTag, SpeechEnded, SpeechPaused, SpeechStarted, Summary, Utterance,
 )
 from ..memory.clips import ClipBuilder, Sealed, with_text
 from ..memory.store import MemoryStore, Snapshot
@@ -56,6 +57,8 @@ class Counters:
     answers: int = 0
     interrupts: int = 0
     audio_dropped: int = 0
+    early_asr_used: int = 0  # utterances whose transcript was started at the pause before their end
+    early_asr_wasted: int = 0  # pauses after which the speaker went on
 
 
 @dataclass
@@ -86,6 +89,7 @@ class Session:
         self._frame_q: DropOldestQueue[Frame | None] = DropOldestQueue(rt.frame_queue, f"{name}/frames")
         # (utterance, wall-clock time its end was detected): the latter feeds latency metrics
         self._utt_q: asyncio.Queue[tuple[SpeechEnded, float] | None] = asyncio.Queue(rt.utterance_queue)
+        self._early: dict[int, tuple[int, asyncio.Task]] = {}  # turn -> (samples, ASR started at a pause)
         self._query_q: asyncio.Queue[tuple[Query, float] | None] = asyncio.Queue(rt.utterance_queue)
         self._pool = {s: ThreadPoolExecutor(1, thread_name_prefix=f"{name}-{s}") for s in STAGES}
         self._subscribers: list[Callable[[Event], Any]] = []
@@ -250,8 +254,10 @@ class Session:
             await self._on_vad_event(ev)
         await self._utt_q.put(None)
 
-    async def _on_vad_event(self, ev: SpeechStarted | SpeechEnded) -> None:
-        if isinstance(ev, SpeechStarted):
+    async def _on_vad_event(self, ev: SpeechStarted | SpeechPaused | SpeechEnded) -> None:
+        if isinstance(ev, SpeechPaused):
+            self._hear_early(ev)
+        elif isinstance(ev, SpeechStarted):
             # System path: the user is talking. Stop speaking and freeze what we have seen.
             self._interrupt(ev.t, "speech")
             snap = self._snapshot(ev.t, ev.turn_id)
@@ -277,21 +283,43 @@ class Session:
             self._emit(utt)
             await self._route(utt, detected)
 
+    def _hear_early(self, ev: SpeechPaused) -> None:
+        """Start ASR at a pause. One at a time: a stale one still running means the ASR thread is
+        busy, and queueing another behind it would only delay the real end."""
+        if any(not task.done() for _, task in self._early.values()):
+            return
+        self.counters.early_asr_wasted += ev.turn_id in self._early  # the speaker went on after that pause
+        task = asyncio.ensure_future(self._hear(ev.samples, ev.background))
+        task.add_done_callback(lambda f: f.cancelled() or f.exception())  # a stale failure is not news
+        self._early[ev.turn_id] = (len(ev.samples), task)
+
     async def _recognise(self, ev: SpeechEnded, detected: float) -> Utterance:
-        models, cfg = self.models, self.settings.sound_events
-        asr = self._run("asr", models.asr.transcribe, ev.samples, None)
-        tags: list = []
-        bg: list = []
-        if models.sound_events is not None:
-            tags = await self._run("vad", models.sound_events.tag, ev.samples, cfg.top_k)
-            if ev.background is not None and len(ev.background) > SAMPLE_RATE // 2:
-                bg = await self._run("vad", models.sound_events.tag, ev.background, cfg.top_k)
-        result = await asr
-        keep = lambda pairs: tuple(SoundTag(label=l, score=s) for l, s in pairs if s >= cfg.min_score)
+        early = self._early.pop(ev.turn_id, None)
+        for turn in [t for t in self._early if t < ev.turn_id]:  # turns whose end never came to ASR
+            del self._early[turn]
+        if early is not None and early[0] == len(ev.samples):
+            self.counters.early_asr_used += 1  # the pause was the end: same audio, already in ASR
+            result, tags, bg = await early[1]
+        else:
+            self.counters.early_asr_wasted += early is not None
+            result, tags, bg = await self._hear(ev.samples, ev.background)
+        keep = lambda pairs: tuple(SoundTag(label=l, score=s) for l, s in pairs if s >= self.settings.sound_events.min_score)
         return Utterance(
             turn_id=ev.turn_id, start=ev.start, end=ev.t, text=result.text, language=result.language,
             tags=keep(tags), background_tags=keep(bg), asr_latency_s=time.perf_counter() - detected,
         )
+
+    async def _hear(self, samples: np.ndarray, background: np.ndarray | None) -> tuple[ASRResult, list, list]:
+        """Transcript, and sound tags of the utterance and of what was heard before it."""
+        models, cfg = self.models, self.settings.sound_events
+        asr = self._run("asr", models.asr.transcribe, samples, None)
+        tags: list = []
+        bg: list = []
+        if models.sound_events is not None:
+            tags = await self._run("vad", models.sound_events.tag, samples, cfg.top_k)
+            if background is not None and len(background) > SAMPLE_RATE // 2:
+                bg = await self._run("vad", models.sound_events.tag, background, cfg.top_k)
+        return await asr, tags, bg
 
     async def _judge(self, utt: Utterance) -> Utterance:
         if is_stop_command(utt.text):
