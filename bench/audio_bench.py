@@ -24,7 +24,7 @@ from omnilive.backends.asr_whisper import WhisperASR
 from omnilive.backends.registry import load_models
 from omnilive.config import load_settings
 from omnilive.perception.media import read_audio
-from omnilive.perception.transcribe import speech_segments
+from omnilive.perception.transcribe import speech_segments, transcribe_file
 from omnilive.runtime.session import Session
 
 # ESC-50 / evaldata label -> AudioSet display names that count as a hit.
@@ -64,47 +64,53 @@ _ZH_PUNCT = re.compile(r"[\s\W_]+", re.UNICODE)
 
 
 def asr_rows(settings, models_to_test: list[str], threads: int) -> list[dict]:
-    """Whisper on each whole reference clip, language detected (the model alone: `omnilive
-    transcribe` adds VAD cuts and a per-file language probe)."""
-    items = [json.loads(l) for l in (EVALDATA / "speech/asr_eval.jsonl").read_text().splitlines() if l.strip()]
-    items = [i for i in items if i["text_quality"] == "reference"]
+    """Whisper on each whole reference clip, language detected: the model alone."""
     rows = []
     for name in models_to_test:
         s = settings.model_copy(update={"asr": settings.asr.model_copy(update={"model": name, "threads": threads})})
         asr = WhisperASR.load(s)
-        refs = {"en": [], "zh": []}
-        hyps = {"en": [], "zh": []}
-        zh_rows = []
-        audio_s = compute_s = 0.0
-        for item in items:
-            if name.endswith(".en") and item["lang"] != "en":
-                continue
-            audio = read_audio(EVALDATA / item["wav16k"])
-            started = time.perf_counter()
-            hyp = asr.transcribe(audio, None).text
-            compute_s += time.perf_counter() - started
-            audio_s += len(audio) / 16000
-            refs[item["lang"]].append(item["text"])
-            hyps[item["lang"]].append(hyp)
-            if item["lang"] == "zh":
-                zh_rows.append({"item": item["id"], "s": round(len(audio) / 16000, 1),
-                                "CER %": round(100 * jiwer.cer(_ZH_PUNCT.sub("", item["text"]), _ZH_PUNCT.sub("", hyp) or "-"), 1),
-                                "transcript": hyp[:40]})
-        row = {"model": name, "threads": threads, "en items": len(refs["en"]),
-               "en WER %": round(100 * jiwer.wer(refs["en"], hyps["en"], reference_transform=_EN,
-                                                 hypothesis_transform=_EN), 1)}
-        if refs["zh"]:
-            r = [_ZH_PUNCT.sub("", t) for t in refs["zh"]]
-            h = [_ZH_PUNCT.sub("", t) for t in hyps["zh"]]
-            row.update({"zh items": len(r), "zh CER %": round(100 * jiwer.cer(r, h), 1)})
-        else:
-            row.update({"zh items": 0, "zh CER %": "-"})
-        row["RTF"] = round(compute_s / audio_s, 3)
-        row["3 s utterance -> text (s)"] = round(latency_3s(asr), 3)
-        rows.append(row)
+        row, zh_rows = _score(lambda path: asr.transcribe(read_audio(path), None).text, name.endswith(".en"))
+        rows.append({"path": "model", "model": name, "threads": threads, **row,
+                     "3 s utterance -> text (s)": round(latency_3s(asr), 3)})
         if zh_rows:
             table(zh_rows, f"Chinese items, Whisper {name}")
+    # the same files as `omnilive transcribe` reads them: VAD cuts, one short language probe per
+    # file, Whisper per segment, sound events over the file
+    s = settings.model_copy(update={"asr": settings.asr.model_copy(update={"threads": threads})})
+    models = load_models(s, ("vad", "asr", "sound_events"))
+    row, _ = _score(lambda path: transcribe_file(path, models, s, progress=False).text, False)
+    rows.append({"path": "omnilive transcribe", "model": s.asr.model, "threads": threads, **row, "3 s utterance -> text (s)": ""})
     return rows
+
+
+def _score(transcribe, english_only: bool) -> tuple[dict, list[dict]]:
+    """English WER, Chinese CER (and per item) and real-time factor of ``transcribe(path) -> text``."""
+    items = [json.loads(l) for l in (EVALDATA / "speech/asr_eval.jsonl").read_text().splitlines() if l.strip()]
+    items = [i for i in items if i["text_quality"] == "reference" and (i["lang"] == "en" or not english_only)]
+    refs: dict[str, list[str]] = {"en": [], "zh": []}
+    hyps: dict[str, list[str]] = {"en": [], "zh": []}
+    zh_rows = []
+    audio_s = compute_s = 0.0
+    for item in items:
+        started = time.perf_counter()
+        hyp = transcribe(EVALDATA / item["wav16k"])
+        compute_s += time.perf_counter() - started
+        audio_s += item["duration_s"]
+        refs[item["lang"]].append(item["text"])
+        hyps[item["lang"]].append(hyp)
+        if item["lang"] == "zh":
+            zh_rows.append({"item": item["id"], "s": round(item["duration_s"], 1),
+                            "CER %": round(100 * jiwer.cer(_ZH_PUNCT.sub("", item["text"]), _ZH_PUNCT.sub("", hyp) or "-"), 1),
+                            "transcript": hyp[:40]})
+    row = {"en items": len(refs["en"]), "en WER %": round(100 * jiwer.wer(refs["en"], hyps["en"], reference_transform=_EN,
+                                                                         hypothesis_transform=_EN), 1),
+           "zh items": len(refs["zh"]), "zh CER %": "-"}
+    if refs["zh"]:
+        r = [_ZH_PUNCT.sub("", t) for t in refs["zh"]]
+        h = [_ZH_PUNCT.sub("", t) for t in hyps["zh"]]
+        row["zh CER %"] = round(100 * jiwer.cer(r, h), 1)
+    row["RTF"] = round(compute_s / audio_s, 3)
+    return row, zh_rows
 
 
 def latency_3s(asr) -> float:

@@ -99,14 +99,13 @@ class WhisperASR(ASRModel):
         Accuracy (bench/audio_bench.py): English WER 6.4 %, as with the full window.
         """
         mel = self._model.feature_extractor(samples)
-        frames = min(3000, int(np.ceil((mel.shape[1] + PAD_FRAMES) / 100.0)) * 100)
+        frames = _frames(mel)
         if language == "zh":
             frames = max(frames, ZH_MIN_FRAMES)
         encoded = self._encode(mel, frames)
         prob = 1.0
         if language is None:
-            language, prob = self._model.model.detect_language(encoded)[0][0]
-            language, prob = language.strip("<|>"), float(prob)
+            language, prob = self._detect(encoded)
             if language == "zh" and frames < ZH_MIN_FRAMES:  # short Chinese: once more, in a wider window
                 encoded = self._encode(mel, ZH_MIN_FRAMES)
         tok = Tokenizer(self._model.hf_tokenizer, self._model.model.is_multilingual, "transcribe", language)
@@ -138,8 +137,13 @@ class WhisperASR(ASRModel):
     def detect_language(self, samples: np.ndarray) -> tuple[str, float]:
         if self.english_only:
             return "en", 1.0
-        language, prob, _ = self._model.detect_language(samples.astype(np.float32, copy=False))
-        return language, float(prob)
+        # at the audio's own length, like an utterance: not a 30 s window for a 3 s file
+        mel = self._model.feature_extractor(samples[: int(SHORT_FORM_MAX_S * 16_000)].astype(np.float32, copy=False))
+        return self._detect(self._encode(mel, _frames(mel)))
+
+    def _detect(self, encoded: ctranslate2.StorageView) -> tuple[str, float]:
+        language, prob = self._model.model.detect_language(encoded)[0][0]
+        return language.strip("<|>"), float(prob)
 
     def _clean(self, text: str, language: str) -> str:
         text = text.strip()
@@ -150,6 +154,11 @@ class WhisperASR(ASRModel):
                 self._to_simplified = opencc.OpenCC("t2s")
             text = self._to_simplified.convert(text)
         return text
+
+
+def _frames(mel: np.ndarray) -> int:
+    """Encoder window for this much audio: its own length + PAD_FRAMES, in steps of 1 s, at most 30 s."""
+    return min(3000, int(np.ceil((mel.shape[1] + PAD_FRAMES) / 100.0)) * 100)
 
 
 def _compression_ratio(text: str) -> float:
