@@ -12,17 +12,15 @@ from ..events import Query
 from ..reasoning.intent import InstructionFilter
 from ..reasoning.respond import answer_sentences, facts_first
 from ..reasoning.retrieve import Conversation, retrieve
-from .common import open_memory
+from .common import open_memory, question_parser
 from .recall_cmd import clip_row
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("ask", help="ask the assistant about what a memory holds",
-                       description="Decide whether QUESTION is meant for the assistant, ground it in the memory "
-                                   "in --memory DIR and answer it (times are relative to the memory's end).")
-    p.add_argument("question")
-    p.add_argument("--memory", required=True, metavar="DIR")
-    p.add_argument("--json", action="store_true", help='print {"respond", "answer", "clips": [...]}')
+    p = question_parser(sub, "ask", "ask the assistant about what a memory holds",
+                        "Decide whether QUESTION is meant for the assistant, ground it in the memory in --memory "
+                        "DIR and answer it (times are relative to the memory's end).",
+                        'print {"respond", "answer", "clips": [...]}')
     p.add_argument("--speak", metavar="WAV", help="also write the spoken answer to this WAV file")
     p.set_defaults(run=run)
 

@@ -14,6 +14,16 @@ from ..memory.persist import DB_NAME, MemoryMismatch
 from ..memory.store import MemoryStore
 
 
+def question_parser(sub: argparse._SubParsersAction, name: str, help: str, description: str,
+                    json_help: str) -> argparse.ArgumentParser:
+    """A verb that asks a memory a question: QUESTION, --memory DIR, --json."""
+    p = sub.add_parser(name, help=help, description=description)
+    p.add_argument("question")
+    p.add_argument("--memory", required=True, metavar="DIR")
+    p.add_argument("--json", action="store_true", help=json_help)
+    return p
+
+
 def open_memory(args: argparse.Namespace, capabilities: tuple[str, ...], *, create: bool,
                 settings: Settings | None = None) -> tuple[Settings, Models, MemoryStore] | None:
     """Load what a verb needs and open ``--memory``; None (after saying why on stderr) if it can't."""

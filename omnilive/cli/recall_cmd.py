@@ -8,20 +8,17 @@ from pathlib import Path
 
 from ..events import GroundedClip
 from ..memory.store import recall
-from .common import open_memory
+from .common import open_memory, question_parser
 
 CAPS = ("text_embedding", "visual")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("recall", help="find the moments in a memory that a question is about",
-                       description="Ground QUESTION in the memory in --memory DIR; print the best clips, "
-                                   "best first, with their stream-time range, score, labels and key frame.")
-    p.add_argument("question")
-    p.add_argument("--memory", required=True, metavar="DIR")
+    p = question_parser(sub, "recall", "find the moments in a memory that a question is about",
+                        "Ground QUESTION in the memory in --memory DIR; print the best clips, best first, with "
+                        "their stream-time range, score, labels and key frame.",
+                        'print {"clips": [{"start", "end", "score", "labels", "text", "keyframe"}, ...]}')
     p.add_argument("-k", type=int, default=None, help="how many clips (default: memory.top_k)")
-    p.add_argument("--json", action="store_true",
-                   help='print {"clips": [{"start", "end", "score", "labels", "text", "keyframe"}, ...]}')
     p.set_defaults(run=run)
 
 
