@@ -78,16 +78,20 @@ class OCRConfig(_Section):
 
 class LLMConfig(_Section):
     backend: Literal["llama_cpp", "openai"] = "llama_cpp"
-    # llama_cpp: "smollm2" (embedded SmolLM2-135M-Instruct) or a path to any .gguf file.
+    # llama_cpp: "qwen2.5-1.5b" / "qwen2.5-0.5b" (embedded Qwen2.5-Coder-Instruct Q4_K_M),
+    # "smollm2" (embedded SmolLM2-135M-Instruct) or a path to any .gguf file.
     # openai: the model name the server knows.
-    model: str = "smollm2"
+    model: str = "qwen2.5-1.5b"
     url: str | None = None  # OpenAI-compatible base URL, e.g. http://localhost:8000/v1
     api_key: str | None = None
-    max_tokens: int = Field(96, ge=1)
-    # memory questions answered by the grounded facts alone (no LLM): default on for the embedded
-    # 135M model, off for any other (a real LLM phrases the facts, sees the key frames)
+    max_tokens: int = Field(200, ge=1)  # a story may be long; repeated sentences end it earlier
+    # memory questions answered by the grounded facts alone (no LLM): default on for a local
+    # llama.cpp model (its prefill would cost the < 0.8 s first audio; Chinese questions are still
+    # phrased by it, in Chinese), off for a server (it phrases the facts and sees the key frames)
     facts_first: bool | None = None
     temperature: float = 0.2
+    repeat_penalty: float = Field(1.1, ge=1.0)  # llama_cpp: discourages the loops small models fall into
+    context: int = Field(4096, ge=512)  # llama_cpp context window (tokens)
     timeout_s: float = 30.0
     threads: int = Field(2, ge=1)
 

@@ -118,6 +118,7 @@ class Utterance(Event):
     asr_latency_s: float = 0.0  # speech end -> transcript, wall clock
     for_assistant: bool = False  # the instruction filter's verdict (reasoning/intent.py)
     command: str | None = None  # "stop" when the utterance is a stop command
+    source: str = "speech"  # "speech" (heard) or "typed"
 
 
 # ---- perception: video -------------------------------------------------------------------------
@@ -194,8 +195,10 @@ class Query(Event):
     tags: tuple[str, ...] = ()
     clips: tuple[GroundedClip, ...] = ()
     speak: bool = True
-    kind: str = "search"  # "now" | "summary" | "search" | "chat" (reasoning/answer.py)
+    kind: str = "search"  # "now" | "summary" | "search" | "count" | "chat" (reasoning/answer.py)
     facts: str = ""  # the grounded facts sentence(s) the answer must keep
+    language: str = "en"  # the language to answer in ("zh" for a question in Chinese)
+    parsed_by: str = "rules"  # who understood the question: "rules" or "llm"
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,6 +241,16 @@ class Interrupt(Event):
     t: float
     reason: str  # "speech" | "command" | "cancel"
     cancelled_turn: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Notice(Event):
+    """Something the user should know about a turn that is not an error (e.g. why an answer is
+    shown but not spoken)."""
+
+    type: ClassVar[str] = "notice"
+    turn_id: int
+    message: str
 
 
 @dataclass(frozen=True, slots=True)

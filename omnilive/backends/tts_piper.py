@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -21,6 +22,7 @@ class PiperTTS(TTS):
         self._voice = PiperVoice.load(str(model), config_path=str(model) + ".json")
         self._native_rate = int(self._voice.config.sample_rate)
         self.sample_rate = sample_rate
+        self.languages = frozenset({_voice_language(Path(str(model) + ".json"))})
 
     @staticmethod
     def source(settings: Settings) -> str:
@@ -38,6 +40,16 @@ class PiperTTS(TTS):
         return resample(audio, self._native_rate, self.sample_rate)
 
 
+def _voice_language(config: Path) -> str:
+    """"zh" for a zh_CN voice, "en" for en_US ... (from the voice's JSON config)."""
+    try:
+        cfg = json.loads(config.read_text())
+        code = (cfg.get("language") or {}).get("family") or (cfg.get("espeak") or {}).get("voice") or "en"
+    except (OSError, ValueError):
+        code = "en"
+    return "zh" if code.lower().startswith(("zh", "cmn")) else code.lower().split("_")[0].split("-")[0]
+
+
 class EspeakTTS(TTS):
     """espeak-ng as a subprocess: robotic, but instant and always installable (apt install espeak-ng)."""
 
@@ -47,6 +59,7 @@ class EspeakTTS(TTS):
             raise ModelUnavailable("espeak-ng is not installed: `apt-get install espeak-ng`, or set tts.backend=piper")
         self._voice = "en-us" if voice == "joe" else voice
         self.sample_rate = sample_rate
+        self.languages = frozenset({"zh" if self._voice.startswith(("zh", "cmn")) else self._voice.split("-")[0]})
 
     @staticmethod
     def source(settings: Settings) -> str:
@@ -57,7 +70,7 @@ class EspeakTTS(TTS):
         return cls(settings.tts.voice, settings.tts.sample_rate)
 
     def synthesize(self, text: str) -> np.ndarray:
-        wav = subprocess.run([self._exe, "-v", self._voice, "--stdout", text], capture_output=True, check=True).stdout
+        wav = subprocess.run([self._exe, "-v", self._voice, "--stdout", "--", text], capture_output=True, check=True).stdout
         import io
 
         import soundfile as sf

@@ -8,10 +8,9 @@ import sys
 from pathlib import Path
 
 from ..backends.llm import LLMError
-from ..events import Query
-from ..reasoning.intent import InstructionFilter
+from ..reasoning.intent import InstructionFilter, language_of
 from ..reasoning.respond import answer_sentences, facts_first
-from ..reasoning.retrieve import Conversation, retrieve
+from ..reasoning.retrieve import Conversation, ground_question
 from .common import open_memory, question_parser
 from .recall_cmd import clip_row
 
@@ -36,9 +35,10 @@ def run(args: argparse.Namespace) -> int:
         text, clips = "", ()
         if respond:
             snap = store.snapshot(store.end)
-            got = retrieve(store, models.visual, args.question, snap, settings.memory.top_k, Conversation())
+            got = ground_question(store, models.visual, models.llm, args.question, snap, settings.memory.top_k,
+                                  Conversation())
             clips = got.clips
-            query = Query(turn_id=0, t=snap.t, text=args.question, clips=clips, kind=got.kind, facts=got.facts)
+            query = got.query(0, snap.t, args.question, language=language_of(args.question))
             text = " ".join(s for s, _ in answer_sentences(models.llm, query, facts_first=facts_first(settings),
                                                               max_tokens=settings.llm.max_tokens))
     except LLMError as exc:

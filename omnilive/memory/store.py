@@ -201,6 +201,14 @@ class MemoryStore:
             items += self._episodes[: snap.n_episodes][::-1][: n - len(items)]
         return [_grounded(item, 1.0) for item in items[:n]][::-1]
 
+    def between(self, snapshot: Snapshot | None = None, start: float = float("-inf"),
+                end: float = float("inf")) -> list[GroundedClip]:
+        """Every moment (episode or clip) overlapping [start, end] as seen by ``snapshot``, oldest
+        first (for "what happened in the last ten minutes?")."""
+        snap = snapshot or self.snapshot(self.end)
+        items: list[ClipMemory | Episode] = [*self._episodes[: snap.n_episodes], *snap.short, *snap.extra]
+        return [_grounded(i, 1.0) for i in sorted(items, key=lambda i: i.start) if i.end >= start and i.start <= end]
+
     def ground(self, query: np.ndarray, snapshot: Snapshot | None = None, k: int = 3, question: str = "",
                before: float | None = None, after: float | None = None) -> list[GroundedClip]:
         """The k best distinct moments for the question, as seen by ``snapshot``, best first;

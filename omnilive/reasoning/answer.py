@@ -1,54 +1,115 @@
 """Grounded answers: the facts come from memory, the LLM only phrases them.
 
-A question is one of four kinds, which decides how memory is consulted:
+A question is first *understood* (``parse``): its kind decides how memory is consulted,
 
-* ``now``     "what do you see?", "what am I holding?": the latest clips, not a similarity search;
-* ``summary`` "what happened?", "summarize the last hour": recent moments in time order;
+* ``now``     "what do you see?", "what am I holding?": the latest clip, not a similarity search;
+* ``summary`` "what happened in the last two minutes?", "what did you see?": the distinct moments
+              of the asked time range (the whole memory when none is named), in time order;
 * ``search``  "where did I leave my keys?", "did you see a cat?": ranked grounding (memory/ranking.py);
-* ``chat``    anything else ("tell me a joke"): the LLM answers, with the conversation history.
+* ``count``   "how many times did you see the dog?": the distinct sightings;
+* ``chat``    anything else ("tell me a joke"): the LLM answers, with the conversation history;
 
-The embedded LLM (SmolLM2-135M) cannot be trusted to reason, so for memory questions the facts
-sentence built here ("I saw a tabby cat about 2 minutes ago.") is the answer (``facts_first``), and
-a real LLM gets the same facts (and key frames) in its prompt; its first sentence must keep the
-grounded object or the facts are spoken instead. Without evidence the assistant says it has not
-seen the thing rather than inventing a sighting.
+plus what is asked about (the user's own words), whether it is a yes/no or a "where" question,
+and a time range. Rules parse English; a question they cannot parse (Chinese, for the
+English-only text embedder) is parsed by the LLM into the same fields under a JSON schema.
+
+The facts sentence built here names the thing in the user's words ("Yes, I saw a butterfly, a
+monarch I think, about a minute ago."), says labels as a person would (reasoning/words.py), says
+where from what the clip shows around the object, and puts the newest sighting first. With a
+local model it *is* the answer (``facts_first``: no prefill before the first audio); a server
+LLM phrases it and sees the key frames, and its first sentence must keep the grounded object or
+the facts are spoken instead. Without evidence the assistant says it has not seen the thing.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from ..backends.base import ChatMessage
 from ..events import GroundedClip
-from ..memory.ranking import query_text
+from ..memory.ranking import content_words, query_text
+from .words import hypernyms, name_of, with_article
 
 MIN_SCORE = 0.6  # a clip this close to the question counts as a sighting (bench: seen 0.7-0.86, unseen 0.31-0.56)
+SUMMARY_MOMENTS = 6  # distinct moments said in a summary
 
 SYSTEM = (
-    "You are a helpful assistant that watches a camera and listens. Answer in one or two short "
-    "sentences, using only the facts given. Never invent things that are not in the facts."
+    "You are omnilive, a helpful voice assistant that watches a camera and listens. Answer in one or "
+    "two short spoken sentences unless asked for more, in the language of the question. When facts "
+    "from memory are given, use only them and never invent a sighting."
 )
 
 _NOW = re.compile(r"\b(what|who)\b.*\b(do|can) you see\b|\bwhat('s| is) (this|that|in front|here)\b|"
                   r"\bam i (holding|wearing)\b|\bright now\b|\bdescribe (the|this|what)\b|\blook at (this|me)\b|"
-                  r"你看到|这是什么", re.I)
-_SUMMARY = re.compile(r"\bsummar|\bwhat (has )?happened\b|\beverything you\b|\bwhat did you see\b|"
-                      r"\bwhat have you seen\b|发生了什么|总结", re.I)
+                  r"\bwhat('s| is) in my hand|这是什么|我拿着什么|你现在看到", re.I)
+_SUMMARY = re.compile(r"\bsummar|\bwhat (has |else )?happened\b|\beverything you\b|\bwhat did you see\b|"
+                      r"\bwhat have you seen\b|\bwhat (else )?did you notice\b|发生了什么|总结|你看到了什么|你刚才看到", re.I)
+_COUNT = re.compile(r"\bhow (many times|often|many)\b|几次|多少次", re.I)
 _SEARCH = re.compile(r"\b(see|saw|seen|where|when|notice|noticed|left|leave|put|find|found|last|remember|"
                      r"was there|were there|did i|is my|are my|have you)\b|哪|在哪|看到|见过", re.I)
+_YESNO = re.compile(r"^\W*(did|have|has|was|were|is|are|do|does|can|could)\b|吗\W*$|有没有|是不是", re.I)
+_WHERE = re.compile(r"\bwhere\b|在哪|哪里|哪儿", re.I)
 _BEFORE = re.compile(r"^\W*(and |what about |ok |okay )?(before( that)?|earlier|previously|the time before)\W*$", re.I)
 _AFTER = re.compile(r"^\W*(and |what about |ok |okay )?(after( that)?|later|then|and then)\W*$", re.I)
+_NUM = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
+        "nine": 9, "ten": 10, "fifteen": 15, "twenty": 20, "thirty": 30, "few": 3, "couple of": 2}
+_UNIT = {"second": 1, "sec": 1, "minute": 60, "min": 60, "hour": 3600}
+_WINDOW = re.compile(r"\b(?:last|past|previous)\s+(?:(\d+|a|an|one|two|three|four|five|six|seven|eight|nine|ten|"
+                     r"fifteen|twenty|thirty|few|couple of)\s+)?(second|sec|minute|min|hour)s?\b", re.I)
+_WINDOW_ZH = re.compile(r"(?:最近|过去|刚才的?)\s*(\d+|一|两|二|三|四|五|六|七|八|九|十)\s*(秒|分钟|小时)")
+_ZH_NUM = {"一": 1, "两": 2, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9, "十": 10}
+_ZH_UNIT = {"秒": 1, "分钟": 60, "小时": 3600}
+_ALL_DAY = re.compile(r"\b(today|this (morning|afternoon|evening)|so far|all day)\b|今天|今天上午|今天下午", re.I)
+_COUNT_WORDS = re.compile(r"\bhow (many times|often|many)\b|\btimes\b", re.I)
+
+KINDS = ("now", "summary", "search", "count", "chat")
+
+
+@dataclass(frozen=True, slots=True)
+class Question:
+    """What a question asks, as the rules (or the LLM) understood it."""
+
+    kind: str
+    thing: str = ""  # what is asked about, in the user's words ("cookie box", "butterfly")
+    yesno: bool = False
+    where: bool = False
+    window_s: float | None = None  # "in the last two minutes": 120
+    parsed_by: str = "rules"  # "rules" | "llm" (counted by the reasoning bench)
+
+
+def window_of(text: str) -> float | None:
+    """Seconds back from now a question asks about ("in the last two minutes" -> 120), else None."""
+    if m := _WINDOW.search(text):
+        n = _NUM.get((m.group(1) or "one").lower()) or int(m.group(1))
+        return float(n * _UNIT[m.group(2).lower()])
+    if m := _WINDOW_ZH.search(text):
+        n = _ZH_NUM.get(m.group(1)) or int(m.group(1))
+        return float(n * _ZH_UNIT[m.group(2)])
+    return None
+
+
+def parse(text: str) -> Question:
+    """Understand a question by rules (English; Chinese kinds by cue words)."""
+    window = window_of(text)
+    if _COUNT.search(text):
+        kind = "count"
+    elif _SUMMARY.search(text) or (window is not None and not _YESNO.match(text)):
+        kind = "summary"
+    elif _NOW.search(text):
+        kind = "now"
+    elif _SEARCH.search(text):
+        kind = "search"
+    else:
+        kind = "chat"
+    thing = query_text(_COUNT_WORDS.sub(" ", _WINDOW.sub(" ", text))) if kind in ("search", "count") else ""
+    return Question(kind=kind, thing=thing if thing != text else "", yesno=bool(_YESNO.match(text)),
+                    where=bool(_WHERE.search(text)), window_s=window)
 
 
 def question_kind(text: str) -> str:
-    if _SUMMARY.search(text):
-        return "summary"
-    if _NOW.search(text):
-        return "now"
-    if _SEARCH.search(text):
-        return "search"
-    return "chat"
+    return parse(text).kind
 
 
 def follow_up(text: str) -> str | None:
@@ -68,9 +129,9 @@ def ago(seconds: float) -> str:
         return f"about {s} seconds ago"
     m = round(s / 60)
     if m < 60:
-        return f"about {m} minute{'s' if m != 1 else ''} ago"
+        return "about a minute ago" if m == 1 else f"about {m} minutes ago"
     h = round(s / 3600, 1)
-    return f"about {h:g} hours ago"
+    return "about an hour ago" if h == 1 else f"about {h:g} hours ago"
 
 
 def evidence(clips: Sequence[GroundedClip]) -> list[GroundedClip]:
@@ -78,57 +139,167 @@ def evidence(clips: Sequence[GroundedClip]) -> list[GroundedClip]:
     return [c for c in clips if (c.score >= MIN_SCORE or c.word_match) and (c.labels or c.text)]
 
 
+def _label_words(label: str) -> set[str]:
+    return content_words(" ".join([label, *hypernyms(label)]))
+
+
+def _main_label(c: GroundedClip, thing: str) -> str | None:
+    """The label of ``c`` that the asked thing names (by itself or by its kind), else its first."""
+    labels = [x for x in c.labels if x != "text"]
+    asked = content_words(thing)
+    if asked:
+        for label in labels:
+            if asked & _label_words(label):
+                return label
+    return labels[0] if labels else None
+
+
+def _named(c: GroundedClip, thing: str = "") -> tuple[str, str | None]:
+    """How to say the object of ``c``: the user's word when a label is (a kind of) it, else the
+    plain name; plus the specific label when worth adding ("a monarch, I think")."""
+    label = _main_label(c, thing)
+    if label is None:
+        return ("some text" if c.text else "something"), None
+    name = name_of(label)
+    if thing and content_words(thing) & _label_words(label):
+        detail = name.said if name.said.lower() not in thing.lower() and content_words(name.said) - content_words(thing) else None
+        return with_article(thing), (with_article(detail) if detail else None)
+    return with_article(name.said), None
+
+
+def _around(c: GroundedClip, main: str | None) -> str:
+    """Where, from what the clip shows besides the object: other things in view and text."""
+    others = []
+    for label in c.labels:
+        if label in ("text", main):
+            continue
+        said = name_of(label).said
+        if said not in others and (main is None or said != name_of(main).said):
+            others.append(said)
+    parts = []
+    if others:
+        parts.append("next to " + " and ".join(with_article(o) for o in others[:2]))
+    if c.text:
+        parts.append(f"near some text that says '{c.text[:60]}'")
+    return ", ".join(parts)
+
+
+def _sighting(c: GroundedClip, thing: str, now: float, where: bool) -> str:
+    what, detail = _named(c, thing)
+    out = what + (f", {detail} I think," if detail else "") + " " + ago(now - c.end)
+    if where:
+        around = _around(c, _main_label(c, thing))
+        out += f", {around}" if around else ""
+    return out
+
+
 def _things(c: GroundedClip) -> str:
-    labels = [_article(x, plural=False) for x in c.labels[:2] if x != "text"]
-    what = " and ".join(labels) if labels else ("some text" if c.text else "something")
+    names = []
+    for label in c.labels[:3]:
+        if label != "text" and (s := name_of(label).said) not in names:
+            names.append(s)
+    what = " and ".join(with_article(n) for n in names[:2]) if names else ("some text" if c.text else "something")
     return what + (f", with the text '{c.text[:80]}'" if c.text else "")
 
 
-def facts(kind: str, question: str, clips: Sequence[GroundedClip], now: float, follow: str | None = None) -> str:
-    """The grounded answer as plain sentences (what, when, with what)."""
-    if kind == "now":
-        return f"Right now I see {_things(clips[0])}." if clips else "I can't see anything yet."
-    if kind == "summary":
-        if not clips:
-            return "I haven't seen anything yet."
-        moments = [c for i, c in enumerate(clips) if i == 0 or c.labels[:1] != clips[i - 1].labels[:1]]
-        steps = ", then ".join(f"{_things(c)} ({ago(now - c.end)})" for c in moments)
-        return f"I saw {steps}."
+def _same_thing(a: GroundedClip, b: GroundedClip, thing: str) -> bool:
+    la, lb = _main_label(a, thing), _main_label(b, thing)
+    return la is not None and lb is not None and name_of(la).kind == name_of(lb).kind
+
+
+def sightings(clips: Sequence[GroundedClip], thing: str) -> list[GroundedClip]:
+    """The evidence for the asked thing, newest first: the best match decides what the thing is,
+    the other clips of the same kind are the other times it was seen."""
     ev = evidence(clips)
-    thing = query_text(question) if follow is None else "it"
     if not ev:
+        return []
+    best = ev[0]
+    same = [c for c in ev if c is best or _same_thing(c, best, thing) or (thing and c.word_match and best.word_match)]
+    return sorted(same, key=lambda c: -c.end)
+
+
+def facts(q: Question | str, question: str, clips: Sequence[GroundedClip], now: float,
+          follow: str | None = None) -> str:
+    """The grounded answer as plain sentences (what, when, where)."""
+    if isinstance(q, str):
+        q = Question(kind=q, thing=query_text(question) if q in ("search", "count") else "")
+    if q.kind == "now":
+        if not clips:
+            return "I can't see anything yet."
+        return f"Right now I see {_things(clips[-1])}."
+    if q.kind == "summary":
+        return _summary(clips, now, q.window_s)
+    thing = q.thing if follow is None else "it"
+    seen = sightings(clips, q.thing)
+    if q.kind == "count":
+        if not seen:
+            return f"I haven't seen {with_article(thing)}." if thing else "I haven't seen that."
+        n = len(seen)
+        times = "once" if n == 1 else "twice" if n == 2 else f"{n} times"
+        return f"I saw {with_article(thing) if thing else 'it'} {times}, most recently {ago(now - seen[0].end)}."
+    if not seen:
         if follow == "before":
             return "I haven't seen it before that."
         if follow == "after":
             return "I haven't seen it after that."
-        return f"I haven't seen {_article(thing)}." if thing and thing != question else "I haven't seen anything like that."
-    lead = {"before": "Before that, I saw", "after": "After that, I saw"}.get(follow or "", "I saw")
-    lines = [f"{lead} {_things(ev[0])} {ago(now - ev[0].end)}."]
-    if len(ev) > 1 and not set(ev[1].labels) & set(ev[0].labels):
-        lines.append(f"Also {_things(ev[1])} {ago(now - ev[1].end)}.")
-    return " ".join(lines)
+        no = "No, " if q.yesno else ""
+        return f"{no}I haven't seen {with_article(thing)}." if thing else f"{no}I haven't seen anything like that."
+    lead = {"before": "Before that, I saw", "after": "After that, I saw"}.get(follow or "", "Yes, I saw" if q.yesno else "I saw")
+    if thing and follow is None and not any(c.word_match for c in seen):
+        # only a look-alike: say so in the user's words rather than claim a sighting
+        lead = f"I'm not sure I saw {with_article(thing)}, but I saw"
+    line = f"{lead} {_sighting(seen[0], q.thing, now, q.where or not q.yesno)}."
+    if len(seen) > 1:
+        line += f" I also saw it {'once' if len(seen) == 2 else f'{len(seen) - 1} times'} before that."
+    return line
 
 
-def _article(thing: str, plural: bool = True) -> str:
-    """"a cat", "an Egyptian cat"; a question's "keys" or "my phone" stay as they are."""
-    if re.match(r"(my|the|a|an|any|some|your)\b", thing, re.I) or (plural and thing.endswith("s")):
-        return thing
-    return ("an " if thing[:1].lower() in "aeiou" else "a ") + thing
+def _summary(clips: Sequence[GroundedClip], now: float, window_s: float | None) -> str:
+    """The distinct moments of the range (clips oldest first), at most SUMMARY_MOMENTS, spread
+    over it so a long range is not just its last minute."""
+    span = f"in the last {_duration(window_s)}" if window_s else ""
+    if not clips:
+        return f"I haven't seen anything {span}.".replace(" .", ".") if span else "I haven't seen anything yet."
+    moments: list[GroundedClip] = []
+    for c in clips:
+        if not moments or _things(c) != _things(moments[-1]):
+            moments.append(c)
+    if len(moments) > SUMMARY_MOMENTS:  # evenly spread, always keeping the first and the last
+        step = (len(moments) - 1) / (SUMMARY_MOMENTS - 1)
+        moments = [moments[round(i * step)] for i in range(SUMMARY_MOMENTS)]
+    steps = ", then ".join(f"{_things(c)} ({ago(now - c.end)})" for c in moments)
+    return (f"{span[0].upper() + span[1:]}, I saw {steps}." if span else f"I saw {steps}.")
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:g} seconds"
+    if seconds < 3600:
+        m = round(seconds / 60)
+        return "minute" if m == 1 else f"{m} minutes"
+    h = round(seconds / 3600, 1)
+    return "hour" if h == 1 else f"{h:g} hours"
 
 
 def build_messages(question: str, tags: Sequence[str], fact_text: str, clips: Sequence[GroundedClip],
-                   history: Sequence[ChatMessage] = (), images: bool = False) -> list[ChatMessage]:
+                   history: Sequence[ChatMessage] = (), images: bool = False,
+                   language: str = "en") -> list[ChatMessage]:
+    """The system prompt stays first and fixed (its KV cache is reused turn after turn); only the
+    history and this turn's facts and question follow it."""
     prefix = "".join(f"[{t}] " for t in tags)
     jpegs = tuple(c.keyframe_jpeg for c in evidence(clips)[:2] if c.keyframe_jpeg) if images else ()
-    user = (f"Facts: {fact_text}\nQuestion: {prefix}{question}\nAnswer using the facts." if fact_text
-            else f"{prefix}{question}")
+    lang = "\nAnswer in Chinese (简体中文)." if language == "zh" else ""
+    user = (f"Facts: {fact_text}\nQuestion: {prefix}{question}\nAnswer using the facts.{lang}" if fact_text
+            else f"{prefix}{question}{lang}")
     return [ChatMessage("system", SYSTEM), *history, ChatMessage("user", user, images=jpegs)]
 
 
 def keeps_facts(answer: str, clips: Sequence[GroundedClip]) -> bool:
     """Did the phrased answer keep the grounded object? (If not, speak the facts instead.)"""
     ev = evidence(clips)
+    low = answer.lower()
     if not ev:
-        return any(w in answer.lower() for w in ("haven't", "have not", "didn't", "did not", "not seen", "no "))
-    words = {w for label in ev[0].labels for w in label.lower().replace("-", " ").split() if len(w) > 2}
-    return any(w in answer.lower() for w in words)
+        return any(w in low for w in ("haven't", "have not", "didn't", "did not", "not seen", "no ", "没"))
+    words = {w for label in ev[0].labels for w in (label + " " + name_of(label).said).lower().replace("-", " ").split()
+             if len(w) > 2}
+    return any(w in low for w in words)

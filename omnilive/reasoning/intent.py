@@ -24,8 +24,18 @@ from ..backends.base import LLM, ChatMessage, TextEmbedder
 
 log = logging.getLogger(__name__)
 
-_STOP = re.compile(r"^\s*(stop|stop it|stop talking|be quiet|quiet|shut up|停|停下|别说了|停止)\W*\s*$", re.I)
-_STOP_WORDS = {"stop", "it", "talking", "please", "okay", "ok", "now", "quiet", "be", "shut", "up", "hey"}
+# A request to stop talking, in any phrasing: an optional polite/attention lead ("hey", "can you",
+# "please"), a stop verb, optional fillers ("for a second", "talking", "now"); nothing else, so
+# "stop watching for dogs" or "what does a stop sign look like?" are not stops.
+_STOP_EN = re.compile(
+    r"^(?:(?:hey|hi|ok|okay|oh|please|omnilive|assistant|can you|could you|would you|will you|just|"
+    r"alright|all right|right|now|so|um|uh)\s+)*"
+    r"(?:stop|be quiet|quiet|shut up|sh+|hush|enough|hold on|hang on|wait|pause|silence|that's enough|"
+    r"stop it|that will do|cut it out)"
+    r"(?:\s+(?:it|talking|speaking|now|please|for a (?:second|sec|moment|minute|bit)|a (?:second|sec|moment|minute)|"
+    r"there|that|right there|right now|already|stop|thanks|thank you|omnilive|up|then|ok|okay))*$", re.I)
+_STOP_ZH = re.compile(r"^(?:请|你)?(?:嘘+|停+|停一下|停下来?|别说了|不要说了|闭嘴|安静(?:一下)?|等一下|等等|够了|停止|暂停)"
+                      r"(?:吧|啊|呀|了|一下)*$")
 _QUESTION_START = re.compile(
     r"^\s*(what|where|when|who|whom|which|why|how|is|are|was|were|do|does|did|can|could|will|would|"
     r"should|have|has|had)\b", re.I)
@@ -42,11 +52,19 @@ CUES = ("question_mark", "question_start", "request", "second_person", "wake_wor
 
 
 def is_stop_command(text: str) -> bool:
-    """A short utterance made only of stop words ("Stop.", "Stop, stop!", "OK stop it please")."""
-    if _STOP.match(text):
-        return True
-    words = re.findall(r"[a-z']+", text.lower())
-    return bool(words) and len(words) <= 6 and set(words) <= _STOP_WORDS and bool({"stop", "quiet", "shut"} & set(words))
+    """A short request to stop talking ("Stop.", "Stop, stop!", "Can you stop for a second?", "嘘", "停一下")."""
+    if _CJK.search(text):
+        return bool(_STOP_ZH.match(re.sub(r"[\s\W]+", "", text)))
+    words = " ".join(re.findall(r"[a-z']+", text.lower()))
+    return bool(words) and len(words.split()) <= 10 and bool(_STOP_EN.match(words))
+
+
+def language_of(text: str, heard: str | None = None) -> str:
+    """The language to answer in: Chinese when the text is written in CJK script, else what ASR
+    heard, else English."""
+    if _CJK.search(text):
+        return "zh"
+    return heard if heard and heard != "zh" else "en"
 
 
 def cue_features(text: str) -> np.ndarray:

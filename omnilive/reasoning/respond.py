@@ -7,6 +7,7 @@ first one starts while the LLM is still writing the rest.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -17,46 +18,77 @@ from ..events import Query
 from . import answer as grounding
 from .sentences import SentenceSplitter
 
+_CJK = re.compile(r"[\u3400-\u9fff]")
+
 
 def facts_first(settings: Settings) -> bool:
-    """Answer memory questions with the grounded facts alone? (Default: only for the embedded 135M model.)"""
+    """Answer memory questions with the grounded facts alone? (Default: for a local llama.cpp model.)"""
     llm = settings.llm
     if llm.facts_first is not None:
         return llm.facts_first
-    return llm.backend == "llama_cpp" and llm.model == "smollm2"
+    return llm.backend == "llama_cpp"
+
+
+class RepeatGuard:
+    """Small models loop ("A: "A: "B: ...", one sentence again and again): a sentence that was
+    already said, or one that is mostly a repeated token, ends the answer."""
+
+    def __init__(self) -> None:
+        self._said: set[str] = set()
+
+    def ok(self, sentence: str) -> bool:
+        key = " ".join(re.findall(r"\w+", sentence.lower()))
+        if not key:
+            return bool(sentence.strip()) and not self._said  # punctuation alone: only as a first word
+        tokens = key.split() if " " in key else list(key)
+        if len(tokens) >= 6 and len(set(tokens)) <= len(tokens) // 3:
+            return False
+        if key in self._said:
+            return False
+        self._said.add(key)
+        return True
 
 
 def answer_sentences(llm: LLM, query: Query, history: Sequence[ChatMessage] = (), *, facts_first: bool,
                      max_tokens: int, cancel: threading.Event | None = None) -> Iterator[tuple[str, float]]:
-    """Yield (sentence, wall time of the first token or fact). Memory questions with
-    ``facts_first`` are answered by the grounded facts alone (the embedded 135M model would only
-    risk garbling them); otherwise the LLM answers, and for memory questions its first sentence
-    must keep the grounded object or the facts are said instead."""
+    """Yield (sentence, wall time of the first token or fact). English memory questions with
+    ``facts_first`` are answered by the grounded facts alone (no prefill before the first audio);
+    otherwise the LLM answers, in the question's language. For memory questions its first
+    sentence must keep the grounded object (or, for Chinese, be Chinese) or the facts are said
+    instead; a repeated sentence ends the answer."""
     fact_text = query.facts
-    if query.kind != "chat" and facts_first:
+    zh = query.language == "zh"
+    if query.kind != "chat" and facts_first and not zh:
         yield fact_text, time.perf_counter()
         return
-    msgs = grounding.build_messages(query.text, query.tags, fact_text, query.clips, history, images=llm.supports_images)
+    msgs = grounding.build_messages(query.text, query.tags, fact_text, query.clips, history,
+                                    images=llm.supports_images, language=query.language)
     checked = query.kind == "chat"
     said = False
     first: float | None = None
     splitter = SentenceSplitter()
-    for delta in llm.stream(msgs, max_tokens=max_tokens, cancel=cancel):
+    guard = RepeatGuard()
+
+    def keeps(s: str) -> bool:
+        return bool(_CJK.search(s)) if zh else grounding.keeps_facts(s, query.clips)
+
+    def sentences() -> Iterator[str]:
+        nonlocal first
+        for delta in llm.stream(msgs, max_tokens=max_tokens, cancel=cancel):
+            first = first or time.perf_counter()
+            yield from splitter.push(delta)
+        yield from splitter.flush()
+
+    for s in sentences():
         first = first or time.perf_counter()
-        for s in splitter.push(delta):
-            if not checked:
-                checked = True
-                if not grounding.keeps_facts(s, query.clips):
-                    yield fact_text, first
-                    return
-            said = True
-            yield s, first
-    for s in splitter.flush():
         if not checked:
             checked = True
-            if not grounding.keeps_facts(s, query.clips):
-                s = fact_text
+            if not keeps(s):
+                yield fact_text, first
+                return
+        if not guard.ok(s):
+            break  # leaving the LLM's generator stops it
         said = True
-        yield s, first or time.perf_counter()
+        yield s, first
     if not said:  # the LLM said nothing at all
-        yield fact_text or "Sorry, I have no answer to that.", time.perf_counter()
+        yield fact_text or ("抱歉，我没有答案。" if zh else "Sorry, I have no answer to that."), time.perf_counter()

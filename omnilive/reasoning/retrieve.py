@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
-from ..backends.base import ChatMessage, VisualEncoder
+from ..backends.base import LLM, ChatMessage, VisualEncoder
+from ..events import Query
 from ..events import GroundedClip
 from ..memory.store import MemoryStore, Snapshot, recall
 from . import answer as grounding
+from .understand import understand
 
 HISTORY_TURNS = 4  # question/answer pairs kept for follow-ups
-SUMMARY_MOMENTS = 5
 
 
 @dataclass
@@ -36,27 +37,47 @@ class Retrieved:
     search_text: str  # what was searched for (a follow-up searches the previous question's thing)
     clips: tuple[GroundedClip, ...]
     facts: str
+    question: grounding.Question | None = None
+
+    def query(self, turn_id: int, t: float, text: str, *, tags: tuple[str, ...] = (), speak: bool = True,
+              language: str = "en") -> Query:
+        return Query(turn_id=turn_id, t=t, text=text, tags=tags, clips=self.clips, speak=speak, kind=self.kind,
+                     facts=self.facts, language=language,
+                     parsed_by=self.question.parsed_by if self.question else "rules")
+
+
+def ground_question(store: MemoryStore, visual: VisualEncoder, llm: LLM | None, question: str,
+                    snapshot: Snapshot | None, k: int, conv: Conversation) -> Retrieved:
+    """Understand the question (rules, or the LLM for what they cannot parse), then consult memory."""
+    return retrieve(store, visual, question, snapshot, k, conv, understand(question, llm))
+
+
+COUNT_K = 12  # moments looked at to count sightings
 
 
 def retrieve(store: MemoryStore, visual: VisualEncoder, question: str, snapshot: Snapshot | None, k: int,
-             conv: Conversation) -> Retrieved:
-    kind = grounding.question_kind(question)
+             conv: Conversation, parsed: grounding.Question | None = None) -> Retrieved:
+    """Consult memory as the question needs; ``parsed`` is an understanding made elsewhere (the
+    LLM's, for a question the rules cannot parse)."""
+    q = parsed or grounding.parse(question)
     follow = grounding.follow_up(question)
-    search_text, before, after = question, None, None
+    search_text, before, after = q.thing or question, None, None
     if follow and conv.last_search:
-        kind = "search"
         search_text, start, end = conv.last_search
+        q = grounding.Question(kind="search", thing=search_text, parsed_by=q.parsed_by)
         before, after = (start, None) if follow == "before" else (None, end)
     else:
         follow = None
-    if kind == "now":
+    now = snapshot.t if snapshot is not None else store.end
+    if q.kind == "now":
         clips = store.recent(snapshot, 1)
-    elif kind == "summary":
-        clips = store.recent(snapshot, SUMMARY_MOMENTS)
-    elif kind == "search":
-        clips = recall(store, visual, search_text, k, snapshot, before=before, after=after)
+    elif q.kind == "summary":
+        since = now - q.window_s if q.window_s else float("-inf")
+        clips = store.between(snapshot, since, now)
+    elif q.kind in ("search", "count"):
+        clips = recall(store, visual, search_text, COUNT_K if q.kind == "count" else k, snapshot,
+                       before=before, after=after)
     else:
         clips = []
-    now = snapshot.t if snapshot is not None else store.end
-    facts = grounding.facts(kind, search_text, clips, now, follow) if kind != "chat" else ""
-    return Retrieved(kind, search_text, tuple(clips), facts)
+    facts = grounding.facts(q, search_text, clips, now, follow) if q.kind != "chat" else ""
+    return Retrieved(q.kind, search_text, tuple(clips), facts, q)

@@ -24,22 +24,23 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..backends.base import ASRResult
+from ..backends.base import ASRResult, ChatMessage
 from ..backends.llm import LLMError
 from ..backends.registry import Models
 from ..config import Settings
 from ..dsp import StreamResampler, float_to_pcm16, to_mono_float
 from ..events import (
     SAMPLE_RATE, Answer, AnswerAudio, AnswerDelta, AudioChunk, ClipMemory, ErrorEvent, Event, Frame,
-    Interrupt, MemorySnapshot, Query, SoundTag, SpeechEnded, SpeechPaused, SpeechStarted, Summary, Utterance,
+    Interrupt, MemorySnapshot, Notice, Query, SoundTag, SpeechEnded, SpeechPaused, SpeechStarted, Summary, Utterance,
 )
 from ..memory.clips import ClipBuilder, Sealed, with_text
 from ..memory.store import MemoryStore, Snapshot
 from ..perception.vad import SpeechDetector
 from ..perception.video import FrameSampler, validate_frame
-from ..reasoning.intent import InstructionFilter, is_stop_command
+from ..reasoning.answer import SYSTEM
+from ..reasoning.intent import InstructionFilter, is_stop_command, language_of
 from ..reasoning.respond import answer_sentences, facts_first
-from ..reasoning.retrieve import Conversation, retrieve
+from ..reasoning.retrieve import Conversation, ground_question
 from .queues import DropOldestQueue
 
 log = logging.getLogger(__name__)
@@ -112,6 +113,9 @@ class Session:
 
     async def start(self) -> "Session":
         self._loop = asyncio.get_running_loop()
+        prime = getattr(self.models.llm, "prime", None)
+        if prime is not None:  # evaluate the fixed system prompt now, not in the first turn
+            self._pool["llm"].submit(prime, [ChatMessage("system", SYSTEM)])
         self._tasks = [
             asyncio.create_task(self._vad_worker(), name=f"{self.name}-vad"),
             asyncio.create_task(self._asr_worker(), name=f"{self.name}-asr"),
@@ -224,13 +228,21 @@ class Session:
         return True
 
     async def ask(self, text: str, *, speak: bool = True, t: float | None = None) -> int:
-        """A typed question: grounded on memory as it is now; interrupts any answer in flight."""
+        """A typed question: judged by the instruction filter like speech (typed chatter is shown,
+        not answered), grounded on memory as it is now; interrupts any answer in flight."""
         self._next_text_turn += 1
         turn_id = self._next_text_turn
         t = self._stream_t if t is None else t
         self._interrupt(t, "cancel")
         snap = self._snapshot(t)
-        await self._queue_query(turn_id, text, (), snap, speak, started=time.perf_counter())
+        utt = await self._judge(Utterance(turn_id=turn_id, start=t, end=t, text=text.strip(),
+                                          language=language_of(text), source="typed"))
+        self._emit(utt)
+        if utt.command == "stop":
+            self.stop()
+        elif utt.for_assistant:
+            await self._queue_query(turn_id, utt.text, (), snap, speak, started=time.perf_counter(),
+                                    language=utt.language)
         return turn_id
 
     def stop(self) -> None:
@@ -340,7 +352,8 @@ class Session:
             return
         snap = self._snapshots.pop(utt.turn_id, None) or self._snapshot(utt.start)
         tags = tuple(t.label for t in utt.tags + utt.background_tags)
-        await self._queue_query(utt.turn_id, utt.text, tags, snap, self.speak_answers, started=detected)
+        await self._queue_query(utt.turn_id, utt.text, tags, snap, self.speak_answers, started=detected,
+                                language=language_of(utt.text, utt.language))
 
     # ---- perception: video and memory ----------------------------------------------------------
 
@@ -399,11 +412,10 @@ class Session:
     # ---- reasoning -----------------------------------------------------------------------------
 
     async def _queue_query(self, turn_id: int, text: str, tags: tuple[str, ...], snap: Snapshot,
-                           speak: bool, started: float) -> None:
-        got = await self._run("vision", retrieve, self.memory, self.models.visual, text, snap,
-                              self.settings.memory.top_k, self._conversation)
-        query = Query(turn_id=turn_id, t=snap.t, text=text, tags=tags, clips=got.clips, speak=speak,
-                      kind=got.kind, facts=got.facts)
+                           speak: bool, started: float, language: str = "en") -> None:
+        got = await self._run("vision", ground_question, self.memory, self.models.visual, self.models.llm, text,
+                              snap, self.settings.memory.top_k, self._conversation)
+        query = got.query(turn_id, snap.t, text, tags=tags, speak=speak, language=language)
         self._search_text[turn_id] = got.search_text
         self._emit(query)
         await self._query_q.put((query, started))
@@ -524,8 +536,16 @@ class Session:
         tts = self.models.tts
         first_audio = None
         seq = 0
+        muted = False
         while (s := await sentences.get()) is not None:
             if tts is None:
+                continue
+            if not tts.speaks(s):  # e.g. Chinese text and an English voice: shown, never read as noise
+                if not muted:
+                    muted = True
+                    self._emit(Notice(turn_id=query.turn_id, message=(
+                        "This answer is shown but not spoken: the configured voice does not speak its language "
+                        "(for Chinese set tts.voice to a Piper zh_CN voice, or use a speech server).")))
                 continue
             try:
                 audio = await self._run("tts", tts.synthesize, s)

@@ -30,6 +30,7 @@ from ..dsp import AudioFormatError
 from ..events import AnswerAudio, AudioChunk, ClipMemory, Event, Frame
 from ..memory.store import recall
 from ..perception.media import MediaError
+from ..reasoning.words import said
 from ..runtime.replay import pull
 from ..runtime.session import Session
 from . import protocol
@@ -49,6 +50,7 @@ def event_json(ev: Event) -> dict:
     d = ev.to_dict()
     if isinstance(ev, ClipMemory):  # the page's timeline shows key frames as thumbnails
         d.pop("keyframe_jpeg_bytes", None)
+        d["names"] = [said(label) for label in ev.labels]  # as a person says them (reasoning/words.py)
         d["keyframe"] = "data:image/jpeg;base64," + base64.b64encode(ev.keyframe_jpeg).decode()
     return d
 

@@ -152,8 +152,10 @@ function onMessage(e) {
       break;
     case "utterance": {
       const tags = ev.tags.map((t) => `[${t.label}] `).join("");
-      // background talk is shown greyed: heard, but not taken as a question for the assistant
-      line("transcript", tags + ev.text, ev.for_assistant || ev.command ? "" : "partial");
+      const typed = ev.source === "typed" ? "⌨ " : "";
+      // background talk is shown greyed: heard (or typed), but not taken as a question for the assistant
+      const p = line("transcript", typed + tags + ev.text, ev.for_assistant || ev.command ? "" : "partial");
+      if (!ev.for_assistant && !ev.command) p.title = "not taken as a question for the assistant";
       setStatus("listening");
       break;
     }
@@ -172,10 +174,11 @@ function onMessage(e) {
       const fig = document.createElement("figure");
       fig.innerHTML = `<img alt=""><figcaption></figcaption>`;
       fig.querySelector("img").src = ev.keyframe;
-      fig.querySelector("figcaption").textContent = `${ev.start.toFixed(0)}s ${ev.labels[0] || ""}`;
+      fig.querySelector("figcaption").textContent = `${ev.start.toFixed(0)}s ${(ev.names || ev.labels)[0] || ""}`;
       $("timeline").appendChild(fig);
       break;
     }
+    case "notice": line("answer", `ⓘ ${ev.message}`, "partial"); break;
     case "error": line("answer", `⚠ ${ev.message}`, "partial"); break;
   }
 }
@@ -189,7 +192,6 @@ $("ask-form").onsubmit = (e) => {
   e.preventDefault();
   const text = $("question").value.trim();
   if (!text || !ws || ws.readyState !== WebSocket.OPEN) return;
-  ws.send(JSON.stringify({ type: "ask", text, speak: $("speak").checked }));
-  line("transcript", `⌨ ${text}`);
+  ws.send(JSON.stringify({ type: "ask", text, speak: $("speak").checked }));  // shown when the server has judged it
   $("question").value = "";
 };
