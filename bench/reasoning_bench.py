@@ -62,7 +62,9 @@ class _TimedLLM:
 
     def __init__(self, llm) -> None:
         self._llm, self.closed_at = llm, None
-        self.supports_images = llm.supports_images
+
+    def __getattr__(self, name):  # supports_images, json, prime ... of the real LLM
+        return getattr(self._llm, name)
 
     def stream(self, messages, *, max_tokens, cancel=None):
         try:
@@ -105,14 +107,16 @@ def main() -> None:
     tts_rtf(models)
     with tempfile.TemporaryDirectory() as tmp:
         bed = read_audio(EVALDATA / "video/vid_imageio_cockatoo.mp4")
-        qs = [models.tts.synthesize(q) for q in ("What animal did you see?", "Where was the bird?", "Tell me a joke.")]
-        audio = write_wav(Path(tmp) / "q.wav", mix(24.0, [(4.0, qs[0]), (10.0, qs[1]), (16.0, qs[2])], bed=bed))
+        qs = [models.tts.synthesize(q) for q in ("What animal did you see?", "Where was the bird?", "Tell me a joke.",
+                                                 "What is the capital of France?")]
+        audio = write_wav(Path(tmp) / "q.wav", mix(30.0, [(4.0, qs[0]), (10.0, qs[1]), (16.0, qs[2]), (23.0, qs[3])],
+                                                   bed=bed))
         video = EVALDATA / "video/vid_imageio_cockatoo.mp4"
         for facts_first in (True, False):
             s = settings.model_copy(update={"llm": settings.llm.model_copy(update={"facts_first": facts_first})})
             rows, _ = asyncio.run(turns(models, s, video, audio))
             table(rows, f"Turns in a 1x replay, embedded defaults, facts_first={facts_first}"
-                        + (" (default)" if facts_first else " (SmolLM2 phrases every answer)"))
+                        + (" (default)" if facts_first else f" ({settings.llm.model} phrases every answer)"))
     barge = read_audio(EVALDATA / "speech/en/wav16k/en_harvard_spk1_snt1.wav")
     rows = [asyncio.run(_interrupt_once(models, settings, mix(4.0, [(0.3, barge)]))) for _ in range(3)]
     table(rows, "Interrupt: the user talks over a spoken answer (3 runs)")

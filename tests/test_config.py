@@ -7,7 +7,7 @@ from omnilive.config import load_settings
 def test_defaults_select_embedded_models():
     s = load_settings()
     assert (s.vad.backend, s.asr.model, s.visual.backend, s.llm.model, s.tts.voice) == (
-        "silero", "base", "conse", "smollm2", "joe")
+        "silero", "base", "conse", "qwen2.5-1.5b", "joe")
 
 
 def test_environment_overrides_file(tmp_path, monkeypatch):

@@ -165,3 +165,65 @@ def test_spoken_background_talk_gets_a_transcript_but_no_answer(models, settings
     rec, utt = asyncio.run(run())
     assert "coat" in utt.text.lower() and utt.for_assistant is False  # "Mend the coat before you go out."
     assert not [e for _, e in rec.events if e.type in ("query", "answer")]
+
+
+def test_typed_chatter_is_judged_like_speech_and_a_typed_stop_stops(models, settings):
+    async def run():
+        session = await Session(models, settings, name="t-typed").start()
+        rec = Recorder()
+        session.subscribe(rec)
+        chatter = await session.ask("I think we should buy more milk tomorrow.", speak=False)
+        question = await session.ask("What is the capital of France?", speak=False)
+        answer = await rec.wait_for("answer", turn_id=question, timeout=120)
+        stop = await session.ask("Can you stop for a second?", speak=False)
+        await rec.wait_for("utterance", turn_id=stop)
+        await session.close()
+        return rec, chatter, answer, stop
+
+    rec, chatter, answer, stop = asyncio.run(run())
+    typed = {e.turn_id: e for _, e in rec.events if e.type == "utterance"}
+    assert typed[chatter].source == "typed" and typed[chatter].for_assistant is False
+    assert not [e for _, e in rec.events if e.type in ("query", "answer") and e.turn_id == chatter]
+    assert "paris" in answer.text.lower()
+    assert typed[stop].command == "stop" and not [e for _, e in rec.events if e.type == "query" and e.turn_id == stop]
+
+
+def test_a_chinese_question_is_answered_in_chinese_and_not_read_by_the_english_voice(models, settings, evaldata):
+    cat = frames(evaldata, "img_skimage_chelsea.png")
+
+    async def run():
+        session = await Session(models, settings, name="t-zh").start()
+        rec = Recorder()
+        session.subscribe(rec)
+        await show(session, [(cat, 6)])
+        turn = await session.ask("你看到猫了吗？", speak=True)
+        answer = await rec.wait_for("answer", turn_id=turn, timeout=120)
+        english = await session.ask("Did you see a cat?", speak=True)
+        answer_en = await rec.wait_for("answer", turn_id=english, timeout=120)
+        await session.close()
+        return rec, turn, answer, english, answer_en
+
+    rec, turn, answer, english, answer_en = asyncio.run(run())
+    query = next(e for _, e in rec.events if e.type == "query" and e.turn_id == turn)
+    assert query.language == "zh" and query.parsed_by == "llm" and "cat" in query.facts.lower()
+    assert "猫" in answer.text  # grounded, and in Chinese
+    assert not [e for _, e in rec.events if e.type == "answer_audio" and e.turn_id == turn]
+    assert any(e.type == "notice" and e.turn_id == turn and "not spoken" in e.message for _, e in rec.events)
+    assert "cat" in answer_en.text.lower()  # English stays English, and is spoken
+    assert [e for _, e in rec.events if e.type == "answer_audio" and e.turn_id == english]
+
+
+@pytest.mark.parametrize("text", ["Stop.", "Can you stop for a second?", "Okay, that's enough.", "嘘", "停一下",
+                                  "Could you please stop talking now?"])
+def test_stop_requests_in_any_phrasing(text):
+    from omnilive.reasoning.intent import is_stop_command
+
+    assert is_stop_command(text)
+
+
+@pytest.mark.parametrize("text", ["Stop watching for dogs.", "What does a stop sign look like?", "Don't stop.",
+                                  "Wait, where did I leave my keys?", "停车场在哪里？"])
+def test_requests_that_merely_contain_stop_words_are_not_stops(text):
+    from omnilive.reasoning.intent import is_stop_command
+
+    assert not is_stop_command(text)

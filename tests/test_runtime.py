@@ -152,13 +152,13 @@ def test_stop_command_ends_the_answer_without_a_new_question(models, settings, e
         await rec.wait_for("answer_delta", turn_id=turn)
         stop = models.tts.synthesize("Okay, stop.")  # Piper's bare "Stop." reads as "Start." to Whisper base at times
         await feed(session, mix(3.0, [(0.3, stop)]))
-        await rec.wait_for("utterance", timeout=60)
+        await rec.wait_for("utterance", timeout=60, source="speech")
         await session.finish()
         await session.close()
         return rec, turn
 
     rec, turn = asyncio.run(run())
-    utt = rec.of("utterance")[0]
+    utt = next(e for e in rec.of("utterance") if e.source == "speech")
     assert "stop" in utt.text.lower()
     answer = next(e for e in rec.of("answer") if e.turn_id == turn)
     assert answer.interrupted

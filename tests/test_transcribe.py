@@ -1,10 +1,12 @@
 """`omnilive transcribe`: real files of several formats through the real VAD, ASR and YAMNet."""
 
 import json
+import re
 import subprocess
 import sys
 
 import av
+import jiwer
 
 from helpers import load, mix, write_wav
 
@@ -43,7 +45,10 @@ def test_batch_transcribes_formats_and_skips_broken_files(tmp_path, evaldata):
     assert len(segs) >= 2 and all(0 <= s["start"] < s["end"] <= 11.1 for s in segs)
     assert [s["start"] for s in segs] == sorted(s["start"] for s in segs)
     assert "coat" in by[str(mp3)]["text"].lower()
-    assert by[str(zh)]["language"] == "zh" and "广州" in by[str(zh)]["text"]
+    # Chinese in simplified characters, close to the reference "广州市房地产中介协会分析": Whisper base's
+    # int8 decoding differs by CPU (AVX-512 machines write 郭州 for 广州), so by CER, not one word
+    heard = re.sub(r"[^\u3400-\u9fff]", "", by[str(zh)]["text"])
+    assert by[str(zh)]["language"] == "zh" and jiwer.cer("广州市房地产中介协会分析", heard) <= 0.4, heard
     assert by[str(video)]["segments"] == [] and by[str(video)]["text"] == ""
     for bad in (broken, empty):
         assert "error" in by[str(bad)] and str(bad) in proc.stderr

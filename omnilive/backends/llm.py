@@ -68,7 +68,7 @@ class LlamaCppLLM(LLM):
         self._temperature = cfg.temperature
         self._repeat_penalty = cfg.repeat_penalty
         self._lock = threading.Lock()  # one llama context: one generation at a time
-        self._primed = False
+        self._primed: tuple = ()
 
     @staticmethod
     def source(settings: Settings) -> str:
@@ -87,12 +87,13 @@ class LlamaCppLLM(LLM):
         return cls(path, settings)
 
     def prime(self, messages: Sequence[ChatMessage]) -> None:
-        """Evaluate a fixed prompt prefix (the system prompt) now, so the first turn does not pay
-        for it: llama.cpp keeps the evaluated tokens and a later prompt that starts with the same
-        tokens only evaluates the rest. Once per model."""
-        if self._primed:
+        """Evaluate a prompt prefix (the system prompt, then the conversation so far) ahead of the
+        next turn: llama.cpp keeps the evaluated tokens, and a prompt that starts with the same
+        tokens only evaluates the rest (here: the new question)."""
+        key = tuple((m.role, m.content) for m in messages)
+        if key == self._primed:
             return
-        self._primed = True
+        self._primed = key
         with self._lock:
             self._llm.create_chat_completion(messages=[{"role": m.role, "content": m.content} for m in messages],
                                              max_tokens=1, temperature=0.0)

@@ -8,9 +8,7 @@ import sys
 from pathlib import Path
 
 from ..backends.llm import LLMError
-from ..reasoning.intent import InstructionFilter, language_of
-from ..reasoning.respond import answer_sentences, facts_first
-from ..reasoning.retrieve import Conversation, ground_question
+from ..reasoning.respond import ask_memory
 from .common import open_memory, question_parser
 from .recall_cmd import clip_row
 
@@ -31,30 +29,27 @@ def run(args: argparse.Namespace) -> int:
         return 2
     settings, models, store = opened
     try:
-        respond = InstructionFilter(models.text_embedding, settings.runtime.respond, models.llm).respond(args.question)
-        text, clips = "", ()
-        if respond:
-            snap = store.snapshot(store.end)
-            got = ground_question(store, models.visual, models.llm, args.question, snap, settings.memory.top_k,
-                                  Conversation())
-            clips = got.clips
-            query = got.query(0, snap.t, args.question, language=language_of(args.question))
-            text = " ".join(s for s, _ in answer_sentences(models.llm, query, facts_first=facts_first(settings),
-                                                              max_tokens=settings.llm.max_tokens))
+        asked = ask_memory(models, settings, store, args.question)
     except LLMError as exc:
         print(f"omnilive: {exc}", file=sys.stderr)
         return 1
     finally:
         store.close()
+    respond, text = asked.respond, asked.answer
+    clips = asked.query.clips if asked.query else ()
     if args.speak and text:
         import soundfile as sf
 
         sf.write(args.speak, models.tts.synthesize(text), models.tts.sample_rate, subtype="PCM_16")
     if args.json:
-        print(json.dumps({"respond": respond, "answer": text,
-                          "clips": [clip_row(c, Path(args.memory)) for c in clips]}, ensure_ascii=False))
+        out = {"respond": respond, "answer": text, "clips": [clip_row(c, Path(args.memory)) for c in clips]}
+        if asked.command:
+            out["command"] = asked.command  # "stop": a request to stop talking, nothing to answer
+        print(json.dumps(out, ensure_ascii=False))
     elif respond:
         print(text)
+    elif asked.command:
+        print(f"({asked.command} command: no answer)")
     else:
         print("(not a question for the assistant: no answer)")
     return 0

@@ -46,7 +46,8 @@ _NOW = re.compile(r"\b(what|who)\b.*\b(do|can) you see\b|\bwhat('s| is) (this|th
                   r"\bwhat('s| is) in my hand|这是什么|我拿着什么|你现在看到", re.I)
 _SUMMARY = re.compile(r"\bsummar|\bwhat (has |else )?happened\b|\beverything you\b|\bwhat did you see\b|"
                       r"\bwhat have you seen\b|\bwhat (else )?did you notice\b|发生了什么|总结|你看到了什么|你刚才看到", re.I)
-_COUNT = re.compile(r"\bhow (many times|often|many)\b|几次|多少次", re.I)
+_COUNT = re.compile(r"\bhow (many times|often|many)\b.*\b(see|saw|seen|notice|noticed|spot|spotted|show|showed|"
+                    r"come|came|appear|appeared)\b|看到.*(几次|多少次)|(几次|多少次).*看到", re.I)
 _SEARCH = re.compile(r"\b(see|saw|seen|where|when|notice|noticed|left|leave|put|find|found|last|remember|"
                      r"was there|were there|did i|is my|are my|have you)\b|哪|在哪|看到|见过", re.I)
 _YESNO = re.compile(r"^\W*(did|have|has|was|were|is|are|do|does|can|could)\b|吗\W*$|有没有|是不是", re.I)
@@ -189,7 +190,7 @@ def _sighting(c: GroundedClip, thing: str, now: float, where: bool) -> str:
     out = what + (f", {detail} I think," if detail else "") + " " + ago(now - c.end)
     if where:
         around = _around(c, _main_label(c, thing))
-        out += f", {around}" if around else ""
+        out += f", {around}" if around else ", with nothing else in view to tell where"
     return out
 
 
@@ -246,8 +247,9 @@ def facts(q: Question | str, question: str, clips: Sequence[GroundedClip], now: 
         return f"{no}I haven't seen {with_article(thing)}." if thing else f"{no}I haven't seen anything like that."
     lead = {"before": "Before that, I saw", "after": "After that, I saw"}.get(follow or "", "Yes, I saw" if q.yesno else "I saw")
     if thing and follow is None and not any(c.word_match for c in seen):
-        # only a look-alike: say so in the user's words rather than claim a sighting
-        lead = f"I'm not sure I saw {with_article(thing)}, but I saw"
+        # only a look-alike: deny in the user's words, then offer the closest thing seen
+        no = "No, " if q.yesno else ""
+        return f"{no}I haven't seen {with_article(thing)} itself; the closest was {_sighting(seen[0], '', now, True)}."
     line = f"{lead} {_sighting(seen[0], q.thing, now, q.where or not q.yesno)}."
     if len(seen) > 1:
         line += f" I also saw it {'once' if len(seen) == 2 else f'{len(seen) - 1} times'} before that."

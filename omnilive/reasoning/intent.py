@@ -46,7 +46,7 @@ _WAKE = re.compile(r"\b(omnilive|assistant)\b", re.I)
 _CALLED = re.compile(r"^\W*((hey|hi|ok|okay)\W+)?(omnilive|omni live|assistant)\b", re.I)  # addressed by name
 _MY_THINGS = re.compile(r"\b(did i|where('s| is| are| did)|my)\b", re.I)
 _CJK = re.compile(r"[\u3400-\u9fff]")
-_ZH_QUESTION = re.compile(r"[吗呢吧？?]|什么|哪里|哪儿|怎么|为什么|谁|几|多少|请|帮我|告诉我")
+_ZH_QUESTION = re.compile(r"[吗呢吧？?]|什么|哪里|哪儿|怎么|为什么|谁|几|多少|请|帮我|告诉我|给我|讲个|讲一个|说说|能不能|可以|总结")
 
 CUES = ("question_mark", "question_start", "request", "second_person", "wake_word", "my_things", "length")
 

@@ -113,9 +113,7 @@ class Session:
 
     async def start(self) -> "Session":
         self._loop = asyncio.get_running_loop()
-        prime = getattr(self.models.llm, "prime", None)
-        if prime is not None:  # evaluate the fixed system prompt now, not in the first turn
-            self._pool["llm"].submit(prime, [ChatMessage("system", SYSTEM)])
+        self._prime_llm()
         self._tasks = [
             asyncio.create_task(self._vad_worker(), name=f"{self.name}-vad"),
             asyncio.create_task(self._asr_worker(), name=f"{self.name}-asr"),
@@ -166,6 +164,13 @@ class Session:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         if kept is not None:
             await asyncio.shield(asyncio.wrap_future(kept))
+
+    def _prime_llm(self) -> None:
+        """Evaluate the system prompt and the conversation so far on the LLM thread now, between
+        turns, so the next turn's prompt only adds its question (llama.cpp's prefix reuse)."""
+        prime = getattr(self.models.llm, "prime", None)
+        if prime is not None and not self._closing:
+            self._pool["llm"].submit(prime, [ChatMessage("system", SYSTEM), *self._conversation.history])
 
     def report_error(self, stage: str, message: str) -> None:
         """Tell the client about a failure outside the session's stages (e.g. its media source)."""
@@ -491,6 +496,7 @@ class Session:
             self.counters.answers += 1
             self._conversation.remember(query.text, text, query.kind, self._search_text.pop(query.turn_id, query.text),
                                         query.clips)
+            self._prime_llm()
             self._emit(Answer(turn_id=query.turn_id, text=text,
                               first_token_s=None if first_token is None else first_token - started,
                               first_audio_s=None if first_audio is None else first_audio - started))
