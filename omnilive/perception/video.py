@@ -17,11 +17,14 @@ class FrameSampler:
         self.period = 1.0 / fps
         self._last_slot: int | None = None
 
-    def keep(self, t: float) -> bool:
+    def would_keep(self, t: float) -> bool:
         slot = math.floor(t / self.period + 1e-9)
-        if self._last_slot is not None and slot <= self._last_slot:
+        return self._last_slot is None or slot > self._last_slot
+
+    def keep(self, t: float) -> bool:
+        if not self.would_keep(t):
             return False
-        self._last_slot = slot
+        self._last_slot = math.floor(t / self.period + 1e-9)
         return True
 
 

@@ -164,7 +164,7 @@ def _named(c: GroundedClip, thing: str = "") -> tuple[str, str | None]:
     name = name_of(label)
     if thing and content_words(thing) & _label_words(label):
         detail = name.said if name.said.lower() not in thing.lower() and content_words(name.said) - content_words(thing) else None
-        return with_article(thing), (with_article(detail) if detail else None)
+        return with_article(thing, asked=True), (with_article(detail) if detail else None)
     return with_article(name.said), None
 
 
@@ -174,9 +174,9 @@ def _around(c: GroundedClip, main: str | None) -> str:
     for label in c.labels:
         if label in ("text", main):
             continue
-        said = name_of(label).said
-        if said not in others and (main is None or said != name_of(main).said):
-            others.append(said)
+        name = name_of(label)
+        if name.said not in others and (main is None or name.kind != name_of(main).kind):
+            others.append(name.said)  # not "the cat, next to a tiger cat"
     parts = []
     if others:
         parts.append("next to " + " and ".join(with_article(o) for o in others[:2]))
@@ -234,22 +234,22 @@ def facts(q: Question | str, question: str, clips: Sequence[GroundedClip], now: 
     seen = sightings(clips, q.thing)
     if q.kind == "count":
         if not seen:
-            return f"I haven't seen {with_article(thing)}." if thing else "I haven't seen that."
+            return f"I haven't seen {with_article(thing, asked=True)}." if thing else "I haven't seen that."
         n = len(seen)
         times = "once" if n == 1 else "twice" if n == 2 else f"{n} times"
-        return f"I saw {with_article(thing) if thing else 'it'} {times}, most recently {ago(now - seen[0].end)}."
+        return f"I saw {with_article(thing, asked=True) if thing else 'it'} {times}, most recently {ago(now - seen[0].end)}."
     if not seen:
         if follow == "before":
             return "I haven't seen it before that."
         if follow == "after":
             return "I haven't seen it after that."
         no = "No, " if q.yesno else ""
-        return f"{no}I haven't seen {with_article(thing)}." if thing else f"{no}I haven't seen anything like that."
+        return f"{no}I haven't seen {with_article(thing, asked=True)}." if thing else f"{no}I haven't seen anything like that."
     lead = {"before": "Before that, I saw", "after": "After that, I saw"}.get(follow or "", "Yes, I saw" if q.yesno else "I saw")
     if thing and follow is None and not any(c.word_match for c in seen):
         # only a look-alike: deny in the user's words, then offer the closest thing seen
         no = "No, " if q.yesno else ""
-        return f"{no}I haven't seen {with_article(thing)} itself; the closest was {_sighting(seen[0], '', now, True)}."
+        return f"{no}I haven't seen {with_article(thing, asked=True)} itself; the closest was {_sighting(seen[0], '', now, True)}."
     line = f"{lead} {_sighting(seen[0], q.thing, now, q.where or not q.yesno)}."
     if len(seen) > 1:
         line += f" I also saw it {'once' if len(seen) == 2 else f'{len(seen) - 1} times'} before that."

@@ -38,7 +38,7 @@ def understand(text: str, llm: LLM | None) -> grounding.Question:
     try:
         # the fixed system prompt first, as for answers, so llama.cpp keeps reusing its evaluated prefix
         got = llm.json([ChatMessage("system", grounding.SYSTEM), ChatMessage("user", PROMPT + text)], SCHEMA,
-                       max_tokens=16)
+                       max_tokens=32)
         thing = str(got.get("object") or "").strip()
     except Exception as exc:  # the LLM is down or wrote nonsense: the rules' reading stands
         log.warning("question parse by the LLM failed (%s); using the rules", exc)

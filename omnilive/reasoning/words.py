@@ -46,7 +46,12 @@ bandage bottle cap candle bathtub toilet sink towel soap toothbrush
 _ALIASES = {"trouser": "trousers", "jean": "jeans", "pan": "pan", "timepiece": "clock", "canine": "dog",
             "feline": "cat", "edible fruit": "fruit", "cruciferous vegetable": "vegetable", "adhesive bandage": "bandage",
             "motor vehicle": "car", "public transport": "bus", "heavier-than-air craft": "airplane",
-            "lighter-than-air craft": "airship", "baked goods": "bread", "loaf of bread": "bread"}
+            "lighter-than-air craft": "airship", "baked goods": "bread", "loaf of bread": "bread",
+            "projectile": "missile"}  # ImageNet's "projectile, missile" synset
+
+# Things named in the plural by a person ("jeans"), and mass words said with "some"
+_PLURALS = {"jeans", "trousers", "glasses", "sunglasses", "binoculars", "scissors", "shorts", "pajamas", "pants"}
+_MASS = {"text", "coffee", "tea", "bread", "ice cream", "chocolate", "soup", "salad", "hay", "grass", "water"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,10 +124,13 @@ def said(label: str) -> str:
     return name_of(label).said
 
 
-def with_article(thing: str) -> str:
-    """"a cat", "an apple"; "my keys", "the cup", plurals and mass words as they are."""
-    if re.match(r"(my|the|a|an|any|some|your|his|her|their|our)\b", thing, re.I) or thing.endswith("s"):
+def with_article(thing: str, asked: bool = False) -> str:
+    """"a cat", "an apple", "some coffee"; "my keys", "the cup" as they are. ``asked``: the
+    user's own words, where a final "s" is their plural ("hats"); a label's "bus" is singular."""
+    if re.match(r"(my|the|a|an|any|some|your|his|her|their|our)\b", thing, re.I):
         return thing
-    if thing.lower() in {"text", "coffee", "tea", "bread", "ice cream", "chocolate", "soup", "salad"}:
+    if thing.lower() in _PLURALS or (asked and thing.endswith("s") and not thing.endswith("ss")):
+        return thing
+    if thing.lower() in _MASS:
         return "some " + thing
     return ("an " if thing[:1].lower() in "aeiou" else "a ") + thing

@@ -6,9 +6,14 @@
     video ─▶ sampler (1 fps) ─▶ [frame_q, drop-oldest] ─▶ encoder ─▶ clip builder ─▶ memory
     answer task: ground on snapshot ─▶ LLM stream ─▶ sentences ─▶ TTS ─▶ AnswerAudio
 
-Each stage is an asyncio task; its model calls run on a dedicated one-thread executor, so a slow
-LLM never delays VAD or frame encoding (onnxruntime, CTranslate2, torch and llama.cpp release the
+Each stage is an asyncio task, supervised: an exception it did not expect is reported as an
+``error`` event and the stage goes on with its next input, so a session is never silently deaf.
+Its model calls run on the stage's own one-thread executor, so a slow LLM or a long sound-tagging
+pass never delays VAD or frame encoding (onnxruntime, CTranslate2, torch and llama.cpp release the
 GIL while they compute), and no stage can run two inferences at once and oversubscribe the CPU.
+
+Turn rules live in ``runtime/turn.py``: every turn has a ``Turn`` handle, and an interrupt is
+``Turns.interrupt`` there; this module only wires stages to turns.
 """
 
 from __future__ import annotations
@@ -42,10 +47,13 @@ from ..reasoning.intent import InstructionFilter, is_stop_command, language_of
 from ..reasoning.respond import answer_sentences, facts_first
 from ..reasoning.retrieve import Conversation, ground_question
 from .queues import DropOldestQueue
+from .turn import Turn, Turns
 
 log = logging.getLogger(__name__)
 
-STAGES = ("vad", "asr", "vision", "memory", "llm", "tts")
+STAGES = ("vad", "asr", "sound", "judge", "retrieve", "vision", "memory", "llm", "tts")
+SEALED_QUEUE = 8  # clips waiting for OCR and the store
+KEY_FRAME_SIDE = 640  # frames are kept at most this large on arrival (a clip holds all of its frames)
 
 
 @dataclass
@@ -60,14 +68,7 @@ class Counters:
     audio_dropped: int = 0
     early_asr_used: int = 0  # utterances whose transcript was started at the pause before their end
     early_asr_wasted: int = 0  # pauses after which the speaker went on
-
-
-@dataclass
-class _Turn:
-    turn_id: int
-    task: asyncio.Task | None = None
-    cancel: threading.Event = field(default_factory=threading.Event)  # turn interrupted: drop its data
-    stop_llm: threading.Event = field(default_factory=threading.Event)  # generation no longer wanted
+    stage_errors: int = 0  # exceptions a stage did not expect (reported, the stage went on)
 
 
 class Session:
@@ -82,7 +83,7 @@ class Session:
         # a reopened memory continues its timeline: this session's stream time 0 is "now" on it
         self._t_offset = self.memory.resume_at(live=True)
         self._clips = ClipBuilder(settings.memory, first_id=self.memory.next_clip_id)
-        self._sealed_q: asyncio.Queue[Sealed | None] = asyncio.Queue()
+        self._sealed_q: asyncio.Queue[Sealed | None] = asyncio.Queue(SEALED_QUEUE)
         self._unstored: list[ClipMemory] = []  # sealed, waiting for OCR / the store: snapshots see them
         self._detector = SpeechDetector(models.vad.stream(), settings.vad)
         self._sampler = FrameSampler(rt.video_fps)
@@ -91,13 +92,11 @@ class Session:
         # (utterance, wall-clock time its end was detected): the latter feeds latency metrics
         self._utt_q: asyncio.Queue[tuple[SpeechEnded, float] | None] = asyncio.Queue(rt.utterance_queue)
         self._early: dict[int, tuple[int, asyncio.Task]] = {}  # turn -> (samples, ASR started at a pause)
-        self._query_q: asyncio.Queue[tuple[Query, float] | None] = asyncio.Queue(rt.utterance_queue)
+        self._query_q: asyncio.Queue[tuple[Query, Turn] | None] = asyncio.Queue(rt.utterance_queue)
         self._pool = {s: ThreadPoolExecutor(1, thread_name_prefix=f"{name}-{s}") for s in STAGES}
         self._subscribers: list[Callable[[Event], Any]] = []
-        self._snapshots: dict[int, Snapshot] = {}
-        self._turn: _Turn | None = None
+        self._turns = Turns()
         self._conversation = Conversation()
-        self._search_text: dict[int, str] = {}  # turn -> what its memory search looked for
         self._filter = InstructionFilter(models.text_embedding, rt.respond, models.llm)
         self._next_text_turn = 1_000_000  # typed questions get ids apart from spoken turns
         self._tasks: list[asyncio.Task] = []
@@ -105,23 +104,30 @@ class Session:
         self._resampler: StreamResampler | None = None
         self._closing = False
         self.speak_answers = True  # spoken questions get spoken answers (the client may turn it off)
-        # (turn, monotonic time its audio ends at the client if played as sent): talking over an
-        # answer interrupts it until then, even when generation and synthesis are already done
-        self._speaking: tuple[int | None, float] = (None, 0.0)
 
     # ---- lifecycle -----------------------------------------------------------------------------
 
     async def start(self) -> "Session":
         self._loop = asyncio.get_running_loop()
         self._prime_llm()
-        self._tasks = [
-            asyncio.create_task(self._vad_worker(), name=f"{self.name}-vad"),
-            asyncio.create_task(self._asr_worker(), name=f"{self.name}-asr"),
-            asyncio.create_task(self._vision_worker(), name=f"{self.name}-vision"),
-            asyncio.create_task(self._memory_worker(), name=f"{self.name}-memory"),
-            asyncio.create_task(self._reasoning_worker(), name=f"{self.name}-reasoning"),
-        ]
+        workers = {"vad": self._vad_worker, "asr": self._asr_worker, "vision": self._vision_worker,
+                   "memory": self._memory_worker, "reasoning": self._reasoning_worker}
+        self._tasks = [asyncio.create_task(self._supervised(stage, fn), name=f"{self.name}-{stage}")
+                       for stage, fn in workers.items()]
         return self
+
+    async def _supervised(self, stage: str, worker: Callable) -> None:
+        """Run a stage's loop; an exception it did not expect is reported and the loop goes on with
+        its next input (the one that failed is lost), so a stage never silently dies."""
+        while True:
+            try:
+                return await worker()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self.counters.stage_errors += 1
+                log.exception("%s: %s stage failed; it goes on with its next input", self.name, stage)
+                self._emit(ErrorEvent(stage=stage, message=f"{type(exc).__name__}: {exc}"))
 
     async def finish(self) -> Summary:
         """End of input: drain every stage in order, let the last answer finish, then stop."""
@@ -140,7 +146,7 @@ class Session:
         """Stop now (client gone, shutdown): cancel the answer and every stage, and keep what was
         seen: clips waiting for OCR and the clip being built go into memory as they are."""
         self._closing = True
-        self._cancel_turn()
+        self._turns.interrupt("close")
         for t in self._tasks:
             t.cancel()
         # nothing is awaited before the last clips are handed to the memory thread: close() may
@@ -183,7 +189,8 @@ class Session:
 
     def _emit(self, event: Event) -> None:
         if not event.is_system and isinstance(event, (AnswerDelta, AnswerAudio)):
-            if self._turn is None or self._turn.turn_id != event.turn_id or self._turn.cancel.is_set():
+            turn = self._turns.answering
+            if turn is None or turn.turn_id != event.turn_id or turn.superseded:
                 return  # data of an interrupted turn is dropped, never delivered late
         for cb in self._subscribers:
             try:
@@ -229,8 +236,12 @@ class Session:
             log.warning("%s: dropping frame at %.2fs: %s", self.name, t, exc)
             return False
         self.counters.frames_sampled += 1
-        self._frame_q.put(Frame(t=t, image=image))
+        self._frame_q.put(Frame(t=t, image=_bounded(image, KEY_FRAME_SIDE)))
         return True
+
+    def wants_frame(self, t: float) -> bool:
+        """Would a frame at stream time ``t`` be sampled? Lets a caller skip decoding the others."""
+        return self._sampler.would_keep(t)
 
     async def ask(self, text: str, *, speak: bool = True, t: float | None = None) -> int:
         """A typed question: judged by the instruction filter like speech (typed chatter is shown,
@@ -238,21 +249,24 @@ class Session:
         self._next_text_turn += 1
         turn_id = self._next_text_turn
         t = self._stream_t if t is None else t
-        self._interrupt(t, "cancel")
-        snap = self._snapshot(t)
+        self._interrupt(t, "cancel", keep=turn_id)
+        turn = self._turns.open(turn_id, source="typed", snapshot=self._snapshot(t))
         utt = await self._judge(Utterance(turn_id=turn_id, start=t, end=t, text=text.strip(),
                                           language=language_of(text), source="typed"))
         self._emit(utt)
-        if utt.command == "stop":
-            self.stop()
-        elif utt.for_assistant:
-            await self._queue_query(turn_id, utt.text, (), snap, speak, started=time.perf_counter(),
-                                    language=utt.language)
+        await self._route(utt, turn, speak)
         return turn_id
 
     def stop(self) -> None:
         """The user asked the assistant to stop talking (a "stop" command or the page's button)."""
         self._interrupt(self._stream_t, "command")
+
+    def _interrupt(self, t: float, reason: str, keep: int | None = None) -> None:
+        """The one entry to interrupts: cut the answer being given or played and drop every
+        question still on its way (runtime/turn.py), then tell the client."""
+        cancelled = self._turns.interrupt(reason, keep=keep)
+        self.counters.interrupts += cancelled is not None
+        self._emit(Interrupt(t=t, reason=reason, cancelled_turn=cancelled))
 
     # ---- perception: audio ---------------------------------------------------------------------
 
@@ -276,8 +290,9 @@ class Session:
             self._hear_early(ev)
         elif isinstance(ev, SpeechStarted):
             # System path: the user is talking. Stop speaking and freeze what we have seen.
-            self._interrupt(ev.t, "speech")
-            snap = self._snapshot(ev.t, ev.turn_id)
+            self._interrupt(ev.t, "speech", keep=ev.turn_id)
+            snap = self._snapshot(ev.t)
+            self._turns.open(ev.turn_id, snapshot=snap)
             self._emit(ev)
             self._emit(MemorySnapshot(t=ev.t, turn_id=ev.turn_id, version=snap.version,
                                       n_clips=snap.version + len(snap.extra)))
@@ -298,7 +313,9 @@ class Session:
             self.counters.utterances += 1
             utt = await self._judge(utt)
             self._emit(utt)
-            await self._route(utt, detected)
+            turn = self._turns.open(utt.turn_id)  # (opened at its speech start unless that was dropped)
+            turn.started = detected
+            await self._route(utt, turn, self.speak_answers)
 
     def _hear_early(self, ev: SpeechPaused) -> None:
         """Start ASR at a pause. One at a time: a stale one still running means the ASR thread is
@@ -329,36 +346,39 @@ class Session:
     async def _hear(self, samples: np.ndarray, background: np.ndarray | None) -> tuple[ASRResult, list, list]:
         """Transcript, and sound tags of the utterance and of what was heard before it."""
         models, cfg = self.models, self.settings.sound_events
-        asr = self._run("asr", models.asr.transcribe, samples, None)
+        asr = asyncio.ensure_future(self._run("asr", models.asr.transcribe, samples, None))  # runs now, beside tagging
         tags: list = []
         bg: list = []
-        if models.sound_events is not None:
-            tags = await self._run("vad", models.sound_events.tag, samples, cfg.top_k)
-            if background is not None and len(background) > SAMPLE_RATE // 2:
-                bg = await self._run("vad", models.sound_events.tag, background, cfg.top_k)
-        return await asr, tags, bg
+        try:
+            if models.sound_events is not None:
+                tags = await self._run("sound", models.sound_events.tag, samples, cfg.top_k)
+                if background is not None and len(background) > SAMPLE_RATE // 2:
+                    bg = await self._run("sound", models.sound_events.tag, background, cfg.top_k)
+        finally:
+            result = await asr
+        return result, tags, bg
 
     async def _judge(self, utt: Utterance) -> Utterance:
         if is_stop_command(utt.text):
             return dataclasses.replace(utt, command="stop")
         try:
-            verdict = await self._run("asr", self._filter.respond, utt.text)
+            verdict = await self._run("judge", self._filter.respond, utt.text)
         except Exception:
             log.exception("%s: instruction filter failed; answering", self.name)
             verdict = True
         return dataclasses.replace(utt, for_assistant=verdict)
 
-    async def _route(self, utt: Utterance, detected: float) -> None:
+    async def _route(self, utt: Utterance, turn: Turn, speak: bool) -> None:
         if utt.command == "stop":
+            self._turns.close(turn.turn_id)
             self.stop()
-            return
-        if not utt.for_assistant:
-            self._snapshots.pop(utt.turn_id, None)
-            return
-        snap = self._snapshots.pop(utt.turn_id, None) or self._snapshot(utt.start)
-        tags = tuple(t.label for t in utt.tags + utt.background_tags)
-        await self._queue_query(utt.turn_id, utt.text, tags, snap, self.speak_answers, started=detected,
-                                language=language_of(utt.text, utt.language))
+        elif not utt.for_assistant or turn.superseded:
+            if turn.superseded:
+                log.info("%s: turn %d was interrupted before its answer; not answered", self.name, turn.turn_id)
+            self._turns.close(turn.turn_id)
+        else:
+            tags = tuple(t.label for t in utt.tags + utt.background_tags)
+            await self._queue_query(turn, utt.text, tags, speak, language_of(utt.text, utt.language))
 
     # ---- perception: video and memory ----------------------------------------------------------
 
@@ -374,15 +394,15 @@ class Session:
             sealed = self._clips.add(frame.t + self._t_offset, feats.vectors[0], feats.tokens[0],
                                      feats.labels[0], frame.image)
             if sealed is not None:
-                self._seal(sealed)
+                await self._seal(sealed)
         last = self._clips.flush(end=self._stream_t + self._t_offset)
         if last is not None:
-            self._seal(last)
+            await self._seal(last)
         await self._sealed_q.put(None)
 
-    def _seal(self, sealed: Sealed) -> None:
+    async def _seal(self, sealed: Sealed) -> None:
         self._unstored.append(sealed.clip)
-        self._sealed_q.put_nowait(sealed)
+        await self._sealed_q.put(sealed)  # bounded: the encoder waits when OCR and the store are behind
 
     async def _memory_worker(self) -> None:
         """Sealed clips, in order: OCR on the key frame, then into the (persistent) store. Off the
@@ -404,79 +424,55 @@ class Session:
         self.memory.add(clip)
         return clip
 
-    def _snapshot(self, t: float, turn_id: int | None = None) -> Snapshot:
+    def _snapshot(self, t: float) -> Snapshot:
+        """Memory as of stream time ``t``: the store plus clips sealed but not stored yet and the one
+        being built. A clip the memory thread stored meanwhile is in the store's part already
+        (ids below ``version``), so it is not counted twice."""
         t += self._t_offset
         peek = self._clips.peek(end=t)
-        snap = self.memory.snapshot(t, tuple(self._unstored) + ((peek,) if peek is not None else ()))
-        if turn_id is not None:
-            self._snapshots[turn_id] = snap
-            while len(self._snapshots) > 16:  # turns that never reached ASR
-                self._snapshots.pop(next(iter(self._snapshots)))
-        return snap
+        snap = self.memory.snapshot(t)
+        pending = tuple(self._unstored) + ((peek,) if peek is not None else ())
+        return dataclasses.replace(snap, extra=tuple(c for c in pending if c.clip_id >= snap.version))
 
     # ---- reasoning -----------------------------------------------------------------------------
 
-    async def _queue_query(self, turn_id: int, text: str, tags: tuple[str, ...], snap: Snapshot,
-                           speak: bool, started: float, language: str = "en") -> None:
-        got = await self._run("vision", ground_question, self.memory, self.models.visual, self.models.llm, text,
+    async def _queue_query(self, turn: Turn, text: str, tags: tuple[str, ...], speak: bool, language: str) -> None:
+        snap = turn.snapshot or self._snapshot(self._stream_t)
+        got = await self._run("retrieve", ground_question, self.memory, self.models.visual, self.models.llm, text,
                               snap, self.settings.memory.top_k, self._conversation)
-        query = got.query(turn_id, snap.t, text, tags=tags, speak=speak, language=language)
-        self._search_text[turn_id] = got.search_text
+        if turn.superseded:  # the user spoke again while this was being grounded
+            self._turns.close(turn.turn_id)
+            return
+        turn.search_text = got.search_text
+        query = got.query(turn.turn_id, snap.t, text, tags=tags, speak=speak, language=language)
         self._emit(query)
-        await self._query_q.put((query, started))
+        await self._query_q.put((query, turn))
 
     async def _reasoning_worker(self) -> None:
         while (item := await self._query_q.get()) is not None:
-            query, started = item
-            turn = _Turn(query.turn_id)
-            turn.task = asyncio.create_task(self._answer(query, started, turn), name=f"{self.name}-answer")
-            self._turn = turn
+            query, turn = item
+            if turn.superseded:
+                log.info("%s: dropping unanswered turn %d", self.name, turn.turn_id)
+                continue
+            self._turns.answering = turn
+            turn.task = asyncio.create_task(self._answer(query, turn), name=f"{self.name}-answer")
             try:
                 await turn.task
             except asyncio.CancelledError:
                 if self._closing:
                     raise
             finally:
-                if self._turn is turn:
-                    self._turn = None
+                self._turns.close(turn.turn_id)
 
-    def _interrupt(self, t: float, reason: str) -> None:
-        cancelled = self._cancel_turn()
-        turn, until = self._speaking
-        if cancelled is None and turn is not None and time.monotonic() < until:
-            cancelled = turn  # generation is over but the client is still playing its audio
-        self._speaking = (None, 0.0)
-        self._drop_pending_queries()
-        self.counters.interrupts += cancelled is not None
-        self._emit(Interrupt(t=t, reason=reason, cancelled_turn=cancelled))
-
-    def _drop_pending_queries(self) -> None:
-        """Questions still waiting for their answer are stale once the user talks again."""
-        keep_end = False
-        while not self._query_q.empty():
-            item = self._query_q.get_nowait()
-            if item is None:
-                keep_end = True
-            else:
-                log.info("%s: dropping unanswered turn %d", self.name, item[0].turn_id)
-        if keep_end:
-            self._query_q.put_nowait(None)
-
-    def _cancel_turn(self) -> int | None:
-        turn = self._turn
-        if turn is None or turn.task is None or turn.task.done():
-            return None
-        turn.cancel.set()
-        turn.stop_llm.set()  # stops the LLM thread after its current token
-        turn.task.cancel()
-        return turn.turn_id
-
-    async def _answer(self, query: Query, started: float, turn: _Turn) -> None:
+    async def _answer(self, query: Query, turn: Turn) -> None:
+        """Generate, speak and record one answer. Cancelled by ``Turn.interrupt``: then the part that
+        was sent to be heard goes into the conversation, marked as cut off."""
+        started = turn.started
         parts: list[str] = []
         first_token: float | None = None
         first_audio: float | None = None
         sentences: asyncio.Queue[str | None] = asyncio.Queue()
-        tts_task = asyncio.create_task(self._speak(query, sentences, started)) if query.speak else None
+        tts_task = asyncio.create_task(self._speak(query, sentences, turn)) if query.speak else None
         try:
             try:
                 async for sentence, t_first in self._sentences(query, turn):
@@ -494,21 +490,25 @@ class Session:
                 first_audio = await tts_task
             text = " ".join(parts)
             self.counters.answers += 1
-            self._conversation.remember(query.text, text, query.kind, self._search_text.pop(query.turn_id, query.text),
-                                        query.clips)
+            self._conversation.remember(query.text, text, query.kind, turn.search_text or query.text, query.clips)
+            turn.finished = True
             self._prime_llm()
             self._emit(Answer(turn_id=query.turn_id, text=text,
                               first_token_s=None if first_token is None else first_token - started,
                               first_audio_s=None if first_audio is None else first_audio - started))
         except asyncio.CancelledError:
-            turn.cancel.set()
-            turn.stop_llm.set()
+            turn.interrupt(turn.reason or "cancel")
             if tts_task is not None:
                 tts_task.cancel()
+            heard = turn.heard() if query.speak else " ".join(parts)
+            if heard and not turn.finished:  # what the user actually heard (or read), cut off
+                self._conversation.remember(query.text, heard + " …", query.kind, turn.search_text or query.text,
+                                            query.clips)
+            turn.finished = True
             self._emit(Answer(turn_id=query.turn_id, text=" ".join(parts), interrupted=True))
             raise
 
-    async def _sentences(self, query: Query, turn: _Turn):
+    async def _sentences(self, query: Query, turn: Turn):
         """Yield (sentence, time of first token) from ``answer_sentences`` running on the LLM
         thread; the thread stops after its current token once ``turn.stop_llm`` is set."""
         out: asyncio.Queue = asyncio.Queue()
@@ -538,7 +538,7 @@ class Session:
             turn.stop_llm.set()  # we stopped reading: let the LLM thread stop too
             await asyncio.shield(fut)
 
-    async def _speak(self, query: Query, sentences: asyncio.Queue, started: float) -> float | None:
+    async def _speak(self, query: Query, sentences: asyncio.Queue, turn: Turn) -> float | None:
         tts = self.models.tts
         first_audio = None
         seq = 0
@@ -559,12 +559,12 @@ class Session:
                 log.exception("TTS failed")
                 self._emit(ErrorEvent(stage="tts", message=str(exc)))
                 continue
+            if turn.superseded:
+                break
             first_audio = first_audio or time.perf_counter()
             self._emit(AnswerAudio(turn_id=query.turn_id, seq=seq, pcm16=float_to_pcm16(audio),
                                    sample_rate=tts.sample_rate, text=s))
-            now = time.monotonic()
-            until = self._speaking[1] if self._speaking[0] == query.turn_id else now
-            self._speaking = (query.turn_id, max(until, now) + len(audio) / tts.sample_rate)
+            turn.sent_audio(len(audio) / tts.sample_rate, s)  # talking over it interrupts it until it has played
             seq += 1
         return first_audio
 
@@ -575,3 +575,16 @@ class Session:
                        frames_corrupt=c.frames_corrupt, clips=len(self.memory), utterances=c.utterances,
                        answers=c.answers, interrupts=c.interrupts)
 
+
+
+def _bounded(image: np.ndarray, side: int) -> np.ndarray:
+    """The frame at most ``side`` pixels on its long side: what the encoder, OCR and the key frame
+    need, and a clip keeps every frame it is built from."""
+    h, w = image.shape[:2]
+    if max(h, w) <= side:
+        return image
+    from PIL import Image
+
+    scale = side / max(h, w)
+    return np.asarray(Image.fromarray(image).resize((max(1, round(w * scale)), max(1, round(h * scale))),
+                                                    Image.BILINEAR))

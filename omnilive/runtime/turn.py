@@ -1,0 +1,122 @@
+"""One handle per turn: what an interrupt does, in one place.
+
+A turn is made when the user starts speaking (or a question is typed) and lives until its answer
+has been played or it is interrupted. Compare LiveKit Agents' ``SpeechHandle``: the turn owns its
+id, the memory snapshot taken when the user started speaking, what its search looked for, the
+events that stop its LLM and drop its data, the answer task, when its audio will have finished
+playing at the client, and which sentences the user heard before an interrupt (they go into history).
+
+``Turn.interrupt(reason)`` is the only way to cancel one. Every stage checks ``turn.superseded``
+before it does more work for a turn (ASR result, retrieval, queueing, emitting, speaking), so an
+interrupted turn's data is never delivered late. ``Turns`` holds the live ones and decides what a
+new speech start interrupts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+
+from ..memory.store import Snapshot
+
+log = logging.getLogger(__name__)
+
+MAX_PENDING = 16  # turns that started but never reached an answer (a cough the VAD cut short ...)
+
+
+@dataclass(eq=False)
+class Turn:
+    turn_id: int
+    source: str = "speech"  # "speech" | "typed"
+    snapshot: Snapshot | None = None
+    started: float = field(default_factory=time.perf_counter)  # end of speech / arrival (latency clock)
+    search_text: str = ""
+    task: asyncio.Task | None = None  # the answer task, once the turn is being answered
+    cancel: threading.Event = field(default_factory=threading.Event)  # interrupted: drop its data
+    stop_llm: threading.Event = field(default_factory=threading.Event)  # its generation is not wanted
+    playout_until: float = 0.0  # monotonic time its audio sent so far ends at the client
+    sent: list[tuple[float, str]] = field(default_factory=list)  # (monotonic time it starts playing, sentence)
+    interrupted_at: float | None = None
+    reason: str | None = None  # why it was interrupted
+    finished: bool = False  # its Answer event went out (history and metrics written once)
+
+    @property
+    def superseded(self) -> bool:
+        return self.cancel.is_set()
+
+    @property
+    def playing(self) -> bool:
+        return time.monotonic() < self.playout_until
+
+    def interrupt(self, reason: str) -> bool:
+        """Stop this turn: its LLM stops after the current token, its answer task is cancelled, and
+        any of its data still on the way is dropped. True if it was still live."""
+        if self.cancel.is_set():
+            return False
+        self.reason = reason
+        self.interrupted_at = time.monotonic()
+        self.cancel.set()
+        self.stop_llm.set()
+        if self.task is not None and not self.task.done():
+            self.task.cancel()
+        return True
+
+    def sent_audio(self, seconds: float, text: str) -> None:
+        """An answer sentence went out: the client plays it after what it already has."""
+        start = max(self.playout_until, time.monotonic())
+        self.sent.append((start, text))
+        self.playout_until = start + seconds
+
+    def heard(self) -> str:
+        """The sentences the user heard (at least began to hear) before the interrupt."""
+        until = self.interrupted_at if self.interrupted_at is not None else float("inf")
+        return " ".join(text for start, text in self.sent if start < until)
+
+
+class Turns:
+    """The session's live turns: the one being answered (or still playing), and those still in
+    ASR, the filter or retrieval."""
+
+    def __init__(self) -> None:
+        self._live: dict[int, Turn] = {}
+        self.answering: Turn | None = None
+
+    def open(self, turn_id: int, **kw) -> Turn:
+        turn = self._live.get(turn_id)
+        if turn is None:
+            turn = self._live[turn_id] = Turn(turn_id, **kw)
+            for old in list(self._live)[:-MAX_PENDING]:
+                self.close(old)
+        return turn
+
+    def get(self, turn_id: int) -> Turn | None:
+        return self._live.get(turn_id)
+
+    def close(self, turn_id: int) -> None:
+        """The turn is over (answered, or never became a question): forget it."""
+        turn = self._live.pop(turn_id, None)
+        if turn is not None and self.answering is turn and not turn.playing:
+            self.answering = None
+
+    def speaking(self) -> Turn | None:
+        """The turn whose answer is being generated or still heard at the client."""
+        t = self.answering
+        if t is not None and not t.superseded and ((t.task is not None and not t.task.done()) or t.playing):
+            return t
+        return None
+
+    def interrupt(self, reason: str, keep: int | None = None) -> int | None:
+        """Interrupt the answer being given (or played) and every question still on its way,
+        except turn ``keep`` (the one just starting). Returns the id of the answer cut, if any."""
+        cut = self.speaking()
+        cancelled = cut.turn_id if cut is not None and cut.interrupt(reason) else None
+        for turn in list(self._live.values()):  # kept (superseded) until their stage closes them
+            if turn.turn_id != keep and turn is not self.answering and turn.interrupt(reason):
+                log.info("turn %d interrupted before its answer (%s)", turn.turn_id, reason)
+        if self.answering is not None and (self.answering.superseded or not self.answering.playing):
+            if self.answering.task is None or self.answering.task.done():
+                self.answering = None
+        return cancelled
