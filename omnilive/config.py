@@ -131,9 +131,16 @@ class MemoryConfig(_Section):
 
 
 class ServerConfig(_Section):
-    # media-server URLs a session may pull its camera/mic from (`/ws?token=T&source=URL`), by
-    # prefix, e.g. ["rtmp://127.0.0.1:1935/live/"]; empty: sockets carry their own media only
+    # media-server URLs a session may pull its camera/mic from (`/ws?token=T&source=URL`), e.g.
+    # ["rtmp://127.0.0.1:1935/live/"]: scheme, host and port must be equal and the path must lie
+    # under the listed one; empty: sockets carry their own media only
     pull_prefixes: list[str] = []
+    # pages of other origins that may open sessions and sockets ("*": any); the server's own
+    # origin and clients that send no Origin (not browsers) are always allowed
+    allowed_origins: list[str] = []
+    max_live_sessions: int = Field(32, ge=1)  # WebSocket sessions at once
+    max_tokens: int = Field(10_000, ge=1)  # session tokens (memory directories) in all
+    new_sessions_per_minute: int = Field(10, ge=1)  # POST /api/sessions per client address
 
 
 class Settings(BaseSettings):

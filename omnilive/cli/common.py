@@ -10,7 +10,7 @@ from pathlib import Path
 from ..backends.base import ModelUnavailable
 from ..backends.registry import Models, load_models
 from ..config import Settings, load_settings
-from ..memory.persist import DB_NAME, MemoryMismatch
+from ..memory.persist import DB_NAME, MemoryLocked, MemoryMismatch
 from ..memory.store import MemoryStore
 
 
@@ -34,7 +34,7 @@ def open_memory(args: argparse.Namespace, capabilities: tuple[str, ...], *, crea
     try:
         models = load_models(settings, capabilities)
         return settings, models, MemoryStore.open(args.memory, models.visual, settings.memory)
-    except (ModelUnavailable, MemoryMismatch) as exc:
+    except (ModelUnavailable, MemoryMismatch, MemoryLocked) as exc:
         print(f"omnilive: {exc}", file=sys.stderr)
         return None
 

@@ -12,7 +12,7 @@ from ..backends.registry import load_models
 from ..config import load_settings
 from ..events import AudioChunk, Event, Frame
 from ..perception.media import MediaError
-from ..memory.persist import MemoryMismatch
+from ..memory.persist import MemoryLocked, MemoryMismatch
 from ..memory.store import MemoryStore
 from ..runtime.replay import replay
 from ..runtime.session import Session
@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         models = load_models(settings)
         memory = MemoryStore.open(args.memory, models.visual, settings.memory) if args.memory else None
-    except (ModelUnavailable, MemoryMismatch) as exc:
+    except (ModelUnavailable, MemoryMismatch, MemoryLocked) as exc:
         print(f"omnilive: {exc}", file=sys.stderr)
         return 2
     try:

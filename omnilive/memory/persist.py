@@ -7,12 +7,20 @@ bench/memory_bench.py), so no vector index is needed at this scale. A server-gra
 (pgvector, Qdrant, LanceDB) would implement the same ``MemoryDB`` methods.
 
 Durability: a clip is committed when it is sealed, so a crash loses at most the clip being built.
-Consolidation writes the episode and deletes its clips in one transaction.
+Consolidation writes the episode and deletes its clips in one transaction; an ingested clip and
+its file's progress are one transaction too, so a crash between them cannot store a clip twice on
+resume. Ids never clash silently (plain INSERT: a clash is an error, not an overwrite).
+
+One process per memory: the directory is locked (``flock`` on ``.lock``) while a ``MemoryDB`` is
+open, so a CLI ingest cannot write into the memory a server session is writing; the second one
+gets ``MemoryLocked`` saying which process holds it.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import sqlite3
 import threading
 from contextlib import contextmanager
@@ -48,11 +56,35 @@ class MemoryMismatch(RuntimeError):
     """The directory holds memory made by another encoder (its vectors live in another space)."""
 
 
+class MemoryLocked(RuntimeError):
+    """Another process (or another open store in this one) is writing this memory directory."""
+
+
+def _lock(directory: Path):
+    """An exclusive, non-blocking lock on the directory; released when the file is closed (also
+    when the process dies, so a crash never leaves a stale lock)."""
+    f = open(directory / ".lock", "a+")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.seek(0)
+        holder = f.read().strip() or "another process"
+        f.close()
+        raise MemoryLocked(f"memory {directory} is in use by {holder}; stop it first, or use another --memory "
+                           "directory") from None
+    f.seek(0)
+    f.truncate()
+    f.write(f"process {os.getpid()}")
+    f.flush()
+    return f
+
+
 class MemoryDB:
     def __init__(self, directory: str | Path, encoder_id: str, dim: int) -> None:
         self.dir = Path(directory)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.path = self.dir / DB_NAME
+        self._lockfile = _lock(self.dir)
         self._con = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._lock = threading.Lock()  # one connection, used from the encoder thread and readers
         self._con.execute("PRAGMA journal_mode=WAL")
@@ -96,11 +128,16 @@ class MemoryDB:
                 raise
             self._con.execute("COMMIT")
 
-    def add_clip(self, c: ClipMemory, wall_end: float) -> None:
+    def add_clip(self, c: ClipMemory, wall_end: float,
+                 source: tuple[str, str, float, float] | None = None) -> None:
+        """Commit a clip; ``source`` (path, fingerprint, offset, done_t): the ingested file's progress
+        up to this clip, in the same transaction."""
         with self._transaction():
             self._con.execute("INSERT OR REPLACE INTO meta VALUES ('wall_end', ?)", (json.dumps(wall_end),))
+            if source is not None:
+                self._con.execute("INSERT OR REPLACE INTO sources VALUES (?,?,?,?,0)", source)
             self._con.execute(
-                "INSERT OR REPLACE INTO clips VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                "INSERT INTO clips VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                 (c.clip_id, c.start, c.end, c.n_frames, json.dumps(c.labels), c.text,
                  c.global_vector.astype(np.float32).tobytes(), c.tokens.astype(np.float16).tobytes(),
                  json.dumps(c.tokens.shape), c.keyframe_jpeg, json.dumps(c.concepts)))
@@ -108,7 +145,7 @@ class MemoryDB:
     def add_episode(self, e: Episode, clip_ids: list[int]) -> None:
         with self._transaction():
             self._con.execute(
-                "INSERT OR REPLACE INTO episodes VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "INSERT INTO episodes VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (e.episode_id, e.start, e.end, e.n_clips, e.n_frames, json.dumps(e.labels),
                  json.dumps(e.concepts), e.text, e.vectors.astype(np.float16).tobytes(), len(e.vectors),
                  e.tokens.astype(np.float16).tobytes(), json.dumps(e.tokens.shape), e.keyframe_jpeg,
@@ -159,6 +196,7 @@ class MemoryDB:
         self.checkpoint()
         with self._lock:
             self._con.close()
+        self._lockfile.close()
 
     def size_bytes(self) -> int:
         return sum(p.stat().st_size for p in self.dir.glob(DB_NAME + "*"))

@@ -142,10 +142,11 @@ class MemoryStore:
     def episodes(self) -> list[Episode]:
         return list(self._episodes)
 
-    def add(self, clip: ClipMemory) -> list[Episode]:
-        """Keep a sealed clip (committed to disk first), then consolidate what has grown old."""
+    def add(self, clip: ClipMemory, source: tuple[str, str, float, float] | None = None) -> list[Episode]:
+        """Keep a sealed clip (committed to disk first, with an ingested file's progress ``source``
+        in the same transaction), then consolidate what has grown old."""
         if self.db is not None:
-            self.db.add_clip(clip, wall_end=time.time())
+            self.db.add_clip(clip, wall_end=time.time(), source=source)
         keys = self._keys(clip)
         with self._lock:
             self._clip_keys[clip.clip_id] = keys

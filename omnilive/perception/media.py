@@ -21,10 +21,21 @@ log = logging.getLogger(__name__)
 # A live URL (rtmp://, http://...flv, rtsp://): give up after 5 s without data instead of hanging, and
 # probe 2 s of stream instead of FFmpeg's default, which took 12 s to open an RTMP stream
 LIVE_OPTIONS = {"rw_timeout": "5000000", "analyzeduration": "2000000"}
+# FFmpeg protocols a live URL of each scheme may use: nothing else (no file:, no concat:, no
+# subfile:), so a playlist or redirect cannot make the server read its own disk
+PROTOCOLS = {"rtmp": "rtmp,tcp", "rtmps": "rtmps,rtmp,tcp,tls", "rtsp": "rtsp,rtp,udp,tcp",
+             "http": "http,tcp,hls,crypto", "https": "https,http,tcp,tls,hls,crypto", "srt": "srt,udp"}
 
 
 class MediaError(ValueError):
     """The file cannot be read as audio/video; the message says why."""
+
+
+def live_options(url: str) -> dict[str, str]:
+    scheme = url.split("://", 1)[0].lower()
+    if scheme not in PROTOCOLS:
+        raise MediaError(f"{url}: scheme {scheme!r} is not one of {sorted(PROTOCOLS)}")
+    return {**LIVE_OPTIONS, "protocol_whitelist": PROTOCOLS[scheme]}
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +83,7 @@ def iter_media(path: str | Path, *, audio: bool = True, video: bool = True, max_
     sampler = FrameSampler(video_fps) if video_fps else None
     live = "://" in str(path)
     try:
-        container = av.open(str(path), options=LIVE_OPTIONS if live else None)
+        container = av.open(str(path), options=live_options(str(path)) if live else None)
     except (av.FFmpegError, OSError) as exc:
         raise MediaError(f"cannot open {path}: {exc}") from exc
     with container:

@@ -92,8 +92,7 @@ def _run(path: Path, models: Models, settings: Settings, store: MemoryStore, key
 
     def store_clip(sealed: Sealed) -> None:
         clip = with_text(models.ocr, sealed)
-        store.add(clip)
-        store.db.set_source(key, fp, offset, clip.end - offset, finished=False)
+        store.add(clip, source=(key, fp, offset, clip.end - offset))  # clip and progress: one transaction
 
     def seal(sealed: Sealed | None) -> None:
         if sealed is not None:

@@ -243,6 +243,11 @@ class Session:
         """Would a frame at stream time ``t`` be sampled? Lets a caller skip decoding the others."""
         return self._sampler.would_keep(t)
 
+    def skip_frame(self, t: float) -> None:
+        """A frame that was not sampled (and so never decoded): counted, nothing more."""
+        self.counters.frames_seen += 1
+        self._stream_t = max(self._stream_t, t)
+
     async def ask(self, text: str, *, speak: bool = True, t: float | None = None) -> int:
         """A typed question: judged by the instruction filter like speech (typed chatter is shown,
         not answered), grounded on memory as it is now; interrupts any answer in flight."""

@@ -21,7 +21,7 @@ from importlib import resources
 
 from pathlib import Path
 
-from fastapi import FastAPI, Header, HTTPException, Query, WebSocket, WebSocketDisconnect
+from fastapi import FastAPI, Header, HTTPException, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from ..backends.registry import Models, load_models
@@ -34,6 +34,8 @@ from ..reasoning.words import said
 from ..runtime.replay import pull
 from ..runtime.session import Session
 from . import protocol
+from ..memory.persist import MemoryLocked
+from .guard import SUBPROTOCOL, RateLimit, install_log_redaction, origin_allowed, source_allowed, token_from_subprotocols
 from .metrics import Metrics, TurnClock
 from .sessions import SessionBusy, TokenError, Tokens
 
@@ -68,6 +70,7 @@ def create_app(settings: Settings | None = None, models: Models | None = None) -
         app.state.sessions = 0
         app.state.metrics = Metrics()
         app.state.tokens = Tokens(memory_root(settings) / "sessions", app.state.models.visual, settings.memory)
+        app.state.new_sessions = RateLimit(settings.server.new_sessions_per_minute)
         log.info("omnilive ready; session memory in %s", app.state.tokens.root)
         yield
         for _ in range(100):  # let closing sessions put their last clips into memory first
@@ -77,6 +80,7 @@ def create_app(settings: Settings | None = None, models: Models | None = None) -
         app.state.tokens.close()
 
     app = FastAPI(title="omnilive", lifespan=lifespan)
+    install_log_redaction()
 
     @app.get("/", response_class=HTMLResponse)
     async def index() -> str:
@@ -103,7 +107,14 @@ def create_app(settings: Settings | None = None, models: Models | None = None) -
         return Response(app.state.metrics.text(), media_type="text/plain; version=0.0.4")
 
     @app.post("/api/sessions")
-    async def new_session() -> JSONResponse:
+    async def new_session(request: Request) -> JSONResponse:
+        cfg = settings.server
+        if not origin_allowed(request.headers.get("origin"), request.headers.get("host"), cfg.allowed_origins):
+            raise HTTPException(status_code=403, detail="this origin may not open sessions (server.allowed_origins)")
+        if not app.state.new_sessions.allow(request.client.host if request.client else "?"):
+            raise HTTPException(status_code=429, detail="too many new sessions from this address; wait a minute")
+        if app.state.tokens.count() >= cfg.max_tokens:
+            raise HTTPException(status_code=503, detail="this server holds as many sessions as it may (server.max_tokens)")
         return JSONResponse({"token": app.state.tokens.create()}, status_code=201)
 
     @app.get("/api/memory")
@@ -122,22 +133,35 @@ def create_app(settings: Settings | None = None, models: Models | None = None) -
             clips, stats = await asyncio.to_thread(read)
         except TokenError as exc:
             raise HTTPException(status_code=401, detail=str(exc)) from exc
+        except MemoryLocked as exc:
+            raise HTTPException(status_code=409, detail="this memory is in use by another process") from exc
         return JSONResponse({"clips": clips, "memory": stats})
 
     @app.websocket("/ws")
     async def ws(socket: WebSocket, token: str | None = None, source: str | None = None) -> None:
-        await socket.accept()
-        if source is not None and not any(source.startswith(p) for p in settings.server.pull_prefixes):
-            await socket.send_json({"type": "error", "stage": "session",
-                                    "message": "this source URL is not allowed (server.pull_prefixes)"})
-            await socket.close(code=4403)
-            return
+        """The token comes as a subprotocol (``["omnilive", "token.<T>"]``; it stays out of URLs and
+        logs) or, for simple clients, as ``?token=``. Refusals are sent as an ``error`` event and a
+        close code the page acts on: 4401 token, 4403 origin or source, 4409 busy, 4429 full."""
+        offered = socket.headers.get("sec-websocket-protocol")
+        token = token_from_subprotocols(offered) or token
+        await socket.accept(subprotocol=SUBPROTOCOL if offered and SUBPROTOCOL in offered else None)
+
+        async def refuse(code: int, message: str) -> None:
+            await socket.send_json({"type": "error", "stage": "session", "message": message})
+            await socket.close(code=code)
+
+        cfg = settings.server
+        if not origin_allowed(socket.headers.get("origin"), socket.headers.get("host"), cfg.allowed_origins):
+            return await refuse(4403, "this origin may not open sessions (server.allowed_origins)")
+        if source is not None and not source_allowed(source, cfg.pull_prefixes):
+            return await refuse(4403, "this source URL is not allowed (server.pull_prefixes)")
+        if app.state.sessions >= cfg.max_live_sessions:
+            return await refuse(4429, "the server is full (server.max_live_sessions); try again later")
         try:
             store = await asyncio.to_thread(app.state.tokens.connect, token)  # loads the memory from disk
-        except (TokenError, SessionBusy) as exc:
-            await socket.send_json({"type": "error", "stage": "session", "message": str(exc)})
-            await socket.close(code=4401 if isinstance(exc, TokenError) else 4409)
-            return
+        except (TokenError, SessionBusy, MemoryLocked) as exc:
+            return await refuse(4401 if isinstance(exc, TokenError) else 4409,
+                                str(exc) if not isinstance(exc, MemoryLocked) else "this memory is in use elsewhere")
         app.state.sessions += 1
         m = app.state.metrics
         m.sessions.inc()
@@ -229,8 +253,10 @@ async def _receive(socket: WebSocket, session: Session, clock: TurnClock, metric
                 media = protocol.parse_binary(msg["bytes"])
                 if media.kind == protocol.AUDIO_IN:
                     session.offer_audio(media.t, protocol.decode_audio(media))
-                else:
+                elif session.wants_frame(media.t):  # only sampled frames are decoded (1 fps of any rate)
                     session.offer_frame(media.t, await asyncio.to_thread(protocol.decode_jpeg, media))
+                else:
+                    session.skip_frame(media.t)
             elif msg.get("text") is not None:
                 cmd = protocol.parse_text(msg["text"])
                 if cmd["type"] == "ask":

@@ -27,6 +27,7 @@ _AUDIO_OUT = struct.Struct("<BII")
 MAX_AUDIO_BYTES = 16000 * 2 * 2  # 2 s of PCM16 per message
 MAX_FRAME_BYTES = 2 << 20  # 2 MiB JPEG
 MAX_TEXT_CHARS = 2000
+MAX_FRAME_PIXELS = 4096 * 4096  # checked from the image header, before anything is decoded
 
 
 class ProtocolError(ValueError):
@@ -63,12 +64,21 @@ def decode_audio(msg: MediaIn) -> np.ndarray:
 
 
 def decode_jpeg(msg: MediaIn) -> np.ndarray:
+    """JPEG or PNG bytes -> RGB. The size is read from the header first: a small file that
+    decodes to gigapixels (a decompression bomb) is refused before any pixel is decoded."""
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(io.BytesIO(msg.payload)) as img:
+            w, h = img.size
+            if w * h > MAX_FRAME_PIXELS:
+                raise ProtocolError(f"frame of {w}x{h} pixels exceeds {MAX_FRAME_PIXELS} pixels")
+            if img.format not in ("JPEG", "PNG"):
+                raise ProtocolError(f"frame must be JPEG or PNG, not {img.format}")
             return np.asarray(img.convert("RGB"))
-    except (UnidentifiedImageError, OSError) as exc:
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError, ValueError) as exc:
+        if isinstance(exc, ProtocolError):
+            raise
         raise ProtocolError(f"frame is not a decodable image: {exc}") from exc
 
 

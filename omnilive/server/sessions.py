@@ -42,6 +42,9 @@ class Tokens:
     def _key(token: str) -> str:
         return hashlib.sha256(token.encode()).hexdigest()[:32]
 
+    def count(self) -> int:
+        return sum(1 for p in self.root.iterdir() if p.is_dir())
+
     def create(self) -> str:
         token = secrets.token_urlsafe(24)
         (self.root / self._key(token)).mkdir()

@@ -33,16 +33,21 @@ async function sessionToken(fresh) {
 }
 
 async function openSocket() {
-  const base = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws?token=`;
+  const url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`;
   for (const fresh of [false, true]) {  // a token the server no longer knows: get a new one
-    const sock = new WebSocket(base + encodeURIComponent(await sessionToken(fresh)));
+    // the token travels as a subprotocol, not in the URL (URLs end up in logs)
+    const sock = new WebSocket(url, ["omnilive", `token.${await sessionToken(fresh)}`]);
     sock.binaryType = "arraybuffer";
     const code = await new Promise((ok) => {
       sock.onopen = () => ok(0);
       sock.onclose = (e) => ok(e.code || 1006);
     });
     if (code === 0) return sock;
-    if (code !== 4401) throw new Error(code === 4409 ? "this session is open in another tab" : `connection failed (${code})`);
+    if (code !== 4401) {
+      const why = { 4409: "this session is open in another tab", 4403: "this page may not connect here",
+                    4429: "the server is full, try again later" }[code];
+      throw new Error(why || `connection failed (${code})`);
+    }
   }
   throw new Error("no session");
 }
