@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import heapq
 import logging
 import threading
@@ -46,22 +47,41 @@ def media_items(video: str | Path, audio: str | Path | None, chunk_s: float) -> 
     return heapq.merge(frames, sound, key=lambda item: item[1])
 
 
-def _prefetch(items: Iterator, depth: int = 64) -> "asyncio.Queue":
-    """Decode in a thread (PyAV is CPU work) into a small queue the event loop reads."""
+def _prefetch(items: Iterator, depth: int = 64) -> tuple["asyncio.Queue", threading.Event]:
+    """Decode in a thread (PyAV is CPU work) into a small queue the event loop reads. Setting the
+    returned event stops the thread (the reader was cancelled: no thread or media connection is
+    left behind, blocked on a queue nobody reads)."""
     loop = asyncio.get_running_loop()
     q: asyncio.Queue = asyncio.Queue(depth)
+    stop = threading.Event()
+
+    def put(item) -> bool:
+        fut = asyncio.run_coroutine_threadsafe(q.put(item), loop)
+        while not stop.is_set():
+            try:
+                fut.result(timeout=0.2)
+                return True
+            except concurrent.futures.TimeoutError:
+                continue
+        fut.cancel()
+        return False
 
     def run() -> None:
         try:
             for item in items:
-                asyncio.run_coroutine_threadsafe(q.put(item), loop).result()
+                if not put(item):
+                    return
         except BaseException as exc:
-            asyncio.run_coroutine_threadsafe(q.put(exc), loop).result()
+            put(exc)
             return
-        asyncio.run_coroutine_threadsafe(q.put(None), loop).result()
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None and stop.is_set():
+                close()  # ends the generator: its `with av.open(...)` closes the connection
+        put(None)
 
     threading.Thread(target=run, daemon=True, name="media-reader").start()
-    return q
+    return q, stop
 
 
 async def replay(session: Session, video: str | Path, audio: str | Path | None = None,
@@ -84,23 +104,26 @@ async def pull(session: Session, url: str) -> None:
 
 async def feed(session: Session, items: Iterator, speed: float, tail_s: float = 1.0) -> None:
     chunk_s = session.settings.runtime.audio_chunk_ms / 1000
-    q = _prefetch(items)
+    q, stop = _prefetch(items)
     wall0 = time.perf_counter()
     last_t = 0.0
-    while (item := await q.get()) is not None:
-        if isinstance(item, BaseException):
-            raise item
-        kind, t, data = item
-        if speed > 0:
-            delay = wall0 + t / speed - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-        if kind == "audio":
-            await session.put_audio(t, data)
-            last_t = max(last_t, t + len(data) / SAMPLE_RATE)
-        else:
-            session.offer_frame(t, data)
-            last_t = max(last_t, t)
+    try:
+        while (item := await q.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            kind, t, data = item
+            if speed > 0:
+                delay = wall0 + t / speed - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            if kind == "audio":
+                await session.put_audio(t, data)
+                last_t = max(last_t, t + len(data) / SAMPLE_RATE)
+            else:
+                session.offer_frame(t, data)
+                last_t = max(last_t, t)
+    finally:
+        stop.set()
     # A little silence so an utterance that runs to the end of the file is closed by the VAD.
     silence = np.zeros(int(chunk_s * SAMPLE_RATE), np.float32)
     for i in range(int(tail_s / chunk_s)):

@@ -256,10 +256,16 @@ class Session:
         t = self._stream_t if t is None else t
         self._interrupt(t, "cancel", keep=turn_id)
         turn = self._turns.open(turn_id, source="typed", snapshot=self._snapshot(t))
-        utt = await self._judge(Utterance(turn_id=turn_id, start=t, end=t, text=text.strip(),
-                                          language=language_of(text), source="typed"))
-        self._emit(utt)
-        await self._route(utt, turn, speak)
+        try:
+            utt = await self._judge(Utterance(turn_id=turn_id, start=t, end=t, text=text.strip(),
+                                              language=language_of(text), source="typed"))
+            self._emit(utt)
+            await self._route(utt, turn, speak)
+        except Exception as exc:  # a failing stage costs this question, never the session
+            self.counters.stage_errors += 1
+            log.exception("%s: typed question %d failed", self.name, turn_id)
+            self._turns.close(turn_id)
+            self._emit(ErrorEvent(stage="reasoning", message=f"{type(exc).__name__}: {exc}"))
         return turn_id
 
     def stop(self) -> None:

@@ -1,0 +1,371 @@
+"""The fault suite: hostile input, failing stages, races, crashes and contention, each through the
+real server / session / memory on the real models. The session and its memory must survive."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import logging
+import random
+import sqlite3
+import struct
+import subprocess
+import sys
+import threading
+import time
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from helpers import Recorder, load, mix
+from PIL import Image
+from starlette.websockets import WebSocketDisconnect
+from streams import compose, evaldata_items
+from test_server import connect, jpeg, media, receive_until, with_memory_dir
+
+from omnilive.memory.persist import MemoryLocked
+from omnilive.memory.store import MemoryStore
+from omnilive.runtime.session import Session
+from omnilive.server import protocol
+from omnilive.server.app import create_app
+from omnilive.server.guard import redact, source_allowed
+
+
+@pytest.fixture(scope="module")
+def client(settings, models, tmp_path_factory):
+    with TestClient(create_app(with_memory_dir(settings, tmp_path_factory.mktemp("faults")), models)) as c:
+        yield c
+
+
+# ---- hostile input ---------------------------------------------------------------------------
+
+
+def _fuzz_message(rng: random.Random) -> tuple[str, bytes | str]:
+    """One malformed or harmless message (never a valid question: those would be answered)."""
+    r = rng.random()
+    if r < 0.45:
+        kind = rng.choice([0, 1, 2, 3, 17, 255])
+        t = rng.choice([0.0, 1.5, -1.0, float("nan"), float("inf"), 1e300, rng.uniform(0, 100)])
+        n = rng.choice([0, 1, 3, 7, 101, 4001, 70_000])
+        payload = bytes(rng.getrandbits(8) for _ in range(min(n, 512))) * (n // 512 + 1)
+        if kind == 1 and len(payload[:n]) % 2 == 0 and n <= 64_000:
+            payload = b"\x00" * n  # valid audio is silence, so nothing is heard
+        return "bytes", struct.pack("<Bd", kind, t)[: rng.choice([1, 5, 9, 9, 9])] + payload[:n]
+    if r < 0.8:
+        msg = rng.choice([
+            {"type": "ask"}, {"type": "ask", "text": ""}, {"type": "ask", "text": 42}, {"type": "ask", "text": None},
+            {"type": "ask", "text": "x" * 5000}, {"type": "config"}, {"type": "config", "speak": "yes"},
+            {"type": "config", "speak": rng.random() < 0.5}, {"type": "stop"}, {"type": 7}, {"type": None},
+            {"type": "delete everything"}, {"text": "hi"}, [], [1, 2], "ask", None, {"type": "ask", "speak": True},
+        ])
+        return "text", json.dumps(msg)
+    return "text", "".join(chr(rng.randrange(1, 0x3000)) for _ in range(rng.randrange(0, 80)))
+
+
+def test_thousands_of_fuzzed_messages_leave_the_session_alive(client):
+    rng = random.Random(1234)
+    with connect(client) as ws:
+        for _ in range(3000):
+            kind, data = _fuzz_message(rng)
+            ws.send_bytes(data) if kind == "bytes" else ws.send_text(data)
+        ws.send_text(json.dumps({"type": "ask", "text": "What did you see?", "speak": False}))
+        seen = receive_until(ws, "answer", limit=10_000)
+        errors = [ev for k, ev in seen if k == "error"]
+        assert len(errors) > 1000 and all(e["stage"] == "protocol" for e in errors)
+        assert seen[-1][1]["text"]  # answered after all of it
+    assert client.get("/health").json()["ok"]
+
+
+def _png_bomb(side: int, full: bool) -> bytes:
+    """A grey PNG of side x side pixels; ``full``: all its (zero) rows compressed, else only the
+    header and a truncated stream (a size no decoder must start on)."""
+    def chunk(tag: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
+
+    z = zlib.compressobj(9)
+    row = b"\x00" * (side + 1)
+    body = b"".join(z.compress(row) for _ in range(side if full else 8)) + z.flush()
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", body) + chunk(b"IEND", b""))
+
+
+def test_decompression_bombs_are_refused_before_decoding(client, evaldata):
+    small_bomb = _png_bomb(12_000, full=True)  # ~140 KiB -> 144 Mpx
+    assert len(small_bomb) < 300_000
+    big_bomb = _png_bomb(40_000, full=False)  # 1.6 Gpx
+    cat = jpeg(evaldata / "images/img_skimage_chelsea.png")
+    with connect(client) as ws:
+        ws.send_bytes(media(protocol.FRAME_IN, 0.0, small_bomb))
+        assert "pixels" in ws.receive_json()["message"]
+        ws.send_bytes(media(protocol.FRAME_IN, 1.0, big_bomb))
+        assert "pixels" in ws.receive_json()["message"]
+        for t in range(2, 6):  # the camera goes on: real frames still make memory
+            ws.send_bytes(media(protocol.FRAME_IN, float(t), cat))
+        ws.send_bytes(media(protocol.FRAME_IN, 6.0, jpeg(evaldata / "images/img_ultralytics_bus.jpg")))
+        assert receive_until(ws, "clip")[-1][1]["start"] == 2.0
+
+
+def test_hostile_source_urls_are_refused(client):
+    allowed = ["rtmp://media:1935/live/"]
+    assert source_allowed("rtmp://media:1935/live/cam1", allowed)
+    for url in ["rtmp://media:1935.evil.example/live/x", "rtmp://media.evil.example:1935/live/x",
+                "rtmp://media:1936/live/x", "rtmps://media:1935/live/x", "rtmp://media:1935/lively",
+                "rtmp://user:pw@media:1935/live/x", "file:///etc/passwd", "concat:rtmp://media:1935/live/x",
+                "rtmp://media:99999/live/x", "http://media:1935/live/x.m3u8"]:
+        assert not source_allowed(url, allowed), url
+    token = client.post("/api/sessions").json()["token"]
+    with client.websocket_connect(f"/ws?token={token}&source=file:///etc/passwd") as ws:
+        assert "not allowed" in ws.receive_json()["message"]
+        with pytest.raises(WebSocketDisconnect) as closed:
+            ws.receive_json()
+        assert closed.value.code == 4403
+
+
+def test_other_origins_and_session_floods_are_refused(settings, models, tmp_path):
+    app_settings = with_memory_dir(settings, tmp_path)
+    with TestClient(create_app(app_settings, models)) as c:
+        evil = {"origin": "http://evil.example"}
+        assert c.post("/api/sessions", headers=evil).status_code == 403
+        token = c.post("/api/sessions").json()["token"]
+        with c.websocket_connect(f"/ws?token={token}", headers=evil) as ws:
+            ws.receive_json()
+            with pytest.raises(WebSocketDisconnect) as closed:
+                ws.receive_json()
+            assert closed.value.code == 4403
+        codes = [c.post("/api/sessions").status_code for _ in range(settings.server.new_sessions_per_minute + 5)]
+        assert 429 in codes and codes.count(201) == settings.server.new_sessions_per_minute - 1
+        assert c.get("/health").json()["ok"]
+
+
+def test_tokens_never_reach_the_logs(caplog):
+    line = '127.0.0.1:5000 - "WebSocket /ws?token=s3cr3t-T0ken_x" [accepted]'
+    assert "s3cr3t" not in redact(line) and "token=***" in redact(line)
+    assert "s3cr3t" not in redact("Authorization: Bearer s3cr3t-T0ken_x")
+    from omnilive.server.guard import install_log_redaction
+
+    install_log_redaction()
+    with caplog.at_level(logging.INFO):
+        logging.getLogger("uvicorn.error").info('%s - "WebSocket %s" [accepted]', "127.0.0.1:5000", "/ws?token=s3cr3t")
+        logging.getLogger("uvicorn.access").info('%s - "GET %s HTTP/1.1" %d', "127.0.0.1", "/api/memory?token=s3cr3t", 200)
+    assert caplog.records and "s3cr3t" not in caplog.text
+
+
+# ---- failing stages and races ----------------------------------------------------------------
+
+
+class _Flaky:
+    """The real model, except that its ``method`` raises the first ``times`` calls."""
+
+    def __init__(self, model, method: str, times: int = 1) -> None:
+        self._model, self._method, self.left = model, method, times
+
+    def __getattr__(self, name):
+        attr = getattr(self._model, name)
+        if name != self._method:
+            return attr
+
+        def flaky(*args, **kw):
+            if self.left > 0:
+                self.left -= 1
+                raise RuntimeError(f"injected failure in {name}")
+            return attr(*args, **kw)
+
+        return flaky
+
+
+def _feed_speech(session, audio: np.ndarray, realtime: bool = False):
+    async def run():
+        for i in range(0, len(audio), 512):
+            await session.put_audio(i / 16000, audio[i: i + 512])
+            if realtime:
+                await asyncio.sleep(512 / 16000)
+    return run()
+
+
+def test_a_stage_that_raises_is_reported_and_the_session_goes_on(models, settings, evaldata):
+    flaky = _Flaky(models.visual, "embed_text")  # grounding of the first question fails
+    question = models.tts.synthesize("Did you see a cat?")
+    cat = np.asarray(Image.open(evaldata / "images/img_skimage_chelsea.png").convert("RGB"))
+
+    async def run():
+        memory = MemoryStore(models.visual.dim, settings.memory, encoder=models.visual)
+        session = await Session(dataclasses.replace(models, visual=flaky), settings, name="t-flaky",
+                                memory=memory).start()
+        rec = Recorder()
+        session.subscribe(rec)
+        for t in range(4):
+            session.offer_frame(float(t), cat)
+        await _feed_speech(session, mix(4.0, [(0.3, question)]))
+        await rec.wait_for("error", timeout=60)
+        typed = await session.ask("Did you see a cat?", speak=False)  # the stage lives on
+        answer = await rec.wait_for("answer", turn_id=typed, timeout=60)
+        await _feed_speech(session, mix(4.0, [(0.3, question)]))  # and so does the spoken path
+        await session.finish()
+        await session.close()
+        return rec, answer, session.counters
+
+    rec, answer, counters = asyncio.run(run())
+    assert any(e.type == "error" and "injected failure" in e.message for _, e in rec.events)
+    assert counters.stage_errors == 1 and "cat" in answer.text.lower()
+    spoken = [e for _, e in rec.events if e.type == "answer" and e.turn_id < 1_000_000]
+    assert spoken and "cat" in spoken[-1].text.lower()
+
+
+def test_two_typed_questions_back_to_back_answer_only_the_second(models, settings):
+    async def run():
+        session = await Session(models, settings, name="t-b2b").start()
+        rec = Recorder()
+        session.subscribe(rec)
+        first = await session.ask("Tell me a long story about a lighthouse.", speak=False)
+        second = await session.ask("What is the capital of France?", speak=False)
+        answer = await rec.wait_for("answer", turn_id=second, timeout=120)
+        await session.close()
+        return rec, first, answer
+
+    rec, first, answer = asyncio.run(run())
+    assert "paris" in answer.text.lower() and not answer.interrupted
+    assert all(e.interrupted for _, e in rec.events if e.type == "answer" and e.turn_id == first)
+
+
+class _HeldASR:
+    """The real ASR, held until the user has started speaking again (an event, not a sleep), so a
+    new question always arrives while the previous one is still being transcribed."""
+
+    def __init__(self, asr) -> None:
+        self._asr, self.release, self.held = asr, threading.Event(), 0
+
+    def __getattr__(self, name):
+        return getattr(self._asr, name)
+
+    def transcribe(self, samples, language=None):
+        if self.held == 0:
+            self.held += 1
+            self.release.wait(30)
+        return self._asr.transcribe(samples, language)
+
+
+def test_a_question_while_the_previous_is_in_asr_supersedes_it(models, settings, evaldata):
+    held = _HeldASR(models.asr)
+    no_early = settings.model_copy(update={"vad": settings.vad.model_copy(update={"early_asr_ms": 0})})
+    q1 = models.tts.synthesize("Where did I leave my keys?")
+    q2 = models.tts.synthesize("What is the capital of France?")
+
+    async def run():
+        session = await Session(dataclasses.replace(models, asr=held), no_early, name="t-stale").start()
+        rec = Recorder()
+        session.subscribe(lambda e: held.release.set() if e.type == "speech_started" and e.turn_id > 1 else None)
+        session.subscribe(rec)
+        gap = 1.2  # the first question's end is called 0.5 s into this silence, then it waits in ASR
+        await _feed_speech(session, mix(0.3 + len(q1) / 16000 + gap + len(q2) / 16000 + 2.0,
+                                        [(0.3, q1), (0.3 + len(q1) / 16000 + gap, q2)]), realtime=True)
+        await session.finish()
+        await session.close()
+        return rec
+
+    rec = asyncio.run(run())
+    utts = [e for _, e in rec.events if e.type == "utterance"]
+    assert len(utts) == 2 and "keys" in utts[0].text.lower()
+    answered = {e.turn_id for _, e in rec.events if e.type == "query"}
+    assert utts[0].turn_id not in answered and utts[1].turn_id in answered  # the stale one is not answered
+    answer = next(e for _, e in rec.events if e.type == "answer")
+    assert answer.turn_id == utts[1].turn_id
+
+
+def test_snapshots_never_hold_a_clip_twice(models, settings, evaldata):
+    """The memory thread stores a clip before the event loop takes it off the not-yet-stored list;
+    a snapshot taken in between must count it once."""
+    cat, bus = (np.asarray(Image.open(evaldata / f"images/{n}").convert("RGB"))
+                for n in ("img_skimage_chelsea.png", "img_ultralytics_bus.jpg"))
+
+    async def run():
+        session = await Session(models, settings, name="t-snap").start()
+        rec = Recorder()
+        session.subscribe(rec)
+        for t in range(4):
+            session.offer_frame(float(t), cat)
+        session.offer_frame(4.0, bus)
+        clip = await rec.wait_for("clip", timeout=60)  # sealed and stored
+        session._unstored.append(clip)  # ... as in the moment before the loop removes it
+        snap = session._snapshot(5.0)
+        await session.close()
+        return [c.clip_id for c in snap.short + snap.extra]
+
+    ids = asyncio.run(run())
+    assert len(ids) == len(set(ids)), ids
+
+
+def test_a_cancelled_media_reader_leaves_no_thread_behind(models, settings):
+    from omnilive.runtime.replay import feed
+
+    def endless():
+        t = 0.0
+        while True:
+            yield ("audio", t, np.zeros(512, np.float32))
+            t += 0.032
+
+    async def run():
+        session = await Session(models, settings, name="t-pull").start()
+        task = asyncio.create_task(feed(session, endless(), speed=1.0))
+        await asyncio.sleep(0.3)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await session.close()
+
+    asyncio.run(run())
+    deadline = time.monotonic() + 10
+    while any(t.name == "media-reader" for t in threading.enumerate()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(t.name == "media-reader" for t in threading.enumerate())
+
+
+# ---- crashes and contention ------------------------------------------------------------------
+
+
+def _clip_ranges(memory: Path) -> list[tuple[float, float]]:
+    with sqlite3.connect(memory / "memory.sqlite") as con:
+        return con.execute('SELECT start, "end" FROM clips ORDER BY start').fetchall()
+
+
+def test_kill_9_mid_ingest_then_resume_stores_nothing_twice(evaldata, tmp_path):
+    items = {it.id: it for it in evaldata_items(evaldata)}
+    video = tmp_path / "long.mp4"
+    compose([(items[n], 40) for n in ("img_skimage_chelsea", "img_ultralytics_bus", "img_skimage_coffee",
+                                      "img_skimage_rocket", "img_skimage_motorcycle")], video)
+    memory = tmp_path / "memory"
+    cmd = [sys.executable, "-m", "omnilive", "ingest", str(video), "--memory", str(memory)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            if len(_clip_ranges(memory)) >= 3:
+                break
+        except sqlite3.Error:
+            pass
+        time.sleep(0.1)
+    proc.kill()  # SIGKILL, mid-file
+    proc.wait()
+    before = _clip_ranges(memory)
+    assert 3 <= len(before)
+    done = subprocess.run(cmd + ["--json"], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.splitlines()[-1])["status"] == "resumed"
+    after = _clip_ranges(memory)
+    assert after[: len(before)] == before  # kept as they were
+    assert all(a[1] <= b[0] + 1e-6 for a, b in zip(after, after[1:])), after  # nothing stored twice
+    assert after[-1][1] >= 199.0  # and the rest of the file is there
+
+
+def test_a_second_process_on_one_memory_gets_a_clear_error(models, settings, evaldata, tmp_path):
+    store = MemoryStore.open(tmp_path / "memory", models.visual, settings.memory)
+    try:
+        with pytest.raises(MemoryLocked, match="in use"):
+            MemoryStore.open(tmp_path / "memory", models.visual, settings.memory)
+        proc = subprocess.run([sys.executable, "-m", "omnilive", "ingest", str(evaldata / "video/vid_imageio_cockatoo.mp4"),
+                               "--memory", str(tmp_path / "memory")], capture_output=True, text=True, timeout=300)
+        assert proc.returncode != 0 and "in use by process" in proc.stderr
+    finally:
+        store.close()
+    MemoryStore.open(tmp_path / "memory", models.visual, settings.memory).close()  # free again once closed
