@@ -110,6 +110,8 @@ SET: list[tuple[str, str, tuple]] = [
     ("summary", "What did you see?", ("range", None)),
     ("summary", "What have you seen so far?", ("range", None)),
     ("summary", "你刚才看到了什么？", ("range", None)),
+    ("summary", "What did you see before you saw the bus?", ("anchor", "before", "img_ultralytics_bus")),
+    ("summary", "What did you see after you saw the motorcycle?", ("anchor", "after", "img_skimage_motorcycle")),
     ("count", "How many times did you see a cat?", ("count", 2, WORDS["img_skimage_chelsea"][1])),
     ("count", "How many times did you see the bus?", ("count", 1, WORDS["img_ultralytics_bus"][1])),
     ("count", "How many times did you see a horse?", ("count", 1, WORDS["img_skimage_horse"][1])),
@@ -175,6 +177,13 @@ def judge(expect: tuple, asked, end: float) -> bool:
         n, words = expect[1], expect[2]
         said = {0: r"haven't|not seen|never|\bno\b|没", 1: r"\bonce\b|one time|\b1\b|一次", 2: r"twice|two times|\b2\b|两次"}[n]
         return bool(re.search(said, text)) and (n == 0 or bool(re.search(words, text)))
+    if kind == "anchor":  # before / after the scene: its things named, none from the other side
+        start, stop = _scene(expect[2])
+        inside = {n for n in PLAN if (_scene(n)[1] <= start if expect[1] == "before" else _scene(n)[0] >= stop)}
+        outside = set(PLAN) - inside - {expect[2]}
+        named = {n for n in PLAN if re.search(WORDS[n][1], text)} - {expect[2]}
+        wrong = {n for n in named & outside if WORDS[n][1] not in {WORDS[i][1] for i in inside}}
+        return len(named & inside) >= min(2, len(inside)) and not wrong
     if kind == "range":
         since = end - expect[1] if expect[1] else 0.0
         inside = {n for n in PLAN if _scene(n)[1] > since + 2}

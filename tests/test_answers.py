@@ -16,6 +16,7 @@ SUBSET = [
     "Did you see a giraffe?", "Did you see a tennis ball?", "你看到长颈鹿了吗？",
     "Where did you see the rocket?", "Where was the bus?",
     "What did you see in the last 30 seconds?", "Summarize what you saw.", "What happened in the last minute?",
+    "What did you see before you saw the bus?", "What did you see after you saw the motorcycle?",
     "How many times did you see a cat?", "How many times did you see the bus?",
     "What is the capital of France?", "Tell me a joke.", "法国的首都是哪里？",
     "I think we should buy more milk tomorrow.", "今天天气不错。",
@@ -49,3 +50,16 @@ def test_answers_say_the_users_word_and_plain_names(models, settings, store):
     newest = ask_memory(models, settings, store, "When did you see a cat?").answer
     # the later cat (gone 40 s before the end) first, the earlier one (2.7 min) only mentioned
     assert "seconds ago" in newest and "once before" in newest and "tiger cat" not in newest, newest
+
+
+def test_times_past_an_hour_are_said_by_the_clock_and_dayparts_are_ranges():
+    from datetime import datetime
+
+    from omnilive.reasoning.answer import ago, daypart_of
+
+    three_pm = datetime(2026, 12, 1, 15, 0).timestamp()
+    assert ago(2 * 3600, three_pm - 2 * 3600) == "about 2 hours ago, at 13:00"
+    assert ago(600, three_pm - 600) == "about 10 minutes ago"
+    assert daypart_of("What did you see this morning?", three_pm) == (10 * 3600, 3 * 3600)  # 05:00 - 12:00
+    assert daypart_of("What happened today?", three_pm) == (15 * 3600, 0.0)
+    assert daypart_of("What happened today?", None) is None  # a recorded memory has no clock

@@ -26,6 +26,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from ..backends.base import ChatMessage
 from ..events import GroundedClip
@@ -62,7 +63,11 @@ _WINDOW = re.compile(r"\b(?:last|past|previous)\s+(?:(\d+|a|an|one|two|three|fou
 _WINDOW_ZH = re.compile(r"(?:最近|过去|刚才的?)\s*(\d+|一|两|二|三|四|五|六|七|八|九|十)\s*(秒|分钟|小时)")
 _ZH_NUM = {"一": 1, "两": 2, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9, "十": 10}
 _ZH_UNIT = {"秒": 1, "分钟": 60, "小时": 3600}
-_ALL_DAY = re.compile(r"\b(today|this (morning|afternoon|evening)|so far|all day)\b|今天|今天上午|今天下午", re.I)
+_DAYPART = re.compile(r"\b(today|this (morning|afternoon|evening)|tonight)\b|(今天)(上午|下午|晚上)?", re.I)
+_PARTS = {"morning": (5, 12), "afternoon": (12, 18), "evening": (18, 24), "tonight": (18, 24), "上午": (5, 12),
+          "下午": (12, 18), "晚上": (18, 24)}
+_ANCHOR = re.compile(r"\b(before|after|since)\s+(?:you\s+(?:saw|noticed|spotted)|seeing|i\s+showed\s+you)\s+"
+                     r"(?:a|an|the|my|some)?\s*([a-z][a-z '-]*?)\W*$", re.I)
 _COUNT_WORDS = re.compile(r"\bhow (many times|often|many)\b|\btimes\b", re.I)
 
 KINDS = ("now", "summary", "search", "count", "chat")
@@ -76,7 +81,10 @@ class Question:
     thing: str = ""  # what is asked about, in the user's words ("cookie box", "butterfly")
     yesno: bool = False
     where: bool = False
-    window_s: float | None = None  # "in the last two minutes": 120
+    window_s: float | None = None  # "in the last two minutes": from 120 s before now ...
+    until_s: float = 0.0  # ... to this many seconds before now ("this morning", asked at 3 pm: 3 h)
+    anchor: tuple[str, str] | None = None  # "before you saw the dog": ("before", "dog")
+    period: str = ""  # how the range was named ("this morning"), to say it back
     parsed_by: str = "rules"  # "rules" | "llm" (counted by the reasoning bench)
 
 
@@ -91,12 +99,33 @@ def window_of(text: str) -> float | None:
     return None
 
 
-def parse(text: str) -> Question:
-    """Understand a question by rules (English; Chinese kinds by cue words)."""
-    window = window_of(text)
+def daypart_of(text: str, wall: float | None) -> tuple[float, float] | None:
+    """"this morning" / "today" -> (seconds back to its start, seconds back to its end), by the
+    local clock at ``wall`` (None: no clock, as for a recorded memory)."""
+    m = _DAYPART.search(text)
+    if m is None or wall is None:
+        return None
+    part = (m.group(2) or m.group(4) or ("tonight" if m.group(1).lower() == "tonight" else "")).lower()
+    now = datetime.fromtimestamp(wall)
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    start_h, end_h = _PARTS.get(part, (0, 24))
+    start = (now - midnight.replace(hour=start_h)).total_seconds()
+    end = max(0.0, (now - midnight).total_seconds() - end_h * 3600)
+    return (start, end) if start > 0 else None
+
+
+def parse(text: str, wall: float | None = None) -> Question:
+    """Understand a question by rules (English; Chinese kinds by cue words). ``wall``: the clock
+    time of "now", for "this morning" and "today"."""
+    window, until, period = window_of(text), 0.0, ""
+    if window is None and (part := daypart_of(text, wall)) is not None:
+        (window, until), period = part, _DAYPART.search(text).group(0)
+    anchor = None
+    if (m := _ANCHOR.search(text)) is not None:
+        anchor = ("after" if m.group(1).lower() in ("after", "since") else "before", m.group(2).strip())
     if _COUNT.search(text):
         kind = "count"
-    elif _SUMMARY.search(text) or (window is not None and not _YESNO.match(text)):
+    elif _SUMMARY.search(text) or ((window is not None or anchor) and not _YESNO.match(text)):
         kind = "summary"
     elif _NOW.search(text):
         kind = "now"
@@ -106,7 +135,8 @@ def parse(text: str) -> Question:
         kind = "chat"
     thing = query_text(_COUNT_WORDS.sub(" ", _WINDOW.sub(" ", text))) if kind in ("search", "count") else ""
     return Question(kind=kind, thing=thing if thing != text else "", yesno=bool(_YESNO.match(text)),
-                    where=bool(_WHERE.search(text)), window_s=window)
+                    where=bool(_WHERE.search(text)), window_s=window, until_s=until, period=period,
+                    anchor=anchor if kind == "summary" else None)
 
 
 def question_kind(text: str) -> str:
@@ -122,8 +152,13 @@ def follow_up(text: str) -> str | None:
     return None
 
 
-def ago(seconds: float) -> str:
+def ago(seconds: float, wall: float | None = None) -> str:
+    """"about 3 minutes ago"; past an hour, with the clock time when known (``wall``: the clock
+    time of the moment itself): "about 2 hours ago, at 14:05"."""
     s = max(0, int(round(seconds)))
+    if s >= 3600 and wall is not None:
+        h = round(s / 3600, 1)
+        return f"about {'an hour' if h == 1 else f'{h:g} hours'} ago, at {datetime.fromtimestamp(wall):%H:%M}"
     if s < 5:
         return "just now"
     if s < 60:
@@ -185,9 +220,9 @@ def _around(c: GroundedClip, main: str | None) -> str:
     return ", ".join(parts)
 
 
-def _sighting(c: GroundedClip, thing: str, now: float, where: bool) -> str:
+def _sighting(c: GroundedClip, thing: str, when, where: bool) -> str:
     what, detail = _named(c, thing)
-    out = what + (f", {detail} I think," if detail else "") + " " + ago(now - c.end)
+    out = what + (f", {detail} I think," if detail else "") + " " + when(c.end)
     if where:
         around = _around(c, _main_label(c, thing))
         out += f", {around}" if around else ", with nothing else in view to tell where"
@@ -220,8 +255,13 @@ def sightings(clips: Sequence[GroundedClip], thing: str) -> list[GroundedClip]:
 
 
 def facts(q: Question | str, question: str, clips: Sequence[GroundedClip], now: float,
-          follow: str | None = None) -> str:
-    """The grounded answer as plain sentences (what, when, where)."""
+          follow: str | None = None, wall: float | None = None) -> str:
+    """The grounded answer as plain sentences (what, when, where). ``now``: stream time of the
+    question; ``wall``: its clock time, when known (a live session), for times past an hour."""
+
+    def when(t: float) -> str:
+        return ago(now - t, None if wall is None else wall - (now - t))
+
     if isinstance(q, str):
         q = Question(kind=q, thing=query_text(question) if q in ("search", "count") else "")
     if q.kind == "now":
@@ -229,7 +269,7 @@ def facts(q: Question | str, question: str, clips: Sequence[GroundedClip], now: 
             return "I can't see anything yet."
         return f"Right now I see {_things(clips[-1])}."
     if q.kind == "summary":
-        return _summary(clips, now, q.window_s)
+        return _summary(clips, when, _span(q))
     thing = q.thing if follow is None else "it"
     seen = sightings(clips, q.thing)
     if q.kind == "count":
@@ -237,7 +277,7 @@ def facts(q: Question | str, question: str, clips: Sequence[GroundedClip], now: 
             return f"I haven't seen {with_article(thing, asked=True)}." if thing else "I haven't seen that."
         n = len(seen)
         times = "once" if n == 1 else "twice" if n == 2 else f"{n} times"
-        return f"I saw {with_article(thing, asked=True) if thing else 'it'} {times}, most recently {ago(now - seen[0].end)}."
+        return f"I saw {with_article(thing, asked=True) if thing else 'it'} {times}, most recently {when(seen[0].end)}."
     if not seen:
         if follow == "before":
             return "I haven't seen it before that."
@@ -249,19 +289,26 @@ def facts(q: Question | str, question: str, clips: Sequence[GroundedClip], now: 
     if thing and follow is None and not any(c.word_match for c in seen):
         # only a look-alike: deny in the user's words, then offer the closest thing seen
         no = "No, " if q.yesno else ""
-        return f"{no}I haven't seen {with_article(thing, asked=True)} itself; the closest was {_sighting(seen[0], '', now, True)}."
-    line = f"{lead} {_sighting(seen[0], q.thing, now, q.where or not q.yesno)}."
+        return f"{no}I haven't seen {with_article(thing, asked=True)} itself; the closest was {_sighting(seen[0], '', when, True)}."
+    line = f"{lead} {_sighting(seen[0], q.thing, when, q.where or not q.yesno)}."
     if len(seen) > 1:
         line += f" I also saw it {'once' if len(seen) == 2 else f'{len(seen) - 1} times'} before that."
     return line
 
 
-def _summary(clips: Sequence[GroundedClip], now: float, window_s: float | None) -> str:
+def _span(q: Question) -> str:
+    if q.anchor is not None:
+        return f"{q.anchor[0]} I saw {with_article(q.anchor[1], asked=True)}"
+    if q.period:
+        return q.period
+    return f"in the last {_duration(q.window_s)}" if q.window_s else ""
+
+
+def _summary(clips: Sequence[GroundedClip], when, span: str) -> str:
     """The distinct moments of the range (clips oldest first), at most SUMMARY_MOMENTS, spread
     over it so a long range is not just its last minute."""
-    span = f"in the last {_duration(window_s)}" if window_s else ""
     if not clips:
-        return f"I haven't seen anything {span}.".replace(" .", ".") if span else "I haven't seen anything yet."
+        return f"I haven't seen anything {span}." if span else "I haven't seen anything yet."
     moments: list[GroundedClip] = []
     for c in clips:
         if not moments or _things(c) != _things(moments[-1]):
@@ -269,8 +316,8 @@ def _summary(clips: Sequence[GroundedClip], now: float, window_s: float | None) 
     if len(moments) > SUMMARY_MOMENTS:  # evenly spread, always keeping the first and the last
         step = (len(moments) - 1) / (SUMMARY_MOMENTS - 1)
         moments = [moments[round(i * step)] for i in range(SUMMARY_MOMENTS)]
-    steps = ", then ".join(f"{_things(c)} ({ago(now - c.end)})" for c in moments)
-    return (f"{span[0].upper() + span[1:]}, I saw {steps}." if span else f"I saw {steps}.")
+    steps = ", then ".join(f"{_things(c)} ({when(c.end)})" for c in moments)
+    return f"{span[0].upper() + span[1:]}, I saw {steps}." if span else f"I saw {steps}."
 
 
 def _duration(seconds: float) -> str:

@@ -47,19 +47,19 @@ class Retrieved:
 
 
 def ground_question(store: MemoryStore, visual: VisualEncoder, llm: LLM | None, question: str,
-                    snapshot: Snapshot | None, k: int, conv: Conversation) -> Retrieved:
+                    snapshot: Snapshot | None, k: int, conv: Conversation, wall: float | None = None) -> Retrieved:
     """Understand the question (rules, or the LLM for what they cannot parse), then consult memory."""
-    return retrieve(store, visual, question, snapshot, k, conv, understand(question, llm))
+    return retrieve(store, visual, question, snapshot, k, conv, understand(question, llm, wall), wall)
 
 
 COUNT_K = 12  # moments looked at to count sightings
 
 
 def retrieve(store: MemoryStore, visual: VisualEncoder, question: str, snapshot: Snapshot | None, k: int,
-             conv: Conversation, parsed: grounding.Question | None = None) -> Retrieved:
+             conv: Conversation, parsed: grounding.Question | None = None, wall: float | None = None) -> Retrieved:
     """Consult memory as the question needs; ``parsed`` is an understanding made elsewhere (the
-    LLM's, for a question the rules cannot parse)."""
-    q = parsed or grounding.parse(question)
+    LLM's, for a question the rules cannot parse); ``wall``: the clock time of the question (live)."""
+    q = parsed or grounding.parse(question, wall)
     follow = grounding.follow_up(question)
     search_text, before, after = q.thing or question, None, None
     if follow and conv.last_search:
@@ -72,12 +72,21 @@ def retrieve(store: MemoryStore, visual: VisualEncoder, question: str, snapshot:
     if q.kind == "now":
         clips = store.recent(snapshot, 1)
     elif q.kind == "summary":
-        since = now - q.window_s if q.window_s else float("-inf")
-        clips = store.between(snapshot, since, now)
+        since, until = (now - q.window_s if q.window_s else float("-inf")), now - q.until_s
+        if q.anchor is not None:  # "before you saw the dog": up to its first sighting, or after its last
+            seen = grounding.sightings(recall(store, visual, q.anchor[1], COUNT_K, snapshot), q.anchor[1])
+            if seen:
+                if q.anchor[0] == "before":
+                    until = min(c.start for c in seen)
+                else:
+                    since = max(c.end for c in seen)
+            else:
+                until = float("-inf")  # never seen: nothing is before or after it
+        clips = [c for c in store.between(snapshot, since, until) if c.start < until or until == now]
     elif q.kind in ("search", "count"):
         clips = recall(store, visual, search_text, COUNT_K if q.kind == "count" else k, snapshot,
                        before=before, after=after)
     else:
         clips = []
-    facts = grounding.facts(q, search_text, clips, now, follow) if q.kind != "chat" else ""
+    facts = grounding.facts(q, search_text, clips, now, follow, wall) if q.kind != "chat" else ""
     return Retrieved(q.kind, search_text, tuple(clips), facts, q)

@@ -31,8 +31,8 @@ PROMPT = ("In English, name the thing this question asks about in one or two wor
           "about no thing). Reply as JSON.\nQuestion: ")
 
 
-def understand(text: str, llm: LLM | None) -> grounding.Question:
-    q = grounding.parse(text)
+def understand(text: str, llm: LLM | None, wall: float | None = None) -> grounding.Question:
+    q = grounding.parse(text, wall)
     if q.kind not in ("search", "count") or not _CJK.search(text) or llm is None or not llm.supports_json:
         return q
     try:

@@ -450,7 +450,7 @@ class Session:
     async def _queue_query(self, turn: Turn, text: str, tags: tuple[str, ...], speak: bool, language: str) -> None:
         snap = turn.snapshot or self._snapshot(self._stream_t)
         got = await self._run("retrieve", ground_question, self.memory, self.models.visual, self.models.llm, text,
-                              snap, self.settings.memory.top_k, self._conversation)
+                              snap, self.settings.memory.top_k, self._conversation, time.time())  # live: "now" is now
         if turn.superseded:  # the user spoke again while this was being grounded
             self._turns.close(turn.turn_id)
             return
