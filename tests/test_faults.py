@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from helpers import Recorder, load, mix
+from helpers import Recorder, mix
 from PIL import Image
 from starlette.websockets import WebSocketDisconnect
 from streams import compose, evaldata_items

@@ -41,6 +41,17 @@ class _Building:
     images: list[np.ndarray] = field(default_factory=list)
 
 
+def add_encoded(builder: "ClipBuilder", feats, frames: list[tuple[float, np.ndarray]]) -> list[Sealed]:
+    """The vision path shared by a live session and batch ingest: encoded frames (memory-timeline
+    time, image) into the clip builder, in order; the clips they sealed."""
+    sealed = []
+    for i, (t, image) in enumerate(frames):
+        s = builder.add(t, feats.vectors[i], feats.tokens[i], feats.labels[i], image)
+        if s is not None:
+            sealed.append(s)
+    return sealed
+
+
 def with_text(reader, sealed: Sealed) -> ClipMemory:
     """The clip with the text its key frame shows (OCR), when a reader is configured."""
     if reader is None:

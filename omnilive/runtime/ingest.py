@@ -1,8 +1,9 @@
 """Batch ingest of a recorded video into a persistent memory (``omnilive ingest``).
 
-The same stages as a live session's visual path (1 fps sampling, encoder, clip builder, OCR,
-store), run as a three-stage pipeline so the two cores stay busy: a decoder thread (PyAV releases
-the GIL), the encoder on the calling thread in small batches, and OCR + store on a third thread.
+The same vision path as a live session (1 fps sampling, encoder, ``memory.clips.add_encoded``,
+OCR, store on a ``Stage`` of its own), run as a three-stage pipeline so the two cores stay busy: a
+decoder thread (PyAV releases the GIL), the encoder on the calling thread in small batches, and
+OCR + store on a third thread.
 
 Idempotent and resumable: each file is recorded with a fingerprint, the stream-time offset it was
 placed at, and how far its stored clips reach. Ingesting it again skips it when finished and
@@ -17,7 +18,7 @@ import queue
 import sys
 import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,9 +26,10 @@ from tqdm import tqdm
 
 from ..backends.registry import Models
 from ..config import Settings
-from ..memory.clips import ClipBuilder, Sealed, with_text
+from ..memory.clips import ClipBuilder, Sealed, add_encoded, with_text
 from ..memory.store import MemoryStore
 from ..perception.media import MediaError, iter_media, probe
+from .stage import Stage
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +87,7 @@ def _run(path: Path, models: Models, settings: Settings, store: MemoryStore, key
     stop = threading.Event()
     decoder = threading.Thread(target=_decode, args=(path, settings.runtime.video_fps, start, frames, stop),
                                name="ingest-decode", daemon=True)
-    writer = ThreadPoolExecutor(1, thread_name_prefix="ingest-store")
+    writer = Stage("ingest-store")  # OCR + store on a thread of their own, as in a live session
     pending: list[Future] = []
     bar = tqdm(total=round(duration or 0) or None, initial=round(start), unit="s", desc=path.name,
                file=sys.stderr, disable=not progress, leave=False)
@@ -113,8 +115,8 @@ def _run(path: Path, models: Models, settings: Settings, store: MemoryStore, key
             except Exception as exc:  # one undecodable batch: skip it, keep the file going
                 log.warning("%s: encoder rejected frames at %.1f s: %s", path.name, batch[0][0], exc)
                 continue
-            for i, (t, image) in enumerate(batch):
-                seal(builder.add(t + offset, feats.vectors[i], feats.tokens[i], feats.labels[i], image))
+            for sealed in add_encoded(builder, feats, [(t + offset, image) for t, image in batch]):
+                seal(sealed)
             n_frames += len(batch)
             bar.update(round(batch[-1][0]) - round(last_t))
             last_t = batch[-1][0]
@@ -126,6 +128,7 @@ def _run(path: Path, models: Models, settings: Settings, store: MemoryStore, key
     finally:
         stop.set()
         writer.shutdown(wait=True)
+        log.debug("ingest %s: store stage %s", path.name, writer.metrics)
         bar.close()
     return n_frames, len(pending)
 

@@ -21,10 +21,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
@@ -38,7 +36,7 @@ from ..events import (
     SAMPLE_RATE, Answer, AnswerAudio, AnswerDelta, AudioChunk, ClipMemory, ErrorEvent, Event, Frame,
     Interrupt, MemorySnapshot, Notice, Query, SoundTag, SpeechEnded, SpeechPaused, SpeechStarted, Summary, Utterance,
 )
-from ..memory.clips import ClipBuilder, Sealed, with_text
+from ..memory.clips import ClipBuilder, Sealed, add_encoded, with_text
 from ..memory.store import MemoryStore, Snapshot
 from ..perception.vad import SpeechDetector
 from ..perception.video import FrameSampler, validate_frame
@@ -47,6 +45,7 @@ from ..reasoning.intent import InstructionFilter, is_stop_command, language_of
 from ..reasoning.respond import answer_sentences, facts_first
 from ..reasoning.retrieve import Conversation, ground_question
 from .queues import DropOldestQueue
+from .stage import Stage, StageMetrics
 from .turn import Turn, Turns
 
 log = logging.getLogger(__name__)
@@ -93,7 +92,7 @@ class Session:
         self._utt_q: asyncio.Queue[tuple[SpeechEnded, float] | None] = asyncio.Queue(rt.utterance_queue)
         self._early: dict[int, tuple[int, asyncio.Task]] = {}  # turn -> (samples, ASR started at a pause)
         self._query_q: asyncio.Queue[tuple[Query, Turn] | None] = asyncio.Queue(rt.utterance_queue)
-        self._pool = {s: ThreadPoolExecutor(1, thread_name_prefix=f"{name}-{s}") for s in STAGES}
+        self._stages = {s: Stage(f"{name}-{s}", self._stage_failed) for s in STAGES}
         self._subscribers: list[Callable[[Event], Any]] = []
         self._turns = Turns()
         self._conversation = Conversation()
@@ -111,23 +110,19 @@ class Session:
         self._loop = asyncio.get_running_loop()
         self._prime_llm()
         workers = {"vad": self._vad_worker, "asr": self._asr_worker, "vision": self._vision_worker,
-                   "memory": self._memory_worker, "reasoning": self._reasoning_worker}
-        self._tasks = [asyncio.create_task(self._supervised(stage, fn), name=f"{self.name}-{stage}")
+                   "memory": self._memory_worker, "llm": self._reasoning_worker}
+        self._tasks = [asyncio.create_task(self._stages[stage].supervise(fn), name=f"{self.name}-{stage}")
                        for stage, fn in workers.items()]
         return self
 
-    async def _supervised(self, stage: str, worker: Callable) -> None:
-        """Run a stage's loop; an exception it did not expect is reported and the loop goes on with
-        its next input (the one that failed is lost), so a stage never silently dies."""
-        while True:
-            try:
-                return await worker()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                self.counters.stage_errors += 1
-                log.exception("%s: %s stage failed; it goes on with its next input", self.name, stage)
-                self._emit(ErrorEvent(stage=stage, message=f"{type(exc).__name__}: {exc}"))
+    def _stage_failed(self, stage: str, exc: Exception) -> None:
+        """A stage's loop hit an exception it did not expect (runtime/stage.py): report it."""
+        self.counters.stage_errors += 1
+        self._emit(ErrorEvent(stage=stage.removeprefix(f"{self.name}-"), message=f"{type(exc).__name__}: {exc}"))
+
+    @property
+    def stage_metrics(self) -> dict[str, StageMetrics]:
+        return {name: stage.metrics for name, stage in self._stages.items()}
 
     async def finish(self) -> Summary:
         """End of input: drain every stage in order, let the last answer finish, then stop."""
@@ -164,9 +159,9 @@ class Session:
                 except Exception:
                     log.exception("%s: could not keep clip %d", self.name, clip.clip_id)
 
-        kept = self._pool["memory"].submit(store_all) if keep else None
-        for pool in self._pool.values():
-            pool.shutdown(wait=False, cancel_futures=False)
+        kept = self._stages["memory"].submit(store_all) if keep else None
+        for stage in self._stages.values():
+            stage.shutdown()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         if kept is not None:
             await asyncio.shield(asyncio.wrap_future(kept))
@@ -176,7 +171,7 @@ class Session:
         turns, so the next turn's prompt only adds its question (llama.cpp's prefix reuse)."""
         prime = getattr(self.models.llm, "prime", None)
         if prime is not None and not self._closing:
-            self._pool["llm"].submit(prime, [ChatMessage("system", SYSTEM), *self._conversation.history])
+            self._stages["llm"].submit(prime, [ChatMessage("system", SYSTEM), *self._conversation.history])
 
     def report_error(self, stage: str, message: str) -> None:
         """Tell the client about a failure outside the session's stages (e.g. its media source)."""
@@ -199,7 +194,7 @@ class Session:
                 log.exception("event subscriber failed on %s", event.type)
 
     async def _run(self, stage: str, fn: Callable, *args) -> Any:
-        return await self._loop.run_in_executor(self._pool[stage], fn, *args)
+        return await self._stages[stage].run(fn, *args)
 
     # ---- inputs --------------------------------------------------------------------------------
 
@@ -402,9 +397,7 @@ class Session:
                 log.warning("%s: encoder rejected frame at %.2fs: %s", self.name, frame.t, exc)
                 continue
             self.counters.frames_encoded += 1
-            sealed = self._clips.add(frame.t + self._t_offset, feats.vectors[0], feats.tokens[0],
-                                     feats.labels[0], frame.image)
-            if sealed is not None:
+            for sealed in add_encoded(self._clips, feats, [(frame.t + self._t_offset, frame.image)]):
                 await self._seal(sealed)
         last = self._clips.flush(end=self._stream_t + self._t_offset)
         if last is not None:
@@ -539,7 +532,7 @@ class Session:
             except BaseException as exc:  # hand errors to the event loop side
                 loop.call_soon_threadsafe(out.put_nowait, exc)
 
-        fut = loop.run_in_executor(self._pool["llm"], produce)
+        fut = asyncio.ensure_future(self._stages["llm"].run(produce))
         try:
             while (item := await out.get()) is not None:
                 if isinstance(item, BaseException):
