@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from helpers import Recorder, mix
+from helpers import Recorder, load, mix
 from PIL import Image
 from starlette.websockets import WebSocketDisconnect
 from streams import compose, evaldata_items
@@ -185,8 +185,9 @@ class _Flaky:
 
 def _feed_speech(session, audio: np.ndarray, realtime: bool = False):
     async def run():
+        t0 = session._stream_t  # the stream goes on where it was
         for i in range(0, len(audio), 512):
-            await session.put_audio(i / 16000, audio[i: i + 512])
+            await session.put_audio(t0 + i / 16000, audio[i: i + 512])
             if realtime:
                 await asyncio.sleep(512 / 16000)
     return run()
@@ -376,3 +377,149 @@ def test_a_second_process_on_one_memory_gets_a_clear_error(models, settings, eva
     finally:
         store.close()
     MemoryStore.open(tmp_path / "memory", models.visual, settings.memory).close()  # free again once closed
+
+
+class _Tagger:
+    """The real sound tagger, which waits (up to 20 s) for ASR of the same utterance to start: with
+    ASR started only after tagging, it would give up and record that it ran alone."""
+
+    def __init__(self, tagger, asr_started: threading.Event) -> None:
+        self._tagger, self._asr_started, self.overlapped = tagger, asr_started, []
+
+    def __getattr__(self, name):
+        return getattr(self._tagger, name)
+
+    def tag(self, samples, top_k):
+        self.overlapped.append(self._asr_started.wait(20))
+        return self._tagger.tag(samples, top_k)
+
+
+class _SignalASR:
+    def __init__(self, asr, started: threading.Event) -> None:
+        self._asr, self._started = asr, started
+
+    def __getattr__(self, name):
+        return getattr(self._asr, name)
+
+    def transcribe(self, samples, language=None):
+        self._started.set()
+        return self._asr.transcribe(samples, language)
+
+
+def test_asr_runs_beside_sound_tagging(models, settings):
+    started = threading.Event()
+    tagger = _Tagger(models.sound_events, started)
+    wired = dataclasses.replace(models, asr=_SignalASR(models.asr, started), sound_events=tagger)
+    no_early = settings.model_copy(update={"vad": settings.vad.model_copy(update={"early_asr_ms": 0})})
+
+    async def run():
+        session = await Session(wired, no_early, name="t-overlap").start()
+        rec = Recorder()
+        session.subscribe(rec)
+        await _feed_speech(session, mix(4.0, [(0.3, models.tts.synthesize("Mend the coat before you go out."))]))
+        await session.finish()
+        await session.close()
+        return rec
+
+    rec = asyncio.run(run())
+    assert [e for _, e in rec.events if e.type == "utterance"] and tagger.overlapped[:1] == [True]
+
+
+def test_the_real_llm_stops_on_a_spoken_stop_and_on_a_barge_in(models, settings, evaldata):
+    """The embedded LLM tells a story; "Okay, stop." ends it (a command), and a second story is
+    cut by the user talking over it. Nothing of either is played after its interrupt, and the part
+    that was heard goes into the conversation, marked as cut off."""
+    stop = models.tts.synthesize("Okay, stop.")
+    barge = load(evaldata, "speech/en/wav16k/en_harvard_spk1_snt1.wav")
+
+    async def one(session, rec, speech, story):
+        turn = await session.ask(story)
+        await rec.wait_for("answer_audio", turn_id=turn, timeout=120)
+        await _feed_speech(session, mix(len(speech) / 16000 + 1.5, [(0.2, speech)]), realtime=True)
+        return turn, await rec.wait_for("answer", turn_id=turn, timeout=60)
+
+    async def run():
+        session = await Session(models, settings, name="t-real-stop").start()
+        rec = Recorder()
+        session.subscribe(rec)
+        first = await one(session, rec, stop, "Tell me a long story about a lighthouse keeper.")
+        second = await one(session, rec, barge, "Tell me a long story about a fisherman.")
+        history = list(session._conversation.history)
+        await session.finish()
+        await session.close()
+        return rec, first, second, history
+
+    rec, (t1, a1), (t2, a2), history = asyncio.run(run())
+    assert a1.interrupted  # cut mid-generation (a second story may be fully written and cut while it plays)
+    cuts = {e.cancelled_turn: (i, e.reason) for i, (_, e) in enumerate(rec.events)
+            if e.type == "interrupt" and e.cancelled_turn is not None}
+    assert t1 in cuts and t2 in cuts  # both cut the moment the user spoke ...
+    stop = next(e for _, e in rec.events if e.type == "utterance" and e.source == "speech")
+    assert stop.command == "stop" and any(e.type == "interrupt" and e.reason == "command" for _, e in rec.events)
+    assert not [e for _, e in rec.events if e.type == "query" and e.turn_id == stop.turn_id]  # ... "stop" is no question
+    for turn in (t1, t2):
+        late = [e for i, (_, e) in enumerate(rec.events) if i > cuts[turn][0]
+                and e.type in ("answer_audio", "answer_delta") and e.turn_id == turn]
+        assert not late, turn
+    said = [m.content for m in history if m.role == "assistant"]
+    assert len(said) == 2 and all(s.endswith("…") for s in said)
+
+
+def test_kill_9_of_the_server_mid_session_keeps_its_memory(settings, evaldata, tmp_path):
+    """A real `omnilive serve` process is killed (SIGKILL) while a camera streams into it; the next
+    server on the same disk has every clip it had stored, once, and serves the user again."""
+    import httpx
+    from websockets.sync.client import connect as ws_connect
+
+    def serve(port: int) -> subprocess.Popen:
+        env = {**__import__("os").environ, "OMNILIVE_MEMORY__DIR": str(tmp_path / "mem")}
+        proc = subprocess.Popen([sys.executable, "-m", "omnilive", "serve", "--host", "127.0.0.1", "--port", str(port)],
+                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                    return proc
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        proc.kill()
+        pytest.fail("omnilive serve did not start")
+
+    from test_llm_server import free_port
+
+    port = free_port()
+    proc = serve(port)
+    cat, bus = jpeg(evaldata / "images/img_skimage_chelsea.png"), jpeg(evaldata / "images/img_ultralytics_bus.jpg")
+    try:
+        token = httpx.post(f"http://127.0.0.1:{port}/api/sessions").json()["token"]
+        with ws_connect(f"ws://127.0.0.1:{port}/ws", subprotocols=["omnilive", f"token.{token}"]) as ws:
+            for t in range(4):
+                ws.send(media(protocol.FRAME_IN, float(t), cat))
+            for t in range(4, 8):
+                ws.send(media(protocol.FRAME_IN, float(t), bus))
+            ws.send(media(protocol.FRAME_IN, 8.0, cat))
+            clips = 0
+            while clips < 2:  # two clips stored, a third being built
+                msg = ws.recv(timeout=120)
+                clips += isinstance(msg, str) and json.loads(msg)["type"] == "clip"
+            proc.kill()  # SIGKILL mid-session
+            proc.wait()
+    finally:
+        proc.kill()
+    proc = serve(port)
+    try:
+        got = httpx.get(f"http://127.0.0.1:{port}/api/memory", params={"k": 10},
+                        headers={"Authorization": f"Bearer {token}"}).json()
+        spans = sorted((c["start"], c["end"]) for c in got["clips"])
+        assert len(spans) >= 2 and spans[0] == (0.0, 4.0)
+        assert all(a[1] <= b[0] + 1e-6 for a, b in zip(spans, spans[1:])), spans  # nothing twice
+        with ws_connect(f"ws://127.0.0.1:{port}/ws", subprotocols=["omnilive", f"token.{token}"]) as ws:
+            ws.send(json.dumps({"type": "ask", "text": "Did you see a cat?", "speak": False}))
+            while True:
+                ev = json.loads(msg) if isinstance(msg := ws.recv(timeout=120), str) else {}
+                if ev.get("type") == "answer":
+                    break
+        assert "cat" in ev["text"].lower()
+    finally:
+        proc.kill()
+        proc.wait()

@@ -30,6 +30,11 @@ class Conversation:
         if kind == "search" and ev:
             self.last_search = (search_text, min(c.start for c in ev[:1]), max(c.end for c in ev[:1]))
 
+    def cut_short(self, answer: str, heard: str) -> None:
+        """The last answer was interrupted while it played: keep only what was heard, marked."""
+        if len(self.history) >= 2 and self.history[-1].role == "assistant" and self.history[-1].content == answer:
+            self.history[-1] = ChatMessage("assistant", (heard + " …") if heard else "…")
+
 
 @dataclass(frozen=True, slots=True)
 class Retrieved:

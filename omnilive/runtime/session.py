@@ -270,8 +270,11 @@ class Session:
     def _interrupt(self, t: float, reason: str, keep: int | None = None) -> None:
         """The one entry to interrupts: cut the answer being given or played and drop every
         question still on its way (runtime/turn.py), then tell the client."""
+        cut = self._turns.speaking()
         cancelled = self._turns.interrupt(reason, keep=keep)
         self.counters.interrupts += cancelled is not None
+        if cut is not None and cancelled == cut.turn_id and cut.finished:  # generated, but heard only in part
+            self._conversation.cut_short(cut.answer, cut.heard())
         self._emit(Interrupt(t=t, reason=reason, cancelled_turn=cancelled))
 
     # ---- perception: audio ---------------------------------------------------------------------
@@ -495,7 +498,7 @@ class Session:
             text = " ".join(parts)
             self.counters.answers += 1
             self._conversation.remember(query.text, text, query.kind, turn.search_text or query.text, query.clips)
-            turn.finished = True
+            turn.finished, turn.answer = True, text
             self._prime_llm()
             self._emit(Answer(turn_id=query.turn_id, text=text,
                               first_token_s=None if first_token is None else first_token - started,

@@ -42,6 +42,7 @@ class Turn:
     interrupted_at: float | None = None
     reason: str | None = None  # why it was interrupted
     finished: bool = False  # its Answer event went out (history and metrics written once)
+    answer: str = ""  # its whole answer text, once finished
 
     @property
     def superseded(self) -> bool:
