@@ -23,6 +23,12 @@ if ! command -v chromium >/dev/null 2>&1; then
   { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } ||
     echo "could not install chromium: tests/test_browser.py will fail until it is installed" >&2
 fi
+# A CJK font, so Chinese answers render in the browser tests and screenshots (a user's browser has one).
+if command -v fc-list >/dev/null 2>&1 && [ -z "$(fc-list :lang=zh 2>/dev/null | head -1)" ]; then
+  echo "installing fonts-noto-cjk (apt) for Chinese text in the headless browser" >&2
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends fonts-noto-cjk >/dev/null; } ||
+    echo "could not install fonts-noto-cjk: Chinese renders as boxes in headless screenshots" >&2
+fi
 if [ ! -e /usr/lib/nginx/modules/ngx_rtmp_module.so ]; then
   echo "installing nginx + RTMP module (apt) for the media-server test" >&2
   { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \

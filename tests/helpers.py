@@ -99,3 +99,13 @@ def llm_phrases(settings):
     """Settings where the LLM phrases memory answers too (no facts-first shortcut), so a fake
     LLM stays in the loop for every question."""
     return settings.model_copy(update={"llm": settings.llm.model_copy(update={"facts_first": False})})
+
+
+async def live(models, settings, name: str, **kw):
+    """A started session and a recorder of everything it emits."""
+    from omnilive.runtime.session import Session
+
+    session = await Session(models, settings, name=name, **kw).start()
+    rec = Recorder()
+    session.subscribe(rec)
+    return session, rec

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from helpers import Recorder, load, mix
+from helpers import Recorder, live, load, mix
 from PIL import Image
 from starlette.websockets import WebSocketDisconnect
 from streams import compose, evaldata_items
@@ -200,10 +200,7 @@ def test_a_stage_that_raises_is_reported_and_the_session_goes_on(models, setting
 
     async def run():
         memory = MemoryStore(models.visual.dim, settings.memory, encoder=models.visual)
-        session = await Session(dataclasses.replace(models, visual=flaky), settings, name="t-flaky",
-                                memory=memory).start()
-        rec = Recorder()
-        session.subscribe(rec)
+        session, rec = await live(dataclasses.replace(models, visual=flaky), settings, "t-flaky", memory=memory)
         for t in range(4):
             session.offer_frame(float(t), cat)
         await _feed_speech(session, mix(4.0, [(0.3, question)]))
@@ -224,9 +221,7 @@ def test_a_stage_that_raises_is_reported_and_the_session_goes_on(models, setting
 
 def test_two_typed_questions_back_to_back_answer_only_the_second(models, settings):
     async def run():
-        session = await Session(models, settings, name="t-b2b").start()
-        rec = Recorder()
-        session.subscribe(rec)
+        session, rec = await live(models, settings, "t-b2b")
         first = await session.ask("Tell me a long story about a lighthouse.", speak=False)
         second = await session.ask("What is the capital of France?", speak=False)
         answer = await rec.wait_for("answer", turn_id=second, timeout=120)
@@ -289,9 +284,7 @@ def test_snapshots_never_hold_a_clip_twice(models, settings, evaldata):
                 for n in ("img_skimage_chelsea.png", "img_ultralytics_bus.jpg"))
 
     async def run():
-        session = await Session(models, settings, name="t-snap").start()
-        rec = Recorder()
-        session.subscribe(rec)
+        session, rec = await live(models, settings, "t-snap")
         for t in range(4):
             session.offer_frame(float(t), cat)
         session.offer_frame(4.0, bus)
@@ -413,9 +406,7 @@ def test_asr_runs_beside_sound_tagging(models, settings):
     no_early = settings.model_copy(update={"vad": settings.vad.model_copy(update={"early_asr_ms": 0})})
 
     async def run():
-        session = await Session(wired, no_early, name="t-overlap").start()
-        rec = Recorder()
-        session.subscribe(rec)
+        session, rec = await live(wired, no_early, "t-overlap")
         await _feed_speech(session, mix(4.0, [(0.3, models.tts.synthesize("Mend the coat before you go out."))]))
         await session.finish()
         await session.close()
@@ -439,9 +430,7 @@ def test_the_real_llm_stops_on_a_spoken_stop_and_on_a_barge_in(models, settings,
         return turn, await rec.wait_for("answer", turn_id=turn, timeout=60)
 
     async def run():
-        session = await Session(models, settings, name="t-real-stop").start()
-        rec = Recorder()
-        session.subscribe(rec)
+        session, rec = await live(models, settings, "t-real-stop")
         first = await one(session, rec, stop, "Tell me a long story about a lighthouse keeper.")
         second = await one(session, rec, barge, "Tell me a long story about a fisherman.")
         history = list(session._conversation.history)

@@ -10,13 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from helpers import Recorder, load, mix
+from helpers import live, load, mix
 from PIL import Image
 from streams import compose, evaldata_items
 
 from omnilive.backends.llm import OpenAICompatLLM
 from omnilive.reasoning.intent import InstructionFilter
-from omnilive.runtime.session import Session
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 from _intent_data import held_out  # noqa: E402
@@ -102,9 +101,7 @@ def test_follow_up_searches_the_same_thing_earlier(models, settings, evaldata):
                                                       "img_imageio_cat_wikkie.png"))
 
     async def run():
-        session = await Session(models, settings, name="t-follow").start()
-        rec = Recorder()
-        session.subscribe(rec)
+        session, rec = await live(models, settings, "t-follow")
         await show(session, [(cat, 6), (bus, 6), (cat2, 6), (bus, 4)])
         first = await session.ask("Where did you see a cat?", speak=False)
         await rec.wait_for("answer", turn_id=first)
@@ -130,9 +127,7 @@ def test_llm_server_down_is_said_and_the_session_goes_on(models, settings, evald
     import dataclasses
 
     async def run():
-        session = await Session(dataclasses.replace(models, llm=llm), settings, name="t-down").start()
-        rec = Recorder()
-        session.subscribe(rec)
+        session, rec = await live(dataclasses.replace(models, llm=llm), settings, "t-down")
         await show(session, [(frames(evaldata, "img_skimage_chelsea.png"), 3)])
         turn = await session.ask("Tell me a joke.")
         answer = await rec.wait_for("answer", turn_id=turn)
@@ -151,9 +146,7 @@ def test_llm_server_down_is_said_and_the_session_goes_on(models, settings, evald
 
 def test_spoken_background_talk_gets_a_transcript_but_no_answer(models, settings, evaldata):
     async def run():
-        session = await Session(models, settings, name="t-chatter").start()
-        rec = Recorder()
-        session.subscribe(rec)
+        session, rec = await live(models, settings, "t-chatter")
         speech = mix(6.0, [(0.5, load(evaldata, "speech/en/wav16k/en_harvard_spk2_snt4.wav"))])
         for i in range(0, len(speech), 512):
             await session.put_audio(i / 16000, speech[i: i + 512])
@@ -169,9 +162,7 @@ def test_spoken_background_talk_gets_a_transcript_but_no_answer(models, settings
 
 def test_typed_chatter_is_judged_like_speech_and_a_typed_stop_stops(models, settings):
     async def run():
-        session = await Session(models, settings, name="t-typed").start()
-        rec = Recorder()
-        session.subscribe(rec)
+        session, rec = await live(models, settings, "t-typed")
         chatter = await session.ask("I think we should buy more milk tomorrow.", speak=False)
         question = await session.ask("What is the capital of France?", speak=False)
         answer = await rec.wait_for("answer", turn_id=question, timeout=120)
@@ -192,18 +183,19 @@ def test_a_chinese_question_is_answered_in_chinese_and_not_read_by_the_english_v
     cat = frames(evaldata, "img_skimage_chelsea.png")
 
     async def run():
-        session = await Session(models, settings, name="t-zh").start()
-        rec = Recorder()
-        session.subscribe(rec)
+        session, rec = await live(models, settings, "t-zh")
         await show(session, [(cat, 6)])
         turn = await session.ask("你看到猫了吗？", speak=True)
         answer = await rec.wait_for("answer", turn_id=turn, timeout=120)
         english = await session.ask("Did you see a cat?", speak=True)
         answer_en = await rec.wait_for("answer", turn_id=english, timeout=120)
+        what = await session.ask("你看到了什么？", speak=False)  # after English turns in the history
+        answer_what = await rec.wait_for("answer", turn_id=what, timeout=120)
         await session.close()
-        return rec, turn, answer, english, answer_en
+        return rec, turn, answer, english, answer_en, answer_what
 
-    rec, turn, answer, english, answer_en = asyncio.run(run())
+    rec, turn, answer, english, answer_en, answer_what = asyncio.run(run())
+    assert "猫" in answer_what.text and "你看到了什么" not in answer_what.text  # answered, not said back
     query = next(e for _, e in rec.events if e.type == "query" and e.turn_id == turn)
     assert query.language == "zh" and query.parsed_by == "llm" and "cat" in query.facts.lower()
     assert "猫" in answer.text  # grounded, and in Chinese

@@ -316,7 +316,14 @@ def _summary(clips: Sequence[GroundedClip], when, span: str) -> str:
     if len(moments) > SUMMARY_MOMENTS:  # evenly spread, always keeping the first and the last
         step = (len(moments) - 1) / (SUMMARY_MOMENTS - 1)
         moments = [moments[round(i * step)] for i in range(SUMMARY_MOMENTS)]
-    steps = ", then ".join(f"{_things(c)} ({when(c.end)})" for c in moments)
+    said, last = [], None
+    for c in moments:  # a time is said once for the moments it covers: "a cup, then a cat (just now)"
+        w = when(c.end)
+        if said and w == last:
+            said[-1] = said[-1].rsplit(" (", 1)[0]
+        said.append(f"{_things(c)} ({w})")
+        last = w
+    steps = ", then ".join(said)
     return f"{span[0].upper() + span[1:]}, I saw {steps}." if span else f"I saw {steps}."
 
 
@@ -337,9 +344,13 @@ def build_messages(question: str, tags: Sequence[str], fact_text: str, clips: Se
     history and this turn's facts and question follow it."""
     prefix = "".join(f"[{t}] " for t in tags)
     jpegs = tuple(c.keyframe_jpeg for c in evidence(clips)[:2] if c.keyframe_jpeg) if images else ()
-    lang = "\nAnswer in Chinese (简体中文)." if language == "zh" else ""
-    user = (f"Facts: {fact_text}\nQuestion: {prefix}{question}\nAnswer using the facts.{lang}" if fact_text
-            else f"{prefix}{question}{lang}")
+    if language == "zh" and fact_text:  # the facts are English: say which is which, and what to write
+        user = (f"Question (in Chinese): {prefix}{question}\nWhat you know (in English): {fact_text}\n"
+                "Answer the question in Chinese (简体中文), in one sentence, using only what you know.")
+    elif fact_text:
+        user = f"Facts: {fact_text}\nQuestion: {prefix}{question}\nAnswer using the facts."
+    else:
+        user = f"{prefix}{question}" + ("\nAnswer in Chinese (简体中文)." if language == "zh" else "")
     return [ChatMessage("system", SYSTEM), *history, ChatMessage("user", user, images=jpegs)]
 
 

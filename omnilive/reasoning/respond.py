@@ -22,6 +22,10 @@ from .sentences import SentenceSplitter
 _CJK = re.compile(r"[\u3400-\u9fff]")
 
 
+def _plain(text: str) -> str:
+    return re.sub(r"[\W_]+", "", text).lower()
+
+
 def facts_first(settings: Settings) -> bool:
     """Answer memory questions with the grounded facts alone? (Default: for a local llama.cpp model.)"""
     llm = settings.llm
@@ -71,7 +75,9 @@ def answer_sentences(llm: LLM, query: Query, history: Sequence[ChatMessage] = ()
     guard = RepeatGuard()
 
     def keeps(s: str) -> bool:
-        return bool(_CJK.search(s)) if zh else grounding.keeps_facts(s, query.clips)
+        if zh:  # Chinese, and not the question said back ("你看到了什么？" -> "你看到了什么？")
+            return bool(_CJK.search(s)) and _plain(s) != _plain(query.text)
+        return grounding.keeps_facts(s, query.clips)
 
     def sentences() -> Iterator[str]:
         nonlocal first

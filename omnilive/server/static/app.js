@@ -183,7 +183,7 @@ function onMessage(e) {
       $("timeline").appendChild(fig);
       break;
     }
-    case "notice": line("answer", `ⓘ ${ev.message}`, "partial"); break;
+    case "notice": line("answer", `Note: ${ev.message}`, "partial"); break;
     case "error": line("answer", `⚠ ${ev.message}`, "partial"); break;
   }
 }
