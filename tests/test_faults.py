@@ -148,15 +148,18 @@ def test_tokens_never_reach_the_logs(caplog):
 
     install_log_redaction()
     loggers = [logging.getLogger(n) for n in ("uvicorn.error", "uvicorn.access")]
-    for lg in loggers:  # uvicorn's own config may stop them propagating to the root logger
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:  # uvicorn's own config (an earlier test's server) may quieten them or stop them propagating
         lg.addHandler(caplog.handler)
+        lg.setLevel(logging.INFO)
     try:
         with caplog.at_level(logging.INFO):
             loggers[0].info('%s - "WebSocket %s" [accepted]', "127.0.0.1:5000", "/ws?token=s3cr3t")
             loggers[1].info('%s - "GET %s HTTP/1.1" %d', "127.0.0.1", "/api/memory?token=s3cr3t", 200)
     finally:
-        for lg in loggers:
+        for lg, level in zip(loggers, levels):
             lg.removeHandler(caplog.handler)
+            lg.setLevel(level)
     assert len(caplog.records) >= 2 and "s3cr3t" not in caplog.text and "token=***" in caplog.text
 
 

@@ -56,7 +56,12 @@ def _prefetch(items: Iterator, depth: int = 64) -> tuple["asyncio.Queue", thread
     stop = threading.Event()
 
     def put(item) -> bool:
-        fut = asyncio.run_coroutine_threadsafe(q.put(item), loop)
+        if stop.is_set():
+            return False
+        try:
+            fut = asyncio.run_coroutine_threadsafe(q.put(item), loop)
+        except RuntimeError:  # the event loop is gone (its program ended): nobody reads any more
+            return False
         while not stop.is_set():
             try:
                 fut.result(timeout=0.2)
