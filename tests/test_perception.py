@@ -115,3 +115,13 @@ def test_media_errors_are_clear(tmp_path):
         validate_frame(np.zeros((10, 10), np.uint8))
     with pytest.raises(ValueError, match="uint8"):
         validate_frame(np.zeros((32, 32, 3), np.float32))
+
+
+def test_a_short_english_question_is_not_heard_as_another_language(models):
+    """Whisper base alone ranks Piper's "Tell me a joke." Japanese (0.45-0.52 against English
+    0.38-0.41) and writes kana; detection picks among asr.languages (English, Chinese)."""
+    import numpy as np
+
+    speech = models.tts.synthesize("Tell me a joke.")
+    heard = models.asr.transcribe(np.concatenate([np.zeros(4800, np.float32), speech, np.zeros(3200, np.float32)]))
+    assert heard.language == "en" and "joke" in heard.text.lower(), heard

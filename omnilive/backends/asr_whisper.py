@@ -47,6 +47,7 @@ class WhisperASR(ASRModel):
         cfg = settings.asr
         self.english_only = model_dir.name.endswith(".en") or settings.asr.model.endswith(".en")
         self._language = cfg.language
+        self._languages = set(cfg.languages)
         self._beam = cfg.beam_size
         self._beam_zh = cfg.beam_size_zh
         self._model = WhisperModel(
@@ -142,11 +143,18 @@ class WhisperASR(ASRModel):
         return self._detect(self._encode(mel, _frames(mel)))
 
     def _detect(self, encoded: ctranslate2.StorageView) -> tuple[str, float]:
-        language, prob = self._model.model.detect_language(encoded)[0][0]
-        return language.strip("<|>"), float(prob)
+        """The likeliest language among ``asr.languages`` (all when empty), its share among them."""
+        ranked = [(lang.strip("<|>"), float(p)) for lang, p in self._model.model.detect_language(encoded)[0]]
+        allowed = [(lang, p) for lang, p in ranked if not self._languages or lang in self._languages]
+        if not allowed:
+            return ranked[0]
+        total = sum(p for _, p in allowed) or 1.0
+        return allowed[0][0], allowed[0][1] / total
 
     def _clean(self, text: str, language: str) -> str:
-        text = text.strip()
+        # the Chinese priming prompt can come back as the "transcript" of a short or unclear
+        # utterance ("以下是普通话的句子。"): it is never something the user said
+        text = text.replace(ZH_PROMPT, "").replace(ZH_PROMPT.rstrip("。"), "").strip()
         if language == "zh":
             if self._to_simplified is None:
                 import opencc  # opencc-python-reimplemented
