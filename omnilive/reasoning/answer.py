@@ -220,12 +220,17 @@ def _around(c: GroundedClip, main: str | None) -> str:
     return ", ".join(parts)
 
 
-def _sighting(c: GroundedClip, thing: str, when, where: bool) -> str:
+def _sighting(c: GroundedClip, thing: str, when, context: bool, asked_where: bool = False) -> str:
+    """"a bird, a parrot I think, about 2 minutes ago, next to a cup"; ``context``: say what else
+    was in view; ``asked_where``: and say so when nothing was."""
     what, detail = _named(c, thing)
     out = what + (f", {detail} I think," if detail else "") + " " + when(c.end)
-    if where:
+    if context:
         around = _around(c, _main_label(c, thing))
-        out += f", {around}" if around else ", with nothing else in view to tell where"
+        if around:
+            out += f", {around}"
+        elif asked_where:
+            out += ", with nothing else in view to tell where"
     return out
 
 
@@ -290,7 +295,7 @@ def facts(q: Question | str, question: str, clips: Sequence[GroundedClip], now: 
         # only a look-alike: deny in the user's words, then offer the closest thing seen
         no = "No, " if q.yesno else ""
         return f"{no}I haven't seen {with_article(thing, asked=True)} itself; the closest was {_sighting(seen[0], '', when, True)}."
-    line = f"{lead} {_sighting(seen[0], q.thing, when, q.where or not q.yesno)}."
+    line = f"{lead} {_sighting(seen[0], q.thing, when, q.where or not q.yesno, q.where)}."
     if len(seen) > 1:
         line += f" I also saw it {'once' if len(seen) == 2 else f'{len(seen) - 1} times'} before that."
     return line
