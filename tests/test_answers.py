@@ -60,6 +60,6 @@ def test_times_past_an_hour_are_said_by_the_clock_and_dayparts_are_ranges():
     three_pm = datetime(2026, 12, 1, 15, 0).timestamp()
     assert ago(2 * 3600, three_pm - 2 * 3600) == "about 2 hours ago, at 13:00"
     assert ago(600, three_pm - 600) == "about 10 minutes ago"
-    assert daypart_of("What did you see this morning?", three_pm) == (10 * 3600, 3 * 3600)  # 05:00 - 12:00
-    assert daypart_of("What happened today?", three_pm) == (15 * 3600, 0.0)
+    assert daypart_of("What did you see this morning?", three_pm) == (10 * 3600, 3 * 3600, "this morning")  # 05-12
+    assert daypart_of("What happened today?", three_pm) == (15 * 3600, 0.0, "today")
     assert daypart_of("What happened today?", None) is None  # a recorded memory has no clock

@@ -281,6 +281,23 @@ def test_a_question_while_the_previous_is_in_asr_supersedes_it(models, settings,
     assert answer.turn_id == utts[1].turn_id
 
 
+def test_a_clip_keeps_its_frames_small_whatever_the_camera_sends(models, settings, evaldata):
+    """A clip holds every frame it is built from: a 3000 x 2000 frame is kept at 640 px at most."""
+    big = np.asarray(Image.open(evaldata / "images/img_skimage_chelsea.png").convert("RGB").resize((3000, 2000)))
+
+    async def run():
+        session, rec = await live(models, settings, "t-big")
+        session.offer_frame(0.0, big)
+        deadline = time.monotonic() + 60
+        while session.counters.frames_encoded < 1 and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        kept = session._clips._cur.images[0].shape
+        await session.close()
+        return kept
+
+    assert max(asyncio.run(run())[:2]) == 640
+
+
 def test_snapshots_never_hold_a_clip_twice(models, settings, evaldata):
     """The memory thread stores a clip before the event loop takes it off the not-yet-stored list;
     a snapshot taken in between must count it once."""

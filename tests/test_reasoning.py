@@ -161,22 +161,19 @@ def test_spoken_background_talk_gets_a_transcript_but_no_answer(models, settings
 
 
 def test_typed_chatter_is_judged_like_speech_and_a_typed_stop_stops(models, settings):
+    """A typed message is judged before ask() returns: chatter is shown, not answered; a stop stops."""
     async def run():
         session, rec = await live(models, settings, "t-typed")
         chatter = await session.ask("I think we should buy more milk tomorrow.", speak=False)
-        question = await session.ask("What is the capital of France?", speak=False)
-        answer = await rec.wait_for("answer", turn_id=question, timeout=120)
         stop = await session.ask("Can you stop for a second?", speak=False)
-        await rec.wait_for("utterance", turn_id=stop)
         await session.close()
-        return rec, chatter, answer, stop
+        return rec, chatter, stop
 
-    rec, chatter, answer, stop = asyncio.run(run())
+    rec, chatter, stop = asyncio.run(run())
     typed = {e.turn_id: e for _, e in rec.events if e.type == "utterance"}
     assert typed[chatter].source == "typed" and typed[chatter].for_assistant is False
-    assert not [e for _, e in rec.events if e.type in ("query", "answer") and e.turn_id == chatter]
-    assert "paris" in answer.text.lower()
-    assert typed[stop].command == "stop" and not [e for _, e in rec.events if e.type == "query" and e.turn_id == stop]
+    assert typed[stop].command == "stop" and any(e.type == "interrupt" and e.reason == "command" for _, e in rec.events)
+    assert not [e for _, e in rec.events if e.type in ("query", "answer")]  # neither was answered
 
 
 def test_a_chinese_question_is_answered_in_chinese_and_not_read_by_the_english_voice(models, settings, evaldata):

@@ -181,3 +181,9 @@ def test_metrics_time_every_turn(client, models):
                     if l.startswith(f'omnilive_turn_latency_seconds_count{{stage="{stage}"}}'))
         assert float(line.split()[-1]) >= 1, line
     assert "omnilive_sessions_active" in text
+    deadline = time.time() + 30
+    while client.get("/health").json()["sessions"] and time.time() < deadline:  # the session has ended
+        time.sleep(0.05)
+    text = client.get("/metrics").text
+    calls = {l.split('"')[1]: float(l.split()[-1]) for l in text.splitlines() if l.startswith("omnilive_stage_calls_total{")}
+    assert calls["vad"] >= 1 and calls["asr"] >= 1 and calls["tts"] >= 1, calls  # per-stage work, once ended

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..text import has_cjk
+
 
 class ModelUnavailable(RuntimeError):
     """A selected model cannot be loaded; the message says what to install or configure."""
@@ -156,8 +158,7 @@ class TTS(ABC):
 
     def speaks(self, text: str) -> bool:
         """Can this voice say ``text``? An English voice reads Chinese as noise: no."""
-        cjk = any("\u3400" <= ch <= "\u9fff" for ch in text)
-        return "zh" in self.languages if cjk else bool(self.languages - {"zh"})
+        return "zh" in self.languages if has_cjk(text) else bool(self.languages - {"zh"})
 
     @abstractmethod
     def synthesize(self, text: str) -> np.ndarray:

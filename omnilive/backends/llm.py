@@ -62,7 +62,7 @@ class LlamaCppLLM(LLM):
         except ImportError as exc:  # pragma: no cover - depends on the install
             raise ModelUnavailable("llama-cpp-python is not installed: `pip install llama-cpp-python==0.3.36`") from exc
         cfg = settings.llm
-        self.name = settings.llm.model if settings.llm.model in EMBEDDED or cfg.model == "smollm2" else path.stem
+        self.name = cfg.model if cfg.model in (*EMBEDDED, "smollm2") else path.stem
         # the chat template comes from the GGUF's metadata (ChatML for Qwen)
         self._llm = Llama(model_path=str(path), n_ctx=cfg.context, n_threads=cfg.threads, verbose=False)
         self._temperature = cfg.temperature

@@ -77,13 +77,22 @@ def pool_tokens(tokens: np.ndarray, n: int) -> np.ndarray:
     return np.stack([g.mean(axis=0) for g in groups]).astype(np.float16)
 
 
-def jpeg(image: np.ndarray, side: int = KEYFRAME_SIDE, quality: int = 70) -> bytes:
+def fit(image: np.ndarray, side: int) -> np.ndarray:
+    """The frame at most ``side`` pixels on its long side (unchanged when it is smaller)."""
+    if max(image.shape[:2]) <= side:
+        return image
     from PIL import Image
 
     img = Image.fromarray(image)
-    img.thumbnail((side, side))
+    img.thumbnail((side, side), Image.BILINEAR)
+    return np.asarray(img)
+
+
+def jpeg(image: np.ndarray, side: int = KEYFRAME_SIDE, quality: int = 70) -> bytes:
+    from PIL import Image
+
     buf = io.BytesIO()
-    img.save(buf, format="JPEG", quality=quality)
+    Image.fromarray(fit(image, side)).save(buf, format="JPEG", quality=quality)
     return buf.getvalue()
 
 

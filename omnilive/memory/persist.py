@@ -85,12 +85,16 @@ class MemoryDB:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.path = self.dir / DB_NAME
         self._lockfile = _lock(self.dir)
-        self._con = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._lock = threading.Lock()  # one connection, used from the encoder thread and readers
-        self._con.execute("PRAGMA journal_mode=WAL")
-        self._con.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across process crashes
-        self._con.executescript(_SCHEMA)
-        self._check_identity(encoder_id, dim)
+        try:
+            self._con = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            self._lock = threading.Lock()  # one connection, used from the encoder thread and readers
+            self._con.execute("PRAGMA journal_mode=WAL")
+            self._con.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across process crashes
+            self._con.executescript(_SCHEMA)
+            self._check_identity(encoder_id, dim)
+        except BaseException:
+            self._lockfile.close()  # a memory that cannot be opened is not held either
+            raise
 
     def _check_identity(self, encoder_id: str, dim: int) -> None:
         meta = self.meta()

@@ -70,8 +70,6 @@ _ANCHOR = re.compile(r"\b(before|after|since)\s+(?:you\s+(?:saw|noticed|spotted)
                      r"(?:a|an|the|my|some)?\s*([a-z][a-z '-]*?)\W*$", re.I)
 _COUNT_WORDS = re.compile(r"\bhow (many times|often|many)\b|\btimes\b", re.I)
 
-KINDS = ("now", "summary", "search", "count", "chat")
-
 
 @dataclass(frozen=True, slots=True)
 class Question:
@@ -99,9 +97,9 @@ def window_of(text: str) -> float | None:
     return None
 
 
-def daypart_of(text: str, wall: float | None) -> tuple[float, float] | None:
-    """"this morning" / "today" -> (seconds back to its start, seconds back to its end), by the
-    local clock at ``wall`` (None: no clock, as for a recorded memory)."""
+def daypart_of(text: str, wall: float | None) -> tuple[float, float, str] | None:
+    """"this morning" / "today" -> (seconds back to its start, seconds back to its end, its name),
+    by the local clock at ``wall`` (None: no clock, as for a recorded memory)."""
     m = _DAYPART.search(text)
     if m is None or wall is None:
         return None
@@ -111,7 +109,7 @@ def daypart_of(text: str, wall: float | None) -> tuple[float, float] | None:
     start_h, end_h = _PARTS.get(part, (0, 24))
     start = (now - midnight.replace(hour=start_h)).total_seconds()
     end = max(0.0, (now - midnight).total_seconds() - end_h * 3600)
-    return (start, end) if start > 0 else None
+    return (start, end, m.group(0)) if start > 0 else None
 
 
 def parse(text: str, wall: float | None = None) -> Question:
@@ -119,7 +117,7 @@ def parse(text: str, wall: float | None = None) -> Question:
     time of "now", for "this morning" and "today"."""
     window, until, period = window_of(text), 0.0, ""
     if window is None and (part := daypart_of(text, wall)) is not None:
-        (window, until), period = part, _DAYPART.search(text).group(0)
+        window, until, period = part
     anchor = None
     if (m := _ANCHOR.search(text)) is not None:
         anchor = ("after" if m.group(1).lower() in ("after", "since") else "before", m.group(2).strip())
@@ -137,10 +135,6 @@ def parse(text: str, wall: float | None = None) -> Question:
     return Question(kind=kind, thing=thing if thing != text else "", yesno=bool(_YESNO.match(text)),
                     where=bool(_WHERE.search(text)), window_s=window, until_s=until, period=period,
                     anchor=anchor if kind == "summary" else None)
-
-
-def question_kind(text: str) -> str:
-    return parse(text).kind
 
 
 def follow_up(text: str) -> str | None:

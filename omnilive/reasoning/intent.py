@@ -21,6 +21,7 @@ from importlib import resources
 import numpy as np
 
 from ..backends.base import LLM, ChatMessage, TextEmbedder
+from ..text import has_cjk
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,6 @@ _SECOND_PERSON = re.compile(r"\b(you|your|you're|you've)\b", re.I)
 _WAKE = re.compile(r"\b(omnilive|assistant)\b", re.I)
 _CALLED = re.compile(r"^\W*((hey|hi|ok|okay)\W+)?(omnilive|omni live|assistant)\b", re.I)  # addressed by name
 _MY_THINGS = re.compile(r"\b(did i|where('s| is| are| did)|my)\b", re.I)
-_CJK = re.compile(r"[\u3400-\u9fff]")
 _ZH_QUESTION = re.compile(r"[吗呢吧？?]|什么|哪里|哪儿|怎么|为什么|谁|几|多少|请|帮我|告诉我|给我|讲个|讲一个|说说|能不能|可以|总结")
 
 CUES = ("question_mark", "question_start", "request", "second_person", "wake_word", "my_things", "length")
@@ -53,7 +53,7 @@ CUES = ("question_mark", "question_start", "request", "second_person", "wake_wor
 
 def is_stop_command(text: str) -> bool:
     """A short request to stop talking ("Stop.", "Stop, stop!", "Can you stop for a second?", "嘘", "停一下")."""
-    if _CJK.search(text):
+    if has_cjk(text):
         return bool(_STOP_ZH.match(re.sub(r"[\s\W]+", "", text)))
     words = " ".join(re.findall(r"[a-z']+", text.lower()))
     return bool(words) and len(words.split()) <= 10 and bool(_STOP_EN.match(words))
@@ -62,7 +62,7 @@ def is_stop_command(text: str) -> bool:
 def language_of(text: str, heard: str | None = None) -> str:
     """The language to answer in: Chinese when the text is written in CJK script, else what ASR
     heard, else English."""
-    if _CJK.search(text):
+    if has_cjk(text):
         return "zh"
     return heard if heard and heard != "zh" else "en"
 
@@ -78,7 +78,7 @@ def cue_features(text: str) -> np.ndarray:
 def looks_like_request(text: str) -> bool:
     """The cue rule on its own (used for CJK text and as ``respond = "questions"``)."""
     t = text.strip()
-    if _CJK.search(t):
+    if has_cjk(t):
         return bool(_ZH_QUESTION.search(t))
     return bool(t.endswith("?") or _QUESTION_START.match(t) or _REQUEST.search(t) or _WAKE.search(t))
 
@@ -115,7 +115,7 @@ class InstructionFilter:
             return False
         if _CALLED.match(t):
             return True
-        if self.policy == "questions" or _CJK.search(t):
+        if self.policy == "questions" or has_cjk(t):
             return looks_like_request(t)
         if self.policy == "llm" and self._llm is not None:
             return self._ask_llm(t)

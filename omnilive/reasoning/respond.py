@@ -16,11 +16,9 @@ from dataclasses import dataclass
 from ..backends.base import LLM, ChatMessage
 from ..config import Settings
 from ..events import Query
+from ..text import has_cjk
 from . import answer as grounding
 from .sentences import SentenceSplitter
-
-_CJK = re.compile(r"[\u3400-\u9fff]")
-
 
 def _plain(text: str) -> str:
     return re.sub(r"[\W_]+", "", text).lower()
@@ -76,7 +74,7 @@ def answer_sentences(llm: LLM, query: Query, history: Sequence[ChatMessage] = ()
 
     def keeps(s: str) -> bool:
         if zh:  # Chinese, and not the question said back ("你看到了什么？" -> "你看到了什么？")
-            return bool(_CJK.search(s)) and _plain(s) != _plain(query.text)
+            return has_cjk(s) and _plain(s) != _plain(query.text)
         return grounding.keeps_facts(s, query.clips)
 
     def sentences() -> Iterator[str]:

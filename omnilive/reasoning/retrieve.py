@@ -38,17 +38,19 @@ class Conversation:
 
 @dataclass(frozen=True, slots=True)
 class Retrieved:
-    kind: str
+    question: grounding.Question  # how it was understood
     search_text: str  # what was searched for (a follow-up searches the previous question's thing)
     clips: tuple[GroundedClip, ...]
     facts: str
-    question: grounding.Question | None = None
+
+    @property
+    def kind(self) -> str:
+        return self.question.kind
 
     def query(self, turn_id: int, t: float, text: str, *, tags: tuple[str, ...] = (), speak: bool = True,
               language: str = "en") -> Query:
         return Query(turn_id=turn_id, t=t, text=text, tags=tags, clips=self.clips, speak=speak, kind=self.kind,
-                     facts=self.facts, language=language,
-                     parsed_by=self.question.parsed_by if self.question else "rules")
+                     facts=self.facts, language=language, parsed_by=self.question.parsed_by)
 
 
 def ground_question(store: MemoryStore, visual: VisualEncoder, llm: LLM | None, question: str,
@@ -82,16 +84,16 @@ def retrieve(store: MemoryStore, visual: VisualEncoder, question: str, snapshot:
             seen = grounding.sightings(recall(store, visual, q.anchor[1], COUNT_K, snapshot), q.anchor[1])
             if seen:
                 if q.anchor[0] == "before":
-                    until = min(c.start for c in seen)
+                    until = min(c.start for c in seen) - 1e-6  # (not the sighting itself)
                 else:
-                    since = max(c.end for c in seen)
+                    since = max(c.end for c in seen) + 1e-6
             else:
                 until = float("-inf")  # never seen: nothing is before or after it
-        clips = [c for c in store.between(snapshot, since, until) if c.start < until or until == now]
+        clips = store.between(snapshot, since, until)
     elif q.kind in ("search", "count"):
         clips = recall(store, visual, search_text, COUNT_K if q.kind == "count" else k, snapshot,
                        before=before, after=after)
     else:
         clips = []
     facts = grounding.facts(q, search_text, clips, now, follow, wall) if q.kind != "chat" else ""
-    return Retrieved(q.kind, search_text, tuple(clips), facts, q)
+    return Retrieved(q, search_text, tuple(clips), facts)

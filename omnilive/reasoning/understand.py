@@ -13,14 +13,12 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import re
 
 from ..backends.base import LLM, ChatMessage
+from ..text import has_cjk
 from . import answer as grounding
 
 log = logging.getLogger(__name__)
-
-_CJK = re.compile(r"[\u3400-\u9fff]")
 
 SCHEMA = {
     "type": "object",
@@ -33,7 +31,7 @@ PROMPT = ("In English, name the thing this question asks about in one or two wor
 
 def understand(text: str, llm: LLM | None, wall: float | None = None) -> grounding.Question:
     q = grounding.parse(text, wall)
-    if q.kind not in ("search", "count") or not _CJK.search(text) or llm is None or not llm.supports_json:
+    if q.kind not in ("search", "count") or not has_cjk(text) or llm is None or not llm.supports_json:
         return q
     try:
         # the fixed system prompt first, as for answers, so llama.cpp keeps reusing its evaluated prefix
@@ -43,6 +41,6 @@ def understand(text: str, llm: LLM | None, wall: float | None = None) -> groundi
     except Exception as exc:  # the LLM is down or wrote nonsense: the rules' reading stands
         log.warning("question parse by the LLM failed (%s); using the rules", exc)
         return q
-    if not thing or _CJK.search(thing):
+    if not thing or has_cjk(thing):
         return q
     return dataclasses.replace(q, thing=thing, parsed_by="llm")

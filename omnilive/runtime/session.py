@@ -36,7 +36,7 @@ from ..events import (
     SAMPLE_RATE, Answer, AnswerAudio, AnswerDelta, AudioChunk, ClipMemory, ErrorEvent, Event, Frame,
     Interrupt, MemorySnapshot, Notice, Query, SoundTag, SpeechEnded, SpeechPaused, SpeechStarted, Summary, Utterance,
 )
-from ..memory.clips import ClipBuilder, Sealed, add_encoded, with_text
+from ..memory.clips import ClipBuilder, Sealed, add_encoded, fit, with_text
 from ..memory.store import MemoryStore, Snapshot
 from ..perception.vad import SpeechDetector
 from ..perception.video import FrameSampler, validate_frame
@@ -122,6 +122,7 @@ class Session:
 
     @property
     def stage_metrics(self) -> dict[str, StageMetrics]:
+        """Calls and busy seconds of each stage (the server adds them to /metrics)."""
         return {name: stage.metrics for name, stage in self._stages.items()}
 
     async def finish(self) -> Summary:
@@ -231,7 +232,7 @@ class Session:
             log.warning("%s: dropping frame at %.2fs: %s", self.name, t, exc)
             return False
         self.counters.frames_sampled += 1
-        self._frame_q.put(Frame(t=t, image=_bounded(image, KEY_FRAME_SIDE)))
+        self._frame_q.put(Frame(t=t, image=image))
         return True
 
     def wants_frame(self, t: float) -> bool:
@@ -257,10 +258,9 @@ class Session:
             self._emit(utt)
             await self._route(utt, turn, speak)
         except Exception as exc:  # a failing stage costs this question, never the session
-            self.counters.stage_errors += 1
             log.exception("%s: typed question %d failed", self.name, turn_id)
             self._turns.close(turn_id)
-            self._emit(ErrorEvent(stage="reasoning", message=f"{type(exc).__name__}: {exc}"))
+            self._stage_failed("reasoning", exc)
         return turn_id
 
     def stop(self) -> None:
@@ -394,18 +394,24 @@ class Session:
     async def _vision_worker(self) -> None:
         while (frame := await self._frame_q.get()) is not None:
             try:
-                feats = await self._run("vision", self.models.visual.encode, [frame.image])
+                image, feats = await self._run("vision", self._encode, frame.image)
             except Exception as exc:
                 self.counters.frames_corrupt += 1
                 log.warning("%s: encoder rejected frame at %.2fs: %s", self.name, frame.t, exc)
                 continue
             self.counters.frames_encoded += 1
-            for sealed in add_encoded(self._clips, feats, [(frame.t + self._t_offset, frame.image)]):
+            for sealed in add_encoded(self._clips, feats, [(frame.t + self._t_offset, image)]):
                 await self._seal(sealed)
         last = self._clips.flush(end=self._stream_t + self._t_offset)
         if last is not None:
             await self._seal(last)
         await self._sealed_q.put(None)
+
+    def _encode(self, image: np.ndarray):
+        """On the vision thread: the frame scaled to at most KEY_FRAME_SIDE (a clip keeps every frame
+        it is built from) and its features."""
+        image = fit(image, KEY_FRAME_SIDE)
+        return image, self.models.visual.encode([image])
 
     async def _seal(self, sealed: Sealed) -> None:
         self._unstored.append(sealed.clip)
@@ -581,17 +587,3 @@ class Session:
                        frames_encoded=c.frames_encoded, frames_dropped=self._frame_q.dropped,
                        frames_corrupt=c.frames_corrupt, clips=len(self.memory), utterances=c.utterances,
                        answers=c.answers, interrupts=c.interrupts)
-
-
-
-def _bounded(image: np.ndarray, side: int) -> np.ndarray:
-    """The frame at most ``side`` pixels on its long side: what the encoder, OCR and the key frame
-    need, and a clip keeps every frame it is built from."""
-    h, w = image.shape[:2]
-    if max(h, w) <= side:
-        return image
-    from PIL import Image
-
-    scale = side / max(h, w)
-    return np.asarray(Image.fromarray(image).resize((max(1, round(w * scale)), max(1, round(h * scale))),
-                                                    Image.BILINEAR))

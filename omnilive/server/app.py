@@ -35,9 +35,9 @@ from ..runtime.replay import pull
 from ..runtime.session import Session
 from . import protocol
 from ..memory.persist import MemoryLocked
-from .guard import SUBPROTOCOL, RateLimit, install_log_redaction, origin_allowed, source_allowed, token_from_subprotocols
+from .guard import RateLimit, from_subprotocols, install_log_redaction, origin_allowed, source_allowed
 from .metrics import Metrics, TurnClock
-from .sessions import SessionBusy, TokenError, Tokens
+from .sessions import SessionBusy, TokenError, Tokens, TokensFull
 
 log = logging.getLogger(__name__)
 OUT_QUEUE = 256
@@ -113,9 +113,11 @@ def create_app(settings: Settings | None = None, models: Models | None = None) -
             raise HTTPException(status_code=403, detail="this origin may not open sessions (server.allowed_origins)")
         if not app.state.new_sessions.allow(request.client.host if request.client else "?"):
             raise HTTPException(status_code=429, detail="too many new sessions from this address; wait a minute")
-        if app.state.tokens.count() >= cfg.max_tokens:
-            raise HTTPException(status_code=503, detail="this server holds as many sessions as it may (server.max_tokens)")
-        return JSONResponse({"token": app.state.tokens.create()}, status_code=201)
+        try:  # (disk work: off the event loop)
+            token = await asyncio.to_thread(app.state.tokens.create, cfg.max_tokens)
+        except TokensFull as exc:
+            raise HTTPException(status_code=503, detail=str(exc)) from exc
+        return JSONResponse({"token": token}, status_code=201)
 
     @app.get("/api/memory")
     async def read_memory(q: str | None = Query(None, max_length=500), k: int = Query(3, ge=1, le=20),
@@ -142,9 +144,9 @@ def create_app(settings: Settings | None = None, models: Models | None = None) -
         """The token comes as a subprotocol (``["omnilive", "token.<T>"]``; it stays out of URLs and
         logs) or, for simple clients, as ``?token=``. Refusals are sent as an ``error`` event and a
         close code the page acts on: 4401 token, 4403 origin or source, 4409 busy, 4429 full."""
-        offered = socket.headers.get("sec-websocket-protocol")
-        token = token_from_subprotocols(offered) or token
-        await socket.accept(subprotocol=SUBPROTOCOL if offered and SUBPROTOCOL in offered else None)
+        subprotocol, offered_token = from_subprotocols(socket.headers.get("sec-websocket-protocol"))
+        token = offered_token or token
+        await socket.accept(subprotocol=subprotocol)
 
         async def refuse(code: int, message: str) -> None:
             await socket.send_json({"type": "error", "stage": "session", "message": message})
@@ -173,6 +175,9 @@ def create_app(settings: Settings | None = None, models: Models | None = None) -
             try:
                 m.frames_dropped.inc(session.frames_dropped)
                 await session.close()  # keeps the clip being built: the memory must still be open
+                for stage, sm in session.stage_metrics.items():  # added up when a session ends
+                    m.stage_busy.labels(stage).inc(sm.busy_s)
+                    m.stage_calls.labels(stage).inc(sm.calls)
             finally:
                 app.state.tokens.disconnect(token)
                 app.state.sessions -= 1

@@ -35,13 +35,12 @@ def install_log_redaction() -> None:
             logger.addFilter(RedactTokens())
 
 
-def token_from_subprotocols(header: str | None) -> str | None:
-    """``Sec-WebSocket-Protocol: omnilive, token.<T>`` -> T."""
-    for part in (header or "").split(","):
-        part = part.strip()
-        if part.startswith("token."):
-            return part[len("token."):]
-    return None
+def from_subprotocols(header: str | None) -> tuple[str | None, str | None]:
+    """``Sec-WebSocket-Protocol: omnilive, token.<T>`` -> ("omnilive", T): the subprotocol to
+    accept (None when the client offered none of ours) and the token."""
+    offered = [p.strip() for p in (header or "").split(",") if p.strip()]
+    token = next((p[len("token."):] for p in offered if p.startswith("token.")), None)
+    return (SUBPROTOCOL if SUBPROTOCOL in offered else None), token
 
 
 def origin_allowed(origin: str | None, host: str | None, allowed: list[str]) -> bool:

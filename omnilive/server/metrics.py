@@ -30,6 +30,9 @@ class Metrics:
                                       registry=r)
         self.errors = Counter("omnilive_errors", "errors by stage", ["stage"], registry=r)
         self.bad_messages = Counter("omnilive_bad_messages", "malformed client messages", registry=r)
+        self.stage_busy = Counter("omnilive_stage_busy_seconds", "time each session stage spent working, by stage",
+                                  ["stage"], registry=r)
+        self.stage_calls = Counter("omnilive_stage_calls", "calls each session stage made, by stage", ["stage"], registry=r)
 
     def text(self) -> bytes:
         return generate_latest(self.registry)

@@ -25,6 +25,10 @@ class TokenError(PermissionError):
     """Missing or unknown session token."""
 
 
+class TokensFull(RuntimeError):
+    """No more session tokens may be made."""
+
+
 class SessionBusy(RuntimeError):
     """The token already has a live connection."""
 
@@ -42,12 +46,13 @@ class Tokens:
     def _key(token: str) -> str:
         return hashlib.sha256(token.encode()).hexdigest()[:32]
 
-    def count(self) -> int:
-        return sum(1 for p in self.root.iterdir() if p.is_dir())
-
-    def create(self) -> str:
-        token = secrets.token_urlsafe(24)
-        (self.root / self._key(token)).mkdir()
+    def create(self, limit: int | None = None) -> str:
+        """A new token and its (empty) memory directory; TokensFull once ``limit`` exist."""
+        with self._lock:
+            if limit is not None and sum(1 for p in self.root.iterdir() if p.is_dir()) >= limit:
+                raise TokensFull(f"this server holds as many sessions as it may ({limit}, server.max_tokens)")
+            token = secrets.token_urlsafe(24)
+            (self.root / self._key(token)).mkdir()
         return token
 
     def check(self, token: str | None) -> str:
