@@ -33,6 +33,19 @@ class VADConfig(_Section):
     max_utterance_s: float = Field(30.0, gt=1.0)
 
 
+class TurnConfig(_Section):
+    """When the user's turn is over (perception/vad.py) and when speech over an answer is a real
+    interruption (runtime/session.py)."""
+
+    # "smart_turn": pipecat's Smart Turn v3.2 (embedded) hears whether the speaker has finished;
+    # "none": every pause of vad.min_silence_ms ends the turn
+    backend: Literal["smart_turn", "none"] = "smart_turn"
+    path: str | None = None  # another Smart Turn .onnx file
+    complete: float = Field(0.5, gt=0, lt=1)  # probability above which the turn is over
+    check_ms: int = Field(200, ge=32)  # silence after which the model is asked
+    incomplete_ms: int = Field(1500, ge=100)  # silence that ends a turn the model heard as unfinished
+
+
 class ASRConfig(_Section):
     backend: Literal["whisper"] = "whisper"
     # "base" (embedded multilingual), "tiny.en" (embedded English), or a local CTranslate2
@@ -48,6 +61,9 @@ class ASRConfig(_Section):
     # Chinese gains from beam search (Whisper base: CER 25.8 -> 22.6 %, bench/audio_bench.py); English does not
     beam_size_zh: int = Field(5, ge=1)
     short_form: bool = True  # encode an utterance at its own length, not a padded 30 s window
+    # a transcript_partial event this often while the user speaks (0: off); each is one ASR pass
+    # over the utterance so far, on the ASR thread, skipped while the previous one is running
+    partial_interval_s: float = Field(0.5, ge=0)
     threads: int = Field(2, ge=1)
 
 
@@ -151,6 +167,7 @@ class Settings(BaseSettings):
 
     vad: VADConfig = VADConfig()
     asr: ASRConfig = ASRConfig()
+    turn: TurnConfig = TurnConfig()
     sound_events: SoundEventsConfig = SoundEventsConfig()
     text_embedding: TextEmbeddingConfig = TextEmbeddingConfig()
     visual: VisualConfig = VisualConfig()

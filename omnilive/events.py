@@ -69,6 +69,7 @@ class SpeechStarted(Event):
     is_system: ClassVar[bool] = True
     t: float
     turn_id: int
+    joins: int | None = None  # the speaker went on after turn ``joins`` was ended early: one turn
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +82,8 @@ class SpeechEnded(Event):
     start: float
     samples: np.ndarray = field(repr=False)
     background: np.ndarray | None = field(default=None, repr=False)  # audio heard just before it
+    complete: float | None = None  # the end-of-turn model's probability that the turn was over
+    joins: int | None = None  # this audio continues (and includes) turn ``joins``
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,6 +244,39 @@ class Interrupt(Event):
     t: float
     reason: str  # "speech" | "command" | "cancel"
     cancelled_turn: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerPaused(Event):
+    """Hold turn ``turn_id``'s audio (keep it queued): someone is talking over it, and whether they
+    mean to interrupt is known once their speech is understood."""
+
+    type: ClassVar[str] = "answer_paused"
+    is_system: ClassVar[bool] = True
+    t: float
+    turn_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerResumed(Event):
+    """Play turn ``turn_id``'s held audio on: the speech over it was not an interruption."""
+
+    type: ClassVar[str] = "answer_resumed"
+    is_system: ClassVar[bool] = True
+    t: float
+    turn_id: int
+    heard: str = ""  # what the speech was ("mm-hm", a cough: empty, background talk)
+
+
+@dataclass(frozen=True, slots=True)
+class TranscriptPartial(Event):
+    """What the user has said so far in turn ``turn_id``, while they are still speaking (about every
+    ``asr.partial_interval_s``); the ``utterance`` event has the final text."""
+
+    type: ClassVar[str] = "transcript_partial"
+    t: float
+    turn_id: int
+    text: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,6 +29,12 @@ if command -v fc-list >/dev/null 2>&1 && [ -z "$(fc-list :lang=zh 2>/dev/null | 
   { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends fonts-noto-cjk >/dev/null; } ||
     echo "could not install fonts-noto-cjk: Chinese renders as boxes in headless screenshots" >&2
 fi
+# Debian voices the project never tuned on: the turn-taking tests and benches speak with them.
+if ! command -v flite >/dev/null 2>&1 || ! command -v espeak-ng >/dev/null 2>&1; then
+  echo "installing flite + espeak-ng (apt) for the unseen-voice tests" >&2
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends flite espeak-ng >/dev/null; } ||
+    echo "could not install flite / espeak-ng: tests/test_turn_taking.py will fail until they are installed" >&2
+fi
 if [ ! -e /usr/lib/nginx/modules/ngx_rtmp_module.so ]; then
   echo "installing nginx + RTMP module (apt) for the media-server test" >&2
   { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \

@@ -28,6 +28,19 @@ def mix(duration_s: float, pieces: list[tuple[float, np.ndarray]], bed: np.ndarr
     return np.clip(out, -1, 1)
 
 
+def say(text: str, voice: str = "slt", engine: str = "flite") -> np.ndarray:
+    """``text`` spoken by a Debian voice the project never tuned on (flite or espeak-ng), at 16 kHz."""
+    import subprocess
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        wav = Path(tmp) / "say.wav"
+        cmd = (["flite", "-voice", voice, "-o", str(wav), "-t", text] if engine == "flite"
+               else ["espeak-ng", "-v", voice, "-w", str(wav), "--", text])
+        subprocess.run(cmd, check=True, capture_output=True)
+        return read_audio(wav)
+
+
 def write_wav(path: Path, samples: np.ndarray) -> Path:
     sf.write(path, samples, SR, subtype="PCM_16")
     return path

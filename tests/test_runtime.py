@@ -10,7 +10,7 @@ import numpy as np
 from PIL import Image
 
 from omnilive.runtime.session import Session
-from helpers import Recorder, SlowLLM, llm_phrases, load, mix, with_llm
+from helpers import Recorder, SlowLLM, llm_phrases, load, mix, say, with_llm
 
 
 def image(evaldata, name):
@@ -22,7 +22,7 @@ async def feed(session, audio, t0=0.0, chunk=512):
         await session.put_audio(t0 + i / 16000, audio[i : i + chunk])
 
 
-def test_speech_start_interrupts_the_answer_in_flight_and_drops_its_data(models, settings, evaldata):
+def test_a_question_over_the_answer_interrupts_it_and_drops_its_data(models, settings, evaldata):
     llm = SlowLLM(delay=0.15)
 
     async def run():
@@ -31,7 +31,7 @@ def test_speech_start_interrupts_the_answer_in_flight_and_drops_its_data(models,
         session.subscribe(rec)
         turn = await session.ask("What did you see on the table?")
         await rec.wait_for("answer_audio", turn_id=turn)  # the answer is being spoken
-        speech = mix(4.0, [(0.5, load(evaldata, "speech/en/wav16k/en_harvard_spk1_snt1.wav"))])
+        speech = mix(4.0, [(0.5, say("Where did I put my glasses?", "awb"))])  # a voice never tuned on
         await feed(session, speech)
         await rec.wait_for("utterance", timeout=60)
         summary = await session.finish()
@@ -41,13 +41,13 @@ def test_speech_start_interrupts_the_answer_in_flight_and_drops_its_data(models,
     rec, turn, summary = asyncio.run(run())
     cut = rec.index("interrupt", cancelled_turn=turn)
     assert rec.events[cut][1].reason == "speech"
-    assert rec.index("speech_started") == cut - 1 or rec.index("speech_started") < cut + 2
+    # held at once when the speech started, cut once it was understood as a question
+    assert rec.index("speech_started") < cut and rec.index("answer_paused", turn_id=turn) < cut
     answer = next(e for e in rec.of("answer") if e.turn_id == turn)
     assert answer.interrupted
     late = [e for _, e in rec.events[cut:] if e.type in ("answer_delta", "answer_audio") and e.turn_id == turn]
     assert late == []  # nothing of the cut turn is delivered after the interrupt
     assert llm.finished.wait(2) and llm.after_cancel <= 1  # the LLM thread stopped, too
-    assert llm.produced < llm.words
     assert summary.interrupts >= 1
 
 
@@ -150,7 +150,7 @@ def test_stop_command_ends_the_answer_without_a_new_question(models, settings, e
         session.subscribe(rec)
         turn = await session.ask("Tell me a long story.")
         await rec.wait_for("answer_delta", turn_id=turn)
-        stop = models.tts.synthesize("Okay, stop.")  # Piper's bare "Stop." reads as "Start." to Whisper base at times
+        stop = say("Please stop talking.", "kal16")  # one phrase, no pause for the end-of-turn model to split at
         await feed(session, mix(3.0, [(0.3, stop)]))
         await rec.wait_for("utterance", timeout=60, source="speech")
         await session.finish()
@@ -158,7 +158,8 @@ def test_stop_command_ends_the_answer_without_a_new_question(models, settings, e
         return rec, turn
 
     rec, turn = asyncio.run(run())
-    utt = next(e for e in rec.of("utterance") if e.source == "speech")
+    # the last: Smart Turn may end the turn after "Okay", and "stop" then joins it
+    utt = [e for e in rec.of("utterance") if e.source == "speech"][-1]
     assert "stop" in utt.text.lower()
     answer = next(e for e in rec.of("answer") if e.turn_id == turn)
     assert answer.interrupted

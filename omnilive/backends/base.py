@@ -71,6 +71,14 @@ class ASRModel(ABC):
         return result.language, result.language_probability
 
 
+class EndOfTurnModel(ABC):
+    """Hears whether a speaker has finished their turn (not just paused mid-sentence)."""
+
+    @abstractmethod
+    def complete(self, samples: np.ndarray) -> float:
+        """Probability that the turn is over, from the utterance's 16 kHz audio so far."""
+
+
 class SoundTagger(ABC):
     labels: list[str]
     reportable: np.ndarray  # bool per label: worth reporting as a tag (not plain speech/silence)

@@ -13,17 +13,22 @@ from typing import Any, Callable
 
 from ..config import Settings
 from .base import (
-    ASRModel, LLM, ModelUnavailable, SoundTagger, TextEmbedder, TextReader, TTS, VADModel, VisualEncoder,
+    ASRModel, EndOfTurnModel, LLM, ModelUnavailable, SoundTagger, TextEmbedder, TextReader, TTS, VADModel, VisualEncoder,
 )
 
 log = logging.getLogger(__name__)
 
-CAPABILITIES = ("vad", "asr", "sound_events", "text_embedding", "visual", "ocr", "llm", "tts")
+CAPABILITIES = ("vad", "turn", "asr", "sound_events", "text_embedding", "visual", "ocr", "llm", "tts")
 
 
 def _vad(name: str):
     from .vad_silero import SileroVAD
     return {"silero": SileroVAD}[name]
+
+
+def _turn(name: str):
+    from .turn_smart import SmartTurn
+    return {"smart_turn": SmartTurn}[name]
 
 
 def _asr(name: str):
@@ -65,7 +70,7 @@ def _tts(name: str):
 
 
 _RESOLVERS: dict[str, Callable[[str], Any]] = {
-    "vad": _vad, "asr": _asr, "sound_events": _sound, "text_embedding": _text,
+    "vad": _vad, "turn": _turn, "asr": _asr, "sound_events": _sound, "text_embedding": _text,
     "visual": _visual, "ocr": _ocr, "llm": _llm, "tts": _tts,
 }
 
@@ -90,6 +95,7 @@ class Models:
     """The loaded models of one process. Any may be None when its capability is disabled."""
 
     vad: VADModel
+    turn: EndOfTurnModel | None
     asr: ASRModel
     sound_events: SoundTagger | None
     text_embedding: TextEmbedder

@@ -6,6 +6,14 @@ before that point so the first syllable is not cut. End is reported after ``min_
 a lower threshold (hysteresis keeps brief pauses inside one utterance). A pause of
 ``early_asr_ms`` is reported too (SpeechPaused, with the audio the end would carry), so ASR can
 start before the end is certain.
+
+With an end-of-turn model (``turn``: Smart Turn), silence alone does not decide: after
+``turn.check_ms`` of it the model hears the utterance so far; a finished turn ends there (sooner
+than a fixed timeout), an unfinished one ("I left my keys on the ...") waits ``turn.incomplete_ms``
+for the speaker to go on. A turn the model ended early is not final either: if the speaker goes
+on within ``turn.incomplete_ms``, the new speech *joins* it (SpeechStarted/SpeechEnded ``joins``,
+the audio of both and the gap between), so a pause the model misjudged costs a restarted answer,
+not half a question.
 """
 
 from __future__ import annotations
@@ -15,8 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..backends.base import VADStream
-from ..config import VADConfig
+from ..backends.base import EndOfTurnModel, VADStream
+from ..config import TurnConfig, VADConfig
 from ..events import SAMPLE_RATE, SpeechEnded, SpeechPaused, SpeechStarted
 
 BACKGROUND_S = 3.0  # audio kept from before speech start, for background sound tags
@@ -31,12 +39,28 @@ class _Active:
     start: float
     parts: list[np.ndarray]
     started_emitted: bool = False
+    complete: float | None = None  # the end-of-turn model's verdict on the current pause
+    joins: int | None = None  # the early-ended turn this speech continues
+
+
+@dataclass
+class _Ended:
+    """A turn the end-of-turn model ended early: speech soon after it continues it."""
+
+    turn_id: int
+    start: float
+    samples: np.ndarray
+    background: np.ndarray | None
+    at: float
 
 
 class SpeechDetector:
-    def __init__(self, stream: VADStream, cfg: VADConfig, first_turn: int = 1) -> None:
+    def __init__(self, stream: VADStream, cfg: VADConfig, first_turn: int = 1,
+                 end_of_turn: EndOfTurnModel | None = None, turn_cfg: TurnConfig | None = None) -> None:
         self._vad = stream
         self._cfg = cfg
+        self._eot = end_of_turn
+        self._turn_cfg = turn_cfg or TurnConfig()
         self._win = stream.window
         self._pending = np.zeros(0, dtype=np.float32)
         self._t = 0.0  # stream time of the first sample in _pending
@@ -46,11 +70,47 @@ class SpeechDetector:
         self._silence_run = 0
         self._next_turn = first_turn
         self._background: np.ndarray | None = None
+        self._ended: _Ended | None = None
         self.last_probability = 0.0
 
     @property
     def in_speech(self) -> bool:
         return self._active is not None and self._active.started_emitted
+
+    @property
+    def turn_id(self) -> int | None:
+        """The turn being spoken, once its start has been reported."""
+        return self._active.turn_id if self.in_speech else None
+
+    @property
+    def voiced(self) -> bool:
+        """The latest window was confident speech (not a pause that may be the end)."""
+        return self.in_speech and self.last_probability >= self._cfg.threshold
+
+    def restart(self, seconds: float) -> None:
+        """Keep only the last ``seconds`` of the utterance being spoken: what came before was not
+        the user's (the answer's echo, until a voice joined it)."""
+        if self._active is not None:
+            keep = self.current_audio(seconds)
+            self._active.parts = [keep]
+            self._active.start = self._t - len(keep) / SAMPLE_RATE
+
+    def current_audio(self, seconds: float | None = None) -> np.ndarray:
+        """The utterance being spoken so far (its last ``seconds``), for partial transcripts and the
+        echo check; empty between utterances."""
+        if self._active is None:
+            return np.zeros(0, np.float32)
+        parts = self._active.parts
+        if seconds is not None:
+            need, keep = int(seconds * SAMPLE_RATE), []
+            for part in reversed(parts):
+                keep.append(part)
+                need -= len(part)
+                if need <= 0:
+                    break
+            parts = keep[::-1]
+        x = np.concatenate(parts)
+        return x if seconds is None else x[-int(seconds * SAMPLE_RATE):]
 
     def _windows(self, ms: int) -> int:
         return max(1, round(ms * SAMPLE_RATE / 1000 / self._win))
@@ -85,11 +145,19 @@ class SpeechDetector:
         win_end = t + self._win / SAMPLE_RATE
         if self._active is None:
             self._history.append(window)
+            ended = self._ended
+            if ended is not None and win_end - ended.at > self._turn_cfg.incomplete_ms / 1000:
+                ended = self._ended = None
             if p >= cfg.threshold:
                 self._speech_run += 1
                 if self._speech_run == 1:
-                    preroll = self._windows(cfg.preroll_ms)
                     hist = list(self._history)
+                    if ended is not None:  # the speaker went on: this speech, the gap and that turn are one
+                        self._background = ended.background
+                        self._active = _Active(self._next_turn, ended.start, [ended.samples, *hist],
+                                               joins=ended.turn_id)
+                        return None
+                    preroll = self._windows(cfg.preroll_ms)
                     keep = hist[-(preroll + 1):]
                     start = win_end - len(keep) * self._win / SAMPLE_RATE
                     background = np.concatenate(hist[: -len(keep)]) if len(hist) > len(keep) else None
@@ -104,14 +172,20 @@ class SpeechDetector:
         if p >= cfg.threshold:
             self._speech_run += 1
             self._silence_run = 0
+            active.complete = None  # the speaker went on: the next pause gets its own verdict
         elif quiet:
             self._silence_run += 1
             if not active.started_emitted:
                 # A blip shorter than min_speech: forget it.
                 self._reset()
                 return None
+        if active.started_emitted and quiet and self._eot is not None and active.complete is None \
+                and self._silence_run == self._windows(self._turn_cfg.check_ms):
+            active.complete = self._eot.complete(self._audio())
+            if active.complete >= self._turn_cfg.complete:
+                return self._close(win_end, early=True)
         if active.started_emitted and (
-            self._silence_run >= self._windows(cfg.min_silence_ms)
+            self._silence_run >= self._windows(self._end_silence_ms(active))
             or win_end - active.start >= cfg.max_utterance_s
         ):
             return self._close(win_end)
@@ -119,6 +193,12 @@ class SpeechDetector:
             return SpeechPaused(t=win_end, turn_id=active.turn_id, start=active.start,
                                 samples=self._audio(), background=self._background)
         return self._maybe_start(win_end)
+
+    def _end_silence_ms(self, active: _Active) -> int:
+        """Silence that ends the turn: the fixed one, or longer when the model heard it unfinished."""
+        if self._eot is not None and active.complete is not None:
+            return self._turn_cfg.incomplete_ms
+        return self._cfg.min_silence_ms
 
     def _early_windows(self) -> int:
         """Never earlier than the kept tail, so a pause's audio is exactly what the end will carry."""
@@ -138,15 +218,16 @@ class SpeechDetector:
         if self._speech_run >= self._windows(self._cfg.min_speech_ms):
             active.started_emitted = True
             self._next_turn += 1
-            return SpeechStarted(t=now, turn_id=active.turn_id)
+            return SpeechStarted(t=now, turn_id=active.turn_id, joins=active.joins)
         return None
 
-    def _close(self, end: float) -> SpeechEnded:
+    def _close(self, end: float, early: bool = False) -> SpeechEnded:
         active = self._active
         assert active is not None
         ev = SpeechEnded(t=end, turn_id=active.turn_id, start=active.start, samples=self._audio(),
-                         background=self._background)
+                         background=self._background, complete=active.complete, joins=active.joins)
         self._reset()
+        self._ended = _Ended(ev.turn_id, ev.start, ev.samples, ev.background, end) if early else None
         return ev
 
     def _reset(self) -> None:

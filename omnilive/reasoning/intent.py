@@ -59,6 +59,18 @@ def is_stop_command(text: str) -> bool:
     return bool(words) and len(words.split()) <= 10 and bool(_STOP_EN.match(words))
 
 
+_BACKCHANNEL = re.compile(
+    r"^(?:(?:m+-?h?m+|mhm|uh-?huh|hmm+|yeah|yes|yep|yup|ok(?:ay)?|right|sure|i see|wow|oh|ah|aha|cool|nice|got it|"
+    r"alright|all right|true|exactly|indeed|嗯+|哦+|噢|啊|对+|好+|好的|是的?|没错|明白了?|这样啊?)[\s,.!?，。！？、…~-]*)+$",
+    re.IGNORECASE,
+)
+
+
+def is_backchannel(text: str) -> bool:
+    """"mm-hm", "yeah, right", "嗯嗯": the listener saying they follow, not taking the turn."""
+    return bool(_BACKCHANNEL.match(text.strip()))
+
+
 def language_of(text: str, heard: str | None = None) -> str:
     """The language to answer in: Chinese when the text is written in CJK script, else what ASR
     heard, else English."""

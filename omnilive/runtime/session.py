@@ -1,7 +1,10 @@
 """One live session: perception, memory and reasoning running concurrently (IXC2.5-OL).
 
-    audio ─▶ [audio_q] ─▶ VAD ──speech start──▶ interrupt + memory snapshot   (system, at once)
+    audio ─▶ [audio_q] ─▶ VAD ──speech start──▶ pause the answer + memory snapshot   (system, at once)
+                            │   (not when it is the answer's own voice: runtime/echo.py)
+                            ├──while speaking──▶ partial transcripts
                             └──speech end──▶ [utterance_q] ─▶ ASR + sound tags ─▶ Utterance
+                                                                  ├─▶ interrupt, or resume the answer
                                                                   └─▶ [query_q] ─▶ answer task
     video ─▶ sampler (1 fps) ─▶ [frame_q, drop-oldest] ─▶ encoder ─▶ clip builder ─▶ memory
     answer task: ground on snapshot ─▶ LLM stream ─▶ sentences ─▶ TTS ─▶ AnswerAudio
@@ -13,7 +16,9 @@ pass never delays VAD or frame encoding (onnxruntime, CTranslate2, torch and lla
 GIL while they compute), and no stage can run two inferences at once and oversubscribe the CPU.
 
 Turn rules live in ``runtime/turn.py``: every turn has a ``Turn`` handle, and an interrupt is
-``Turns.interrupt`` there; this module only wires stages to turns.
+``Turns.interrupt`` there; this module only wires stages to turns. Speech over an answer pauses it
+(``_hold``); once that speech is understood, ``_settle`` interrupts the answer (a question, a stop,
+the speaker going on with a turn ended too early) or resumes it (noise, a backchannel, background talk).
 """
 
 from __future__ import annotations
@@ -33,17 +38,19 @@ from ..backends.registry import Models
 from ..config import Settings
 from ..dsp import StreamResampler, float_to_pcm16, to_mono_float
 from ..events import (
-    SAMPLE_RATE, Answer, AnswerAudio, AnswerDelta, AudioChunk, ClipMemory, ErrorEvent, Event, Frame,
-    Interrupt, MemorySnapshot, Notice, Query, SoundTag, SpeechEnded, SpeechPaused, SpeechStarted, Summary, Utterance,
+    SAMPLE_RATE, Answer, AnswerAudio, AnswerDelta, AnswerPaused, AnswerResumed, AudioChunk, ClipMemory, ErrorEvent,
+    Event, Frame, Interrupt, MemorySnapshot, Notice, Query, SoundTag, SpeechEnded, SpeechPaused, SpeechStarted, Summary,
+    TranscriptPartial, Utterance,
 )
 from ..memory.clips import ClipBuilder, Sealed, add_encoded, fit, with_text
 from ..memory.store import MemoryStore, Snapshot
 from ..perception.vad import SpeechDetector
 from ..perception.video import FrameSampler, validate_frame
 from ..reasoning.answer import SYSTEM
-from ..reasoning.intent import InstructionFilter, is_stop_command, language_of
+from ..reasoning.intent import InstructionFilter, is_backchannel, is_stop_command, language_of
 from ..reasoning.respond import answer_sentences, facts_first
 from ..reasoning.retrieve import Conversation, ground_question
+from .echo import EchoReference
 from .queues import DropOldestQueue
 from .stage import Stage, StageMetrics
 from .turn import Turn, Turns
@@ -53,6 +60,9 @@ log = logging.getLogger(__name__)
 STAGES = ("vad", "asr", "sound", "judge", "retrieve", "vision", "memory", "llm", "tts")
 SEALED_QUEUE = 8  # clips waiting for OCR and the store
 KEY_FRAME_SIDE = 640  # frames are kept at most this large on arrival (a clip holds all of its frames)
+ECHO_RECHECK_S = 0.25  # while speech is taken for echo, look again this often (a voice may join it)
+ECHO_WINDOW_S = 0.6  # mic audio compared with the answer at a recheck
+PARTIAL_MAX_S = 15.0  # no partial transcripts beyond this much speech (each pass reads it all)
 
 
 @dataclass
@@ -68,6 +78,10 @@ class Counters:
     early_asr_used: int = 0  # utterances whose transcript was started at the pause before their end
     early_asr_wasted: int = 0  # pauses after which the speaker went on
     stage_errors: int = 0  # exceptions a stage did not expect (reported, the stage went on)
+    answers_paused: int = 0  # speech over an answer paused it
+    answers_resumed: int = 0  # ... and was no interruption (noise, "mm-hm", background talk)
+    echo_ignored: int = 0  # speech starts that were the answer's own voice in the mic
+    partials: int = 0  # transcript_partial events
 
 
 class Session:
@@ -84,7 +98,7 @@ class Session:
         self._clips = ClipBuilder(settings.memory, first_id=self.memory.next_clip_id)
         self._sealed_q: asyncio.Queue[Sealed | None] = asyncio.Queue(SEALED_QUEUE)
         self._unstored: list[ClipMemory] = []  # sealed, waiting for OCR / the store: snapshots see them
-        self._detector = SpeechDetector(models.vad.stream(), settings.vad)
+        self._detector = SpeechDetector(models.vad.stream(), settings.vad, end_of_turn=models.turn, turn_cfg=settings.turn)
         self._sampler = FrameSampler(rt.video_fps)
         self._audio_q: asyncio.Queue[AudioChunk | None] = asyncio.Queue(rt.audio_queue)
         self._frame_q: DropOldestQueue[Frame | None] = DropOldestQueue(rt.frame_queue, f"{name}/frames")
@@ -103,6 +117,12 @@ class Session:
         self._resampler: StreamResampler | None = None
         self._closing = False
         self.speak_answers = True  # spoken questions get spoken answers (the client may turn it off)
+        self._echo = EchoReference()
+        self._echo_turn: int | None = None  # speech taken for the answer's own voice, while it lasts
+        self._echo_checked = 0.0
+        self._held_by: int | None = None  # the speech an answer is paused for, until it is understood
+        self._partial: asyncio.Future | None = None
+        self._partial_at = 0.0
 
     # ---- lifecycle -----------------------------------------------------------------------------
 
@@ -213,7 +233,9 @@ class Session:
     def offer_audio(self, t: float, samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> bool:
         """Live variant of put_audio: never blocks; drops (and counts) when the VAD queue is full."""
         try:
-            self._audio_q.put_nowait(self._chunk(t, samples, sample_rate))
+            chunk = self._chunk(t, samples, sample_rate)
+            self._echo.mic_arrived(chunk.t + chunk.duration, time.monotonic())
+            self._audio_q.put_nowait(chunk)
             return True
         except asyncio.QueueFull:
             self.counters.audio_dropped += 1
@@ -273,6 +295,8 @@ class Session:
         cut = self._turns.speaking()
         cancelled = self._turns.interrupt(reason, keep=keep)
         self.counters.interrupts += cancelled is not None
+        if cancelled is not None:
+            self._echo.clear()  # the client drops what it had queued
         if cut is not None and cancelled == cut.turn_id and cut.finished:  # generated, but heard only in part
             self._conversation.cut_short(cut.answer, cut.heard())
         self._emit(Interrupt(t=t, reason=reason, cancelled_turn=cancelled))
@@ -290,25 +314,116 @@ class Session:
                 continue
             for ev in events:
                 await self._on_vad_event(ev)
+            self._while_speaking(chunk.t + chunk.duration)
         for ev in self._detector.flush():
             await self._on_vad_event(ev)
         await self._utt_q.put(None)
 
     async def _on_vad_event(self, ev: SpeechStarted | SpeechPaused | SpeechEnded) -> None:
+        if ev.turn_id == self._echo_turn:  # the answer's own voice: no turn, no ASR
+            if isinstance(ev, SpeechEnded):
+                self._echo_turn = None
+            return
         if isinstance(ev, SpeechPaused):
             self._hear_early(ev)
         elif isinstance(ev, SpeechStarted):
-            # System path: the user is talking. Stop speaking and freeze what we have seen.
-            self._interrupt(ev.t, "speech", keep=ev.turn_id)
-            snap = self._snapshot(ev.t)
-            self._turns.open(ev.turn_id, snapshot=snap)
-            self._emit(ev)
-            self._emit(MemorySnapshot(t=ev.t, turn_id=ev.turn_id, version=snap.version,
-                                      n_clips=snap.version + len(snap.extra)))
+            if self._is_echo(ev.t):
+                self.counters.echo_ignored += 1
+                self._echo_turn = ev.turn_id
+                log.info("%s: speech at %.2fs is the answer's own voice; not an interruption", self.name, ev.t)
+                return
+            self._speech_started(ev)
         elif self._utt_q.full():
             log.warning("%s: ASR is behind, dropping utterance %d", self.name, ev.turn_id)
+            self._settle_unheard(ev.turn_id)
         else:
             await self._utt_q.put((ev, time.perf_counter()))
+
+    def _speech_started(self, ev: SpeechStarted) -> None:
+        """System path: the user is talking. Hold the answer and freeze what we have seen."""
+        joined = self._turns.get(ev.joins) if ev.joins is not None else None
+        if ev.joins is not None:  # they went on with a turn ended too early: its answer is void
+            self._interrupt(ev.t, "speech", keep=ev.turn_id)
+        else:
+            self._hold(ev.t, ev.turn_id)
+        snap = joined.snapshot if joined is not None and joined.snapshot is not None else self._snapshot(ev.t)
+        self._turns.open(ev.turn_id, snapshot=snap)
+        self._emit(ev)
+        self._emit(MemorySnapshot(t=ev.t, turn_id=ev.turn_id, version=snap.version,
+                                  n_clips=snap.version + len(snap.extra)))
+
+    def _is_echo(self, t: float) -> bool:
+        """Is the speech the VAD hears up to stream time ``t`` the answer playing at the client?"""
+        # also just after an answer ended: the room and the network still carry its last words
+        return self._echo.is_echo(self._detector.current_audio(), t)
+
+    def _while_speaking(self, t: float) -> None:
+        """After each mic chunk: look again at speech taken for echo (someone may be talking over
+        the answer now), and start a partial transcript when one is due."""
+        det = self._detector
+        if self._echo_turn is not None and det.turn_id == self._echo_turn and t - self._echo_checked >= ECHO_RECHECK_S:
+            self._echo_checked = t
+            if not self._echo.is_echo(det.current_audio(ECHO_WINDOW_S), t):
+                turn_id, self._echo_turn = self._echo_turn, None
+                log.info("%s: a voice over the answer's echo at %.2fs", self.name, t)
+                det.restart(ECHO_RECHECK_S + 0.2)  # the echo before the voice is not the user's
+                self._speech_started(SpeechStarted(t=t, turn_id=turn_id))
+        interval = self.settings.asr.partial_interval_s
+        if (interval and det.voiced and det.turn_id is not None and det.turn_id != self._echo_turn
+                and (self._partial is None or self._partial.done()) and t - self._partial_at >= interval):
+            audio = det.current_audio()
+            if len(audio) <= PARTIAL_MAX_S * SAMPLE_RATE:
+                self._partial_at = t
+                self._partial = asyncio.ensure_future(self._transcribe_partial(det.turn_id, audio, t))
+
+    async def _transcribe_partial(self, turn_id: int, audio: np.ndarray, t: float) -> None:
+        try:
+            result = await self._run("asr", self.models.asr.transcribe, audio, None)
+        except Exception:
+            log.exception("%s: partial transcript failed", self.name)
+            return
+        if result.text and self._detector.turn_id == turn_id:  # not once the final one is on its way
+            self.counters.partials += 1
+            self._emit(TranscriptPartial(t=t, turn_id=turn_id, text=result.text))
+
+    def _hold(self, t: float, turn_id: int) -> None:
+        """Speech over an answer: pause its playback until the speech is understood (``_settle``)."""
+        self._held_by = turn_id
+        turn = self._turns.speaking()
+        if turn is not None and turn.pause():
+            self.counters.answers_paused += 1
+            self._emit(AnswerPaused(t=t, turn_id=turn.turn_id))
+
+    def _settle(self, utt: Utterance) -> Utterance:
+        """The speech an answer was paused for is understood: a stop, a question or the speaker going
+        on with their turn interrupts it; noise, "mm-hm" and talk not meant for the assistant let it
+        play on. Returns the utterance, a backchannel no longer taken as a question."""
+        if utt.turn_id != self._held_by:
+            return utt
+        self._held_by = None
+        if utt.command == "stop":
+            return utt  # _route stops the answer
+        if utt.for_assistant and not is_backchannel(utt.text):
+            self._interrupt(utt.end, "speech", keep=utt.turn_id)
+            return utt
+        self._resume(utt.end, utt.text)
+        return dataclasses.replace(utt, for_assistant=False)
+
+    def _settle_unheard(self, turn_id: int) -> None:
+        """The speech an answer was paused for will never be understood (ASR failed or was behind)."""
+        if turn_id == self._held_by:
+            self._held_by = None
+            self._resume(self._stream_t, "")
+
+    def _resume(self, t: float, heard: str) -> None:
+        turn = self._turns.speaking()
+        if turn is not None and turn.paused_at is not None:
+            since, held = turn.paused_at, time.monotonic() - turn.paused_at
+            if turn.resume():
+                self._echo.held(since, held)
+                self.counters.answers_resumed += 1
+                log.info("%s: %r was no interruption; turn %d plays on", self.name, heard, turn.turn_id)
+                self._emit(AnswerResumed(t=t, turn_id=turn.turn_id, heard=heard))
 
     async def _asr_worker(self) -> None:
         while (item := await self._utt_q.get()) is not None:
@@ -318,9 +433,10 @@ class Session:
             except Exception as exc:
                 log.exception("ASR failed on turn %d", ev.turn_id)
                 self._emit(ErrorEvent(stage="asr", message=str(exc)))
+                self._settle_unheard(ev.turn_id)
                 continue
             self.counters.utterances += 1
-            utt = await self._judge(utt)
+            utt = self._settle(await self._judge(utt))
             self._emit(utt)
             turn = self._turns.open(utt.turn_id)  # (opened at its speech start unless that was dropped)
             turn.started = detected
@@ -468,6 +584,8 @@ class Session:
                 log.info("%s: dropping unanswered turn %d", self.name, turn.turn_id)
                 continue
             self._turns.answering = turn
+            if self._held_by is not None and turn.pause():  # the user is talking: it starts held
+                self._emit(AnswerPaused(t=self._stream_t, turn_id=turn.turn_id))
             turn.task = asyncio.create_task(self._answer(query, turn), name=f"{self.name}-answer")
             try:
                 await turn.task
@@ -577,7 +695,8 @@ class Session:
             first_audio = first_audio or time.perf_counter()
             self._emit(AnswerAudio(turn_id=query.turn_id, seq=seq, pcm16=float_to_pcm16(audio),
                                    sample_rate=tts.sample_rate, text=s))
-            turn.sent_audio(len(audio) / tts.sample_rate, s)  # talking over it interrupts it until it has played
+            turn.sent_audio(len(audio) / tts.sample_rate, s)  # talking over it pauses it until it has played
+            self._echo.played(turn.sent[-1][0], _at_16k(audio, tts.sample_rate))
             seq += 1
         return first_audio
 
@@ -587,3 +706,11 @@ class Session:
                        frames_encoded=c.frames_encoded, frames_dropped=self._frame_q.dropped,
                        frames_corrupt=c.frames_corrupt, clips=len(self.memory), utterances=c.utterances,
                        answers=c.answers, interrupts=c.interrupts)
+
+
+def _at_16k(audio: np.ndarray, rate: int) -> np.ndarray:
+    """Answer audio at the mic's rate, for the echo reference only (linear interpolation is enough)."""
+    if rate == SAMPLE_RATE:
+        return audio
+    n = int(len(audio) * SAMPLE_RATE / rate)
+    return np.interp(np.arange(n) * rate / SAMPLE_RATE, np.arange(len(audio)), audio).astype(np.float32)

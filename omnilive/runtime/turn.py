@@ -6,6 +6,10 @@ id, the memory snapshot taken when the user started speaking, what its search lo
 events that stop its LLM and drop its data, the answer task, when its audio will have finished
 playing at the client, and which sentences the user heard before an interrupt (they go into history).
 
+Speech over an answer first *pauses* it (``Turn.pause``: the client holds its audio); once that
+speech is understood, the session either interrupts the answer (a question, a stop, the speaker
+going on with their turn) or resumes it (a cough, "mm-hm", talk not meant for the assistant).
+
 ``Turn.interrupt(reason)`` is the only way to cancel one. Every stage checks ``turn.superseded``
 before it does more work for a turn (ASR result, retrieval, queueing, emitting, speaking), so an
 interrupted turn's data is never delivered late. ``Turns`` holds the live ones and decides what a
@@ -40,6 +44,7 @@ class Turn:
     playout_until: float = 0.0  # monotonic time its audio sent so far ends at the client
     sent: list[tuple[float, str]] = field(default_factory=list)  # (monotonic time it starts playing, sentence)
     interrupted_at: float | None = None
+    paused_at: float | None = None  # monotonic time its playback was paused, while it is
     reason: str | None = None  # why it was interrupted
     finished: bool = False  # its Answer event went out (history and metrics written once)
     answer: str = ""  # its whole answer text, once finished
@@ -50,7 +55,27 @@ class Turn:
 
     @property
     def playing(self) -> bool:
-        return time.monotonic() < self.playout_until
+        return self.paused_at is not None or time.monotonic() < self.playout_until
+
+    def pause(self) -> bool:
+        """The client holds this answer's audio (speech over it, not yet understood). True if it
+        was playing and is now paused."""
+        if self.paused_at is not None or self.superseded:
+            return False
+        self.paused_at = time.monotonic()
+        return True
+
+    def resume(self) -> bool:
+        """Playback goes on where it stopped: what was still to play is heard that much later."""
+        if self.paused_at is None or self.superseded:
+            return False
+        now = time.monotonic()
+        held = now - self.paused_at
+        self.sent = [(start + held if start >= self.paused_at else start, text) for start, text in self.sent]
+        if self.playout_until > self.paused_at:
+            self.playout_until += held
+        self.paused_at = None
+        return True
 
     def interrupt(self, reason: str) -> bool:
         """Stop this turn: its LLM stops after the current token, its answer task is cancelled, and
@@ -58,7 +83,7 @@ class Turn:
         if self.cancel.is_set():
             return False
         self.reason = reason
-        self.interrupted_at = time.monotonic()
+        self.interrupted_at = self.paused_at if self.paused_at is not None else time.monotonic()
         self.cancel.set()
         self.stop_llm.set()
         if self.task is not None and not self.task.done():
@@ -66,8 +91,9 @@ class Turn:
         return True
 
     def sent_audio(self, seconds: float, text: str) -> None:
-        """An answer sentence went out: the client plays it after what it already has."""
-        start = max(self.playout_until, time.monotonic())
+        """An answer sentence went out: the client plays it after what it already has (after the
+        pause, while paused)."""
+        start = max(self.playout_until, self.paused_at if self.paused_at is not None else time.monotonic())
         self.sent.append((start, text))
         self.playout_until = start + seconds
 

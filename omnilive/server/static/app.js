@@ -140,6 +140,24 @@ function line(box, text, cls) {
   return p;
 }
 
+// Speech over an answer pauses it (the queued audio waits in a suspended context) until the server
+// knows whether it was an interruption (then "interrupt" drops it) or not ("answer_resumed").
+function hold(on) {
+  if (!player.ctx) return;
+  if (on) player.ctx.suspend(); else player.ctx.resume();
+}
+
+const liveLines = new Map();
+function liveLine(turn) {
+  if (!liveLines.has(turn)) liveLines.set(turn, line("transcript", "", "partial live"));
+  return liveLines.get(turn);
+}
+function dropLiveLine(turn) {
+  const p = liveLines.get(turn);
+  if (p) p.remove();
+  liveLines.delete(turn);
+}
+
 let answerLine = null;
 function onMessage(e) {
   if (typeof e.data !== "string") {
@@ -151,13 +169,22 @@ function onMessage(e) {
   note(ev.type, ev.type === "interrupt" ? ev.cancelled_turn : ev.turn_id);
   switch (ev.type) {
     case "speech_started": setStatus("hearing you"); break;
+    case "transcript_partial": {  // the words so far, replaced by the utterance when it comes
+      const live = liveLine(ev.turn_id);
+      live.textContent = ev.text + " …";
+      break;
+    }
+    case "answer_paused": hold(true); setStatus("paused: hearing you"); break;
+    case "answer_resumed": hold(false); setStatus("speaking"); break;
     case "interrupt":
       if (ev.cancelled_turn !== null) player.dropTurns.add(ev.cancelled_turn);
       stopPlayback();
+      hold(false);
       break;
     case "utterance": {
       const tags = ev.tags.map((t) => `[${t.label}] `).join("");
       const typed = ev.source === "typed" ? "⌨ " : "";
+      dropLiveLine(ev.turn_id);
       // background talk is shown greyed: heard (or typed), but not taken as a question for the assistant
       const p = line("transcript", typed + tags + ev.text, ev.for_assistant || ev.command ? "" : "partial");
       if (!ev.for_assistant && !ev.command) p.title = "not taken as a question for the assistant";
