@@ -38,38 +38,29 @@ ECHO = [(0.05, 0.5), (0.15, 0.35), (0.3, 0.6), (0.5, 0.25), (0.8, 0.4)]  # (dela
 
 async def over_answer(models, settings, audio: np.ndarray) -> tuple[bool, bool]:
     """(answer cancelled, answer paused) for ``audio`` fed while an answer plays."""
-    from helpers import Recorder, SlowLLM, llm_phrases, with_llm
-    from omnilive.runtime.session import Session
+    from helpers import SlowLLM, live, llm_phrases, with_llm
 
-    session = await Session(with_llm(models, SlowLLM(delay=0.05, words=60)), llm_phrases(settings)).start()
-    rec = Recorder()
-    session.subscribe(rec)
+    session, rec = await live(with_llm(models, SlowLLM(delay=0.05, words=60)), llm_phrases(settings), "bench")
     turn = await session.ask("Tell me about the room.")
     await rec.wait_for("answer_audio", turn_id=turn)
     x = np.concatenate([audio, np.zeros(3 * SR, np.float32)])  # then silence, as a live mic goes on
     for i in range(0, len(x), 512):
         await session.put_audio(i / SR, x[i : i + 512])
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:  # until the speech (if any) is settled
-        if session._held_by is None and session._utt_q.empty() and not session._detector.in_speech:
-            break
-        await asyncio.sleep(0.05)
-    await asyncio.sleep(0)
+    await session.finish()  # every stage drained: the speech (if any) is understood and settled
     cancelled = any(e.cancelled_turn == turn for e in rec.of("interrupt"))
     paused = bool(rec.of("answer_paused"))
     await session.close()
     return cancelled, paused
 
 
-async def echo_run(models, settings, delay: float, gain: float) -> tuple[bool, bool]:
-    """(interrupted, paused) with only the answer's own voice in the mic for 6 s."""
-    from helpers import Recorder, SlowLLM, llm_phrases, with_llm
+async def echo_run(models, settings, delay: float, gain: float) -> tuple[bool, bool, int]:
+    """(interrupted, paused, speech starts taken for echo) with only the answer's own voice in the
+    mic for 6 s."""
+    from helpers import SlowLLM, live, llm_phrases, with_llm
     from test_turn_taking import _Speakers
-    from omnilive.runtime.session import Session
 
-    session = await Session(with_llm(models, SlowLLM(delay=0.03, words=80)), llm_phrases(settings)).start()
-    rec, speakers = Recorder(), _Speakers(delay, gain)
-    session.subscribe(rec)
+    session, rec = await live(with_llm(models, SlowLLM(delay=0.03, words=80)), llm_phrases(settings), "bench-echo")
+    speakers = _Speakers(delay, gain)
     session.subscribe(speakers)
     turn = await session.ask("Tell me a long story.")
     await rec.wait_for("answer_audio", turn_id=turn)

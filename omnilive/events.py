@@ -122,6 +122,7 @@ class Utterance(Event):
     for_assistant: bool = False  # the instruction filter's verdict (reasoning/intent.py)
     command: str | None = None  # "stop" when the utterance is a stop command
     source: str = "speech"  # "speech" (heard) or "typed"
+    joins: int | None = None  # the speaker went on after turn ``joins``: this utterance replaces it
 
 
 # ---- perception: video -------------------------------------------------------------------------

@@ -98,8 +98,9 @@ def test_spoken_question_in_the_browser_gets_a_grounded_spoken_answer_and_can_be
             page.wait_for_function(f"window.omniliveLog.some(e => e.type === 'play' && e.turn !== {first})",
                                    timeout=90_000)
             page.evaluate("b => window.testMic.say(b)", barge_in)  # the user talks over the story
-            page.wait_for_function(f"window.omniliveLog.some(e => e.type === 'interrupt' && e.turn != null && e.turn !== {first})",
-                                   timeout=60_000)  # the barge-in was heard and understood as a question
+            page.wait_for_function(  # the barge-in was heard, understood as a question, and the story ended
+                f"window.omniliveLog.some(c => c.type === 'interrupt' && c.turn != null && c.turn !== {first}"
+                " && window.omniliveLog.some(a => a.type === 'answer' && a.turn === c.turn))", timeout=60_000)
             seen = page.eval_on_selector_all("#timeline figcaption", "els => els.map(e => e.innerText)")
             log = page.evaluate("window.omniliveLog")
             playing = page.evaluate("window.omniliveAudio.playing")

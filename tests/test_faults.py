@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from helpers import Recorder, live, load, mix
+from helpers import Recorder, live, mix, say
 from PIL import Image
 from starlette.websockets import WebSocketDisconnect
 from streams import compose, evaldata_items
@@ -446,10 +446,10 @@ def test_asr_runs_beside_sound_tagging(models, settings):
 
 def test_the_real_llm_stops_on_a_spoken_stop_and_on_a_barge_in(models, settings, evaldata):
     """The embedded LLM tells a story; "Okay, stop." ends it (a command), and a second story is
-    cut by the user talking over it. Nothing of either is played after its interrupt, and the part
-    that was heard goes into the conversation, marked as cut off."""
+    cut by the user asking something else over it. Nothing of either is played after its interrupt,
+    and the part that was heard goes into the conversation, marked as cut off."""
     stop = models.tts.synthesize("Okay, stop.")
-    barge = load(evaldata, "speech/en/wav16k/en_harvard_spk1_snt1.wav")
+    barge = say("What else is in the room?", "awb")
 
     async def one(session, rec, speech, story):
         turn = await session.ask(story)
@@ -466,12 +466,14 @@ def test_the_real_llm_stops_on_a_spoken_stop_and_on_a_barge_in(models, settings,
         await session.close()
         return rec, first, second, history
 
-    rec, (t1, a1), (t2, a2), history = asyncio.run(run())
-    assert a1.interrupted  # cut mid-generation (a second story may be fully written and cut while it plays)
+    rec, (t1, _), (t2, _), history = asyncio.run(run())
+    # (speech over a story pauses it at once and cuts it once understood: the story may be fully
+    # written by then, and is cut while it plays)
     cuts = {e.cancelled_turn: (i, e.reason) for i, (_, e) in enumerate(rec.events)
             if e.type == "interrupt" and e.cancelled_turn is not None}
     assert t1 in cuts and t2 in cuts  # both cut the moment the user spoke ...
-    stop = next(e for _, e in rec.events if e.type == "utterance" and e.source == "speech")
+    # (Smart Turn may end the turn after "Okay"; "stop" then joins it: the joined utterance counts)
+    stop = next(e for _, e in rec.events if e.type == "utterance" and e.source == "speech" and e.command)
     assert stop.command == "stop" and any(e.type == "interrupt" and e.reason == "command" for _, e in rec.events)
     assert not [e for _, e in rec.events if e.type == "query" and e.turn_id == stop.turn_id]  # ... "stop" is no question
     for turn in (t1, t2):
@@ -479,7 +481,7 @@ def test_the_real_llm_stops_on_a_spoken_stop_and_on_a_barge_in(models, settings,
                 and e.type in ("answer_audio", "answer_delta") and e.turn_id == turn]
         assert not late, turn
     said = [m.content for m in history if m.role == "assistant"]
-    assert len(said) == 2 and all(s.endswith("…") for s in said)
+    assert len(said) >= 2 and all(s.endswith("…") for s in said[:2])  # (then the barge-in's own answer)
 
 
 def test_kill_9_of_the_server_mid_session_keeps_its_memory(settings, evaldata, tmp_path):

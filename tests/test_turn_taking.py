@@ -15,8 +15,7 @@ from whisper_normalizer.english import EnglishTextNormalizer
 
 from omnilive.events import SpeechEnded
 from omnilive.perception.vad import SpeechDetector
-from omnilive.runtime.session import Session
-from helpers import Recorder, SlowLLM, llm_phrases, load, mix, say, with_llm
+from helpers import SlowLLM, live, llm_phrases, load, mix, say, with_llm
 
 SR = 16000
 # voices and sentences apart from bench/short_asr_bench.py's (that set chose the ASR settings)
@@ -77,9 +76,7 @@ def test_a_backchannel_or_a_cough_over_the_answer_does_not_cancel_it(models, set
     llm = SlowLLM(delay=0.05, words=48)
 
     async def run():
-        session = await Session(with_llm(models, llm), llm_phrases(settings), name="t-backchannel").start()
-        rec = Recorder()
-        session.subscribe(rec)
+        session, rec = await live(with_llm(models, llm), llm_phrases(settings), "t-backchannel")
         turn = await session.ask("Tell me about the room.")
         await rec.wait_for("answer_audio", turn_id=turn)
         await feed(session, mix(4.0, [(0.3, say("Yeah, okay.", "rms"))]))  # then silence, as a live mic goes on
@@ -148,9 +145,8 @@ def test_the_answers_own_voice_in_the_mic_does_not_interrupt_it_but_a_voice_over
     stop = say("Please stop talking.", "kal16")
 
     async def run():
-        session = await Session(with_llm(models, llm), llm_phrases(settings), name="t-echo").start()
-        rec, speakers = Recorder(), _Speakers()
-        session.subscribe(rec)
+        session, rec = await live(with_llm(models, llm), llm_phrases(settings), "t-echo")
+        speakers = _Speakers()
         session.subscribe(speakers)
         turn = await session.ask("Tell me a long story.")
         await rec.wait_for("answer_audio", turn_id=turn)

@@ -43,17 +43,6 @@ class _Active:
     joins: int | None = None  # the early-ended turn this speech continues
 
 
-@dataclass
-class _Ended:
-    """A turn the end-of-turn model ended early: speech soon after it continues it."""
-
-    turn_id: int
-    start: float
-    samples: np.ndarray
-    background: np.ndarray | None
-    at: float
-
-
 class SpeechDetector:
     def __init__(self, stream: VADStream, cfg: VADConfig, first_turn: int = 1,
                  end_of_turn: EndOfTurnModel | None = None, turn_cfg: TurnConfig | None = None) -> None:
@@ -70,7 +59,7 @@ class SpeechDetector:
         self._silence_run = 0
         self._next_turn = first_turn
         self._background: np.ndarray | None = None
-        self._ended: _Ended | None = None
+        self._ended: SpeechEnded | None = None  # ended early by the model: speech soon after joins it
         self.last_probability = 0.0
 
     @property
@@ -81,6 +70,10 @@ class SpeechDetector:
     def turn_id(self) -> int | None:
         """The turn being spoken, once its start has been reported."""
         return self._active.turn_id if self.in_speech else None
+
+    def joinable(self, turn_id: int) -> bool:
+        """Was turn ``turn_id`` ended early by the model, and may speech still join it?"""
+        return self._ended is not None and self._ended.turn_id == turn_id
 
     @property
     def voiced(self) -> bool:
@@ -100,16 +93,7 @@ class SpeechDetector:
         echo check; empty between utterances."""
         if self._active is None:
             return np.zeros(0, np.float32)
-        parts = self._active.parts
-        if seconds is not None:
-            need, keep = int(seconds * SAMPLE_RATE), []
-            for part in reversed(parts):
-                keep.append(part)
-                need -= len(part)
-                if need <= 0:
-                    break
-            parts = keep[::-1]
-        x = np.concatenate(parts)
+        x = np.concatenate(self._active.parts)
         return x if seconds is None else x[-int(seconds * SAMPLE_RATE):]
 
     def _windows(self, ms: int) -> int:
@@ -133,6 +117,7 @@ class SpeechDetector:
 
     def flush(self) -> list[SpeechEnded]:
         """End of stream: close an utterance in progress."""
+        self._ended = None  # nothing more will be said
         if self._active is not None and self._active.started_emitted:
             return [self._close(self._t)]
         self._active = None
@@ -146,7 +131,7 @@ class SpeechDetector:
         if self._active is None:
             self._history.append(window)
             ended = self._ended
-            if ended is not None and win_end - ended.at > self._turn_cfg.incomplete_ms / 1000:
+            if ended is not None and win_end - ended.t > self._turn_cfg.incomplete_ms / 1000:
                 ended = self._ended = None
             if p >= cfg.threshold:
                 self._speech_run += 1
@@ -196,7 +181,7 @@ class SpeechDetector:
 
     def _end_silence_ms(self, active: _Active) -> int:
         """Silence that ends the turn: the fixed one, or longer when the model heard it unfinished."""
-        if self._eot is not None and active.complete is not None:
+        if active.complete is not None:  # (only asked with a model)
             return self._turn_cfg.incomplete_ms
         return self._cfg.min_silence_ms
 
@@ -227,7 +212,7 @@ class SpeechDetector:
         ev = SpeechEnded(t=end, turn_id=active.turn_id, start=active.start, samples=self._audio(),
                          background=self._background, complete=active.complete, joins=active.joins)
         self._reset()
-        self._ended = _Ended(ev.turn_id, ev.start, ev.samples, ev.background, end) if early else None
+        self._ended = ev if early else None
         return ev
 
     def _reset(self) -> None:

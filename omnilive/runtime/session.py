@@ -36,7 +36,7 @@ from ..backends.base import ASRResult, ChatMessage
 from ..backends.llm import LLMError
 from ..backends.registry import Models
 from ..config import Settings
-from ..dsp import StreamResampler, float_to_pcm16, to_mono_float
+from ..dsp import StreamResampler, float_to_pcm16, resample, to_mono_float
 from ..events import (
     SAMPLE_RATE, Answer, AnswerAudio, AnswerDelta, AnswerPaused, AnswerResumed, AudioChunk, ClipMemory, ErrorEvent,
     Event, Frame, Interrupt, MemorySnapshot, Notice, Query, SoundTag, SpeechEnded, SpeechPaused, SpeechStarted, Summary,
@@ -47,13 +47,13 @@ from ..memory.store import MemoryStore, Snapshot
 from ..perception.vad import SpeechDetector
 from ..perception.video import FrameSampler, validate_frame
 from ..reasoning.answer import SYSTEM
-from ..reasoning.intent import InstructionFilter, is_backchannel, is_stop_command, language_of
+from ..reasoning.intent import InstructionFilter, is_stop_command, language_of
 from ..reasoning.respond import answer_sentences, facts_first
 from ..reasoning.retrieve import Conversation, ground_question
 from .echo import EchoReference
 from .queues import DropOldestQueue
 from .stage import Stage, StageMetrics
-from .turn import Turn, Turns
+from .turn import Turn, Turns, interrupts
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +121,9 @@ class Session:
         self._echo_turn: int | None = None  # speech taken for the answer's own voice, while it lasts
         self._echo_checked = 0.0
         self._held_by: int | None = None  # the speech an answer is paused for, until it is understood
+        # (turn, what was heard): no interruption, but the end-of-turn model ended that turn early and
+        # the speaker may still go on with it (which may yet interrupt): resume once they cannot
+        self._resume_after: tuple[int, str] | None = None
         self._partial: asyncio.Future | None = None
         self._partial_at = 0.0
 
@@ -295,6 +298,7 @@ class Session:
         cut = self._turns.speaking()
         cancelled = self._turns.interrupt(reason, keep=keep)
         self.counters.interrupts += cancelled is not None
+        self._resume_after = None  # nothing held is left to play on
         if cancelled is not None:
             self._echo.clear()  # the client drops what it had queued
         if cut is not None and cancelled == cut.turn_id and cut.finished:  # generated, but heard only in part
@@ -317,6 +321,7 @@ class Session:
             self._while_speaking(chunk.t + chunk.duration)
         for ev in self._detector.flush():
             await self._on_vad_event(ev)
+        self._resume_if_due()
         await self._utt_q.put(None)
 
     async def _on_vad_event(self, ev: SpeechStarted | SpeechPaused | SpeechEnded) -> None:
@@ -342,9 +347,11 @@ class Session:
     def _speech_started(self, ev: SpeechStarted) -> None:
         """System path: the user is talking. Hold the answer and freeze what we have seen."""
         joined = self._turns.get(ev.joins) if ev.joins is not None else None
-        if ev.joins is not None:  # they went on with a turn ended too early: its answer is void
+        if joined is not None and self._turns.speaking() is joined:  # it was answering half a question
             self._interrupt(ev.t, "speech", keep=ev.turn_id)
         else:
+            if joined is not None:  # its question, still on its way, is asked whole now
+                joined.interrupt("speech")
             self._hold(ev.t, ev.turn_id)
         snap = joined.snapshot if joined is not None and joined.snapshot is not None else self._snapshot(ev.t)
         self._turns.open(ev.turn_id, snapshot=snap)
@@ -361,6 +368,7 @@ class Session:
         """After each mic chunk: look again at speech taken for echo (someone may be talking over
         the answer now), and start a partial transcript when one is due."""
         det = self._detector
+        self._resume_if_due()
         if self._echo_turn is not None and det.turn_id == self._echo_turn and t - self._echo_checked >= ECHO_RECHECK_S:
             self._echo_checked = t
             if not self._echo.is_echo(det.current_audio(ECHO_WINDOW_S), t):
@@ -388,26 +396,34 @@ class Session:
 
     def _hold(self, t: float, turn_id: int) -> None:
         """Speech over an answer: pause its playback until the speech is understood (``_settle``)."""
-        self._held_by = turn_id
+        self._held_by, self._resume_after = turn_id, None
         turn = self._turns.speaking()
         if turn is not None and turn.pause():
             self.counters.answers_paused += 1
             self._emit(AnswerPaused(t=t, turn_id=turn.turn_id))
 
     def _settle(self, utt: Utterance) -> Utterance:
-        """The speech an answer was paused for is understood: a stop, a question or the speaker going
-        on with their turn interrupts it; noise, "mm-hm" and talk not meant for the assistant let it
-        play on. Returns the utterance, a backchannel no longer taken as a question."""
+        """The speech an answer was paused for is understood: a stop or a question interrupts it;
+        noise, "mm-hm" and talk not meant for the assistant let it play on (once the speaker cannot
+        be going on with it any more). Returns the utterance, a backchannel no longer a question."""
         if utt.turn_id != self._held_by:
             return utt
         self._held_by = None
-        if utt.command == "stop":
-            return utt  # _route stops the answer
-        if utt.for_assistant and not is_backchannel(utt.text):
-            self._interrupt(utt.end, "speech", keep=utt.turn_id)
+        if interrupts(utt):
+            if utt.command != "stop":  # (a stop is carried out by _route)
+                self._interrupt(utt.end, "speech", keep=utt.turn_id)
             return utt
-        self._resume(utt.end, utt.text)
+        if self._detector.joinable(utt.turn_id):
+            self._resume_after = (utt.turn_id, utt.text)
+        else:
+            self._resume(utt.end, utt.text)
         return dataclasses.replace(utt, for_assistant=False)
+
+    def _resume_if_due(self) -> None:
+        if self._resume_after is not None and not self._detector.joinable(self._resume_after[0]) \
+                and not self._detector.in_speech:
+            heard, self._resume_after = self._resume_after[1], None
+            self._resume(self._stream_t, heard)
 
     def _settle_unheard(self, turn_id: int) -> None:
         """The speech an answer was paused for will never be understood (ASR failed or was behind)."""
@@ -418,8 +434,8 @@ class Session:
     def _resume(self, t: float, heard: str) -> None:
         turn = self._turns.speaking()
         if turn is not None and turn.paused_at is not None:
-            since, held = turn.paused_at, time.monotonic() - turn.paused_at
-            if turn.resume():
+            since = turn.paused_at
+            if (held := turn.resume()) is not None:
                 self._echo.held(since, held)
                 self.counters.answers_resumed += 1
                 log.info("%s: %r was no interruption; turn %d plays on", self.name, heard, turn.turn_id)
@@ -465,7 +481,7 @@ class Session:
         keep = lambda pairs: tuple(SoundTag(label=l, score=s) for l, s in pairs if s >= self.settings.sound_events.min_score)
         return Utterance(
             turn_id=ev.turn_id, start=ev.start, end=ev.t, text=result.text, language=result.language,
-            tags=keep(tags), background_tags=keep(bg), asr_latency_s=time.perf_counter() - detected,
+            tags=keep(tags), background_tags=keep(bg), asr_latency_s=time.perf_counter() - detected, joins=ev.joins,
         )
 
     async def _hear(self, samples: np.ndarray, background: np.ndarray | None) -> tuple[ASRResult, list, list]:
@@ -696,7 +712,7 @@ class Session:
             self._emit(AnswerAudio(turn_id=query.turn_id, seq=seq, pcm16=float_to_pcm16(audio),
                                    sample_rate=tts.sample_rate, text=s))
             turn.sent_audio(len(audio) / tts.sample_rate, s)  # talking over it pauses it until it has played
-            self._echo.played(turn.sent[-1][0], _at_16k(audio, tts.sample_rate))
+            self._echo.played(turn.sent[-1][0], resample(audio, tts.sample_rate, SAMPLE_RATE))
             seq += 1
         return first_audio
 
@@ -706,11 +722,3 @@ class Session:
                        frames_encoded=c.frames_encoded, frames_dropped=self._frame_q.dropped,
                        frames_corrupt=c.frames_corrupt, clips=len(self.memory), utterances=c.utterances,
                        answers=c.answers, interrupts=c.interrupts)
-
-
-def _at_16k(audio: np.ndarray, rate: int) -> np.ndarray:
-    """Answer audio at the mic's rate, for the echo reference only (linear interpolation is enough)."""
-    if rate == SAMPLE_RATE:
-        return audio
-    n = int(len(audio) * SAMPLE_RATE / rate)
-    return np.interp(np.arange(n) * rate / SAMPLE_RATE, np.arange(len(audio)), audio).astype(np.float32)

@@ -7,8 +7,9 @@ events that stop its LLM and drop its data, the answer task, when its audio will
 playing at the client, and which sentences the user heard before an interrupt (they go into history).
 
 Speech over an answer first *pauses* it (``Turn.pause``: the client holds its audio); once that
-speech is understood, the session either interrupts the answer (a question, a stop, the speaker
-going on with their turn) or resumes it (a cough, "mm-hm", talk not meant for the assistant).
+speech is understood, ``interrupts(utterance)`` says whether it cuts the answer (a question, a
+stop) or lets it resume (a cough, "mm-hm", talk not meant for the assistant); the speaker going on
+with a turn that was ended too early cuts the answer to its first half.
 
 ``Turn.interrupt(reason)`` is the only way to cancel one. Every stage checks ``turn.superseded``
 before it does more work for a turn (ASR result, retrieval, queueing, emitting, speaking), so an
@@ -24,11 +25,19 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from ..events import Utterance
 from ..memory.store import Snapshot
+from ..reasoning.intent import is_backchannel
 
 log = logging.getLogger(__name__)
 
 MAX_PENDING = 16  # turns that started but never reached an answer (a cough the VAD cut short ...)
+
+
+def interrupts(utt: Utterance) -> bool:
+    """Is speech over an answer meant to cut it? A stop, or something for the assistant that is more
+    than "mm-hm"; noise (no words), backchannels and background talk are not."""
+    return utt.command == "stop" or (utt.for_assistant and bool(utt.text) and not is_backchannel(utt.text))
 
 
 @dataclass(eq=False)
@@ -65,17 +74,17 @@ class Turn:
         self.paused_at = time.monotonic()
         return True
 
-    def resume(self) -> bool:
-        """Playback goes on where it stopped: what was still to play is heard that much later."""
+    def resume(self) -> float | None:
+        """Playback goes on where it stopped: what was still to play is heard that much later.
+        Returns how long it was held (None if it was not paused)."""
         if self.paused_at is None or self.superseded:
-            return False
-        now = time.monotonic()
-        held = now - self.paused_at
+            return None
+        held = time.monotonic() - self.paused_at
         self.sent = [(start + held if start >= self.paused_at else start, text) for start, text in self.sent]
         if self.playout_until > self.paused_at:
             self.playout_until += held
         self.paused_at = None
-        return True
+        return held
 
     def interrupt(self, reason: str) -> bool:
         """Stop this turn: its LLM stops after the current token, its answer task is cancelled, and

@@ -168,7 +168,10 @@ function onMessage(e) {
   const ev = JSON.parse(e.data);
   note(ev.type, ev.type === "interrupt" ? ev.cancelled_turn : ev.turn_id);
   switch (ev.type) {
-    case "speech_started": setStatus("hearing you"); break;
+    case "speech_started":  // a partial line of an earlier turn that never got its utterance goes
+      [...liveLines.keys()].filter((t) => t !== ev.turn_id).forEach(dropLiveLine);
+      setStatus("hearing you");
+      break;
     case "transcript_partial": {  // the words so far, replaced by the utterance when it comes
       const live = liveLine(ev.turn_id);
       live.textContent = ev.text + " …";
@@ -185,8 +188,11 @@ function onMessage(e) {
       const tags = ev.tags.map((t) => `[${t.label}] `).join("");
       const typed = ev.source === "typed" ? "⌨ " : "";
       dropLiveLine(ev.turn_id);
+      // the speaker went on after a pause taken for the end: this replaces what was heard before it
+      if (ev.joins !== null) document.querySelectorAll(`#transcript p[data-turn="${ev.joins}"]`).forEach((p) => p.remove());
       // background talk is shown greyed: heard (or typed), but not taken as a question for the assistant
       const p = line("transcript", typed + tags + ev.text, ev.for_assistant || ev.command ? "" : "partial");
+      p.dataset.turn = ev.turn_id;
       if (!ev.for_assistant && !ev.command) p.title = "not taken as a question for the assistant";
       setStatus("listening");
       break;
