@@ -4,7 +4,7 @@ const AUDIO_IN = 1, FRAME_IN = 2, AUDIO_OUT = 17;
 const FPS = 1;
 
 let ws, media, capture, frameTimer, t0;
-const player = { ctx: null, next: 0, sources: [], dropTurns: new Set() };
+const player = { ctx: null, next: 0, sources: [], dropTurns: new Set(), held: false };
 
 function setStatus(s) { $("status").textContent = s; }
 
@@ -143,6 +143,7 @@ function line(box, text, cls) {
 // Speech over an answer pauses it (the queued audio waits in a suspended context) until the server
 // knows whether it was an interruption (then "interrupt" drops it) or not ("answer_resumed").
 function hold(on) {
+  player.held = on;
   if (!player.ctx) return;
   if (on) player.ctx.suspend(); else player.ctx.resume();
 }
@@ -170,7 +171,7 @@ function onMessage(e) {
   switch (ev.type) {
     case "speech_started":  // a partial line of an earlier turn that never got its utterance goes
       [...liveLines.keys()].filter((t) => t !== ev.turn_id).forEach(dropLiveLine);
-      setStatus("hearing you");
+      setStatus(player.held ? "paused: hearing you" : "hearing you");
       break;
     case "transcript_partial": {  // the words so far, replaced by the utterance when it comes
       const live = liveLine(ev.turn_id);
@@ -194,7 +195,7 @@ function onMessage(e) {
       const p = line("transcript", typed + tags + ev.text, ev.for_assistant || ev.command ? "" : "partial");
       p.dataset.turn = ev.turn_id;
       if (!ev.for_assistant && !ev.command) p.title = "not taken as a question for the assistant";
-      setStatus("listening");
+      setStatus(player.held ? "paused: hearing you" : window.omniliveAudio && window.omniliveAudio.playing ? "speaking" : "listening");
       break;
     }
     case "answer_delta":
