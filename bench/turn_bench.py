@@ -11,7 +11,7 @@ JFK), each file one finished turn, streamed through the live VAD at real-time ch
 - **end latency**: end of the speech -> turn ended (median, 90th percentile);
 - the model's own time per call.
 
-    .venv/bin/python bench/turn_bench.py [--pause 0.7]
+    .venv/bin/python bench/turn_bench.py [--pause 0.7]    (needs flite and espeak-ng for the questions)
 """
 
 from __future__ import annotations
@@ -49,7 +49,9 @@ def insert_pause(x: np.ndarray, pause_s: float) -> tuple[np.ndarray, float]:
     return np.concatenate([x[:at], np.zeros(int(pause_s * SR), np.float32), x[at:]]), at / SR
 
 
-def turns(models, settings, audio: np.ndarray, use_model: bool) -> list:
+def turns(models, settings, audio: np.ndarray, use_model: bool) -> tuple[list, int]:
+    """The turn ends the live detector reports (a joined turn replaces the one it continues), and
+    how many were rejoined."""
     from omnilive.events import SpeechEnded
     from omnilive.perception.vad import SpeechDetector
 
@@ -64,18 +66,38 @@ def turns(models, settings, audio: np.ndarray, use_model: bool) -> list:
     return [e for e in out if e.turn_id not in joined], len(joined)
 
 
+def spoken_questions() -> list[np.ndarray]:
+    """The short-question bench's 20 questions in its 8 Debian voices (what a turn to an assistant is like)."""
+    import tempfile
+    from pathlib import Path
+
+    from omnilive.perception.media import read_audio
+    from short_asr_bench import QUESTIONS, VOICES, speak
+
+    out = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for engine, voice in VOICES:
+            for i, q in enumerate(QUESTIONS):
+                wav = Path(tmp) / f"{voice}-{i}.wav"
+                speak(engine, voice, q, wav)
+                x = read_audio(wav)
+                out.append(x[: int((speech_end(x) + 0.05) * SR)])
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--pause", type=float, default=0.7, help="inserted mid-turn pause, seconds")
-    ap.add_argument("--complete", type=float, default=0.5, help="turn.complete: early-end threshold")
-    ap.add_argument("--incomplete-ms", type=int, default=1500, help="turn.incomplete_ms")
     args = ap.parse_args()
     from omnilive.backends.registry import load_models
     from omnilive.config import load_settings
     from omnilive.perception.media import read_audio
 
-    settings = load_settings(turn={"complete": args.complete, "incomplete_ms": args.incomplete_ms})
-    models = load_models(settings, ("vad", "turn"))
+    base = load_settings()
+    models = load_models(base, ("vad", "turn"))
+    modes = {"fixed 500 ms silence": (base, False)}
+    for wait in (1500, 500):
+        modes[f"Smart Turn, unfinished waits {wait} ms"] = (load_settings(turn={"incomplete_ms": wait}), True)
     items = [json.loads(line) for line in (EVALDATA / "speech" / "asr_eval.jsonl").read_text().splitlines()]
     items = [it for it in items if it["lang"] == "en" and corpus_of(it["id"]) and it["duration_s"] <= 20]
     lead, tail = np.zeros(SR, np.float32), np.zeros(3 * SR, np.float32)
@@ -86,8 +108,8 @@ def main() -> None:
         end = speech_end(x)
         x = x[: int((end + 0.05) * SR)]
         paused, _ = insert_pause(x, args.pause)
-        for mode, use in (("fixed 500 ms silence", False), ("Smart Turn", True)):
-            r = results.setdefault((corpus_of(it["id"]), mode), {"n": 0, "cut": 0, "cut_pause": 0, "lat": [], "rejoined": 0})
+        for mode, (settings, use) in modes.items():
+            r = results.setdefault((corpus_of(it["id"]), mode), _empty())
             r["n"] += 1
             ends, rejoined = turns(models, settings, np.concatenate([lead, x, tail]), use)
             r["rejoined"] += rejoined
@@ -102,20 +124,34 @@ def main() -> None:
         models.turn.complete(x)
         calls.append(time.perf_counter() - t0)
     rows = []
-    for mode in ("fixed 500 ms silence", "Smart Turn"):
-        total = {"n": 0, "cut": 0, "cut_pause": 0, "lat": [], "rejoined": 0}
+    for mode in modes:
+        total = _empty()
         for corpus in CORPORA:
-            r = results.get((corpus, mode))
-            if r is None:
-                continue
-            for k in total:
-                total[k] += r[k]
-            rows.append(_row(corpus, mode, r, args.pause))
+            if (r := results.get((corpus, mode))) is not None:
+                for k in total:
+                    total[k] += r[k]
         rows.append(_row("all", mode, total, args.pause))
-    table(rows, f"End of turn on {len(items)} real English turns (evaldata), streamed in 32 ms chunks; "
-                f"Smart Turn asked after {settings.turn.check_ms} ms of silence, waits {settings.turn.incomplete_ms} ms "
-                f"when it hears the turn unfinished")
+    table(rows, f"End of turn on {len(items)} real English turns (evaldata: {', '.join(CORPORA)}), streamed in 32 ms "
+                f"chunks; Smart Turn asked after {base.turn.check_ms} ms of silence, speech within "
+                f"{base.turn.join_ms} ms of an end joins the turn")
+    questions = spoken_questions()
+    rows = []
+    for mode, (settings, use) in modes.items():
+        lat = []
+        for q in questions:
+            ends, _ = turns(models, settings, np.concatenate([lead, q, tail]), use)
+            if ends:
+                lat.append(ends[-1].t - 1.0 - len(q) / SR)
+        lat = np.array(lat)
+        rows.append({"end of turn": mode, "questions": len(questions), "ended": len(lat),
+                     "end latency median": f"{1000 * np.median(lat):.0f} ms", "p90": f"{1000 * np.percentile(lat, 90):.0f} ms",
+                     "ended within 300 ms": f"{(lat <= 0.3).mean():.0%}"})
+    table(rows, "End of turn on short spoken questions (bench/short_asr_bench.py's 20 questions x 8 Debian voices)")
     print(f"\nSmart Turn per call: median {1000 * np.median(calls):.0f} ms, max {1000 * max(calls):.0f} ms (2 cores, 1 thread)")
+
+
+def _empty() -> dict:
+    return {"n": 0, "cut": 0, "cut_pause": 0, "lat": [], "rejoined": 0}
 
 
 def _row(corpus: str, mode: str, r: dict, pause: float) -> dict:

@@ -43,7 +43,10 @@ class TurnConfig(_Section):
     path: str | None = None  # another Smart Turn .onnx file
     complete: float = Field(0.5, gt=0, lt=1)  # probability above which the turn is over
     check_ms: int = Field(200, ge=32)  # silence after which the model is asked
-    incomplete_ms: int = Field(1500, ge=100)  # silence that ends a turn the model heard as unfinished
+    # silence that ends a turn the model heard as unfinished: no longer than a fixed timeout, since the
+    # speaker going on within join_ms joins it anyway (bench/turn_bench.py: same cut-offs, p90 0.6 s not 1.6 s)
+    incomplete_ms: int = Field(500, ge=100)
+    join_ms: int = Field(1500, ge=0)  # speech this soon after a turn ended continues it (0: never)
 
 
 class ASRConfig(_Section):
@@ -61,8 +64,8 @@ class ASRConfig(_Section):
     # Chinese gains from beam search (Whisper base: CER 25.8 -> 22.6 %, bench/audio_bench.py); English does not
     beam_size_zh: int = Field(5, ge=1)
     short_form: bool = True  # encode an utterance at its own length, not a padded 30 s window
-    # a transcript_partial event this often while the user speaks (0: off); each is one ASR pass
-    # over the utterance so far, on the ASR thread, skipped while the previous one is running
+    # a transcript_partial event this often while the user speaks (0: off); each is one ASR pass over
+    # the utterance so far, on a thread of its own (Whisper runs two at once), skipped while the last runs
     partial_interval_s: float = Field(0.5, ge=0)
     threads: int = Field(2, ge=1)
 

@@ -256,7 +256,8 @@ class _HeldASR:
 
 def test_a_question_while_the_previous_is_in_asr_supersedes_it(models, settings, evaldata):
     held = _HeldASR(models.asr)
-    no_early = settings.model_copy(update={"vad": settings.vad.model_copy(update={"early_asr_ms": 0})})
+    no_early = settings.model_copy(update={"vad": settings.vad.model_copy(update={"early_asr_ms": 0}),  # (and no
+                                           "asr": settings.asr.model_copy(update={"partial_interval_s": 0})})  # partials)
     q1 = models.tts.synthesize("Where did I leave my keys?")
     q2 = models.tts.synthesize("What is the capital of France?")
 
@@ -431,7 +432,8 @@ def test_asr_runs_beside_sound_tagging(models, settings):
     started = threading.Event()
     tagger = _Tagger(models.sound_events, started)
     wired = dataclasses.replace(models, asr=_SignalASR(models.asr, started), sound_events=tagger)
-    no_early = settings.model_copy(update={"vad": settings.vad.model_copy(update={"early_asr_ms": 0})})
+    no_early = settings.model_copy(update={"vad": settings.vad.model_copy(update={"early_asr_ms": 0}),  # (and no
+                                           "asr": settings.asr.model_copy(update={"partial_interval_s": 0})})  # partials)
 
     async def run():
         session, rec = await live(wired, no_early, "t-overlap")

@@ -51,7 +51,8 @@ class WhisperASR(ASRModel):
         self._beam = cfg.beam_size
         self._beam_zh = cfg.beam_size_zh
         self._model = WhisperModel(
-            str(model_dir), device=cfg.device, compute_type=cfg.compute_type, cpu_threads=cfg.threads
+            str(model_dir), device=cfg.device, compute_type=cfg.compute_type, cpu_threads=cfg.threads,
+            num_workers=2,  # two calls at once: a partial transcript never makes the final one wait
         )
         self._short_form = cfg.short_form
         self._to_simplified = None

@@ -10,10 +10,10 @@ start before the end is certain.
 With an end-of-turn model (``turn``: Smart Turn), silence alone does not decide: after
 ``turn.check_ms`` of it the model hears the utterance so far; a finished turn ends there (sooner
 than a fixed timeout), an unfinished one ("I left my keys on the ...") waits ``turn.incomplete_ms``
-for the speaker to go on. A turn the model ended early is not final either: if the speaker goes
-on within ``turn.incomplete_ms``, the new speech *joins* it (SpeechStarted/SpeechEnded ``joins``,
-the audio of both and the gap between), so a pause the model misjudged costs a restarted answer,
-not half a question.
+for the speaker to go on. And no end is final at once: if the speaker goes on within
+``turn.join_ms``, the new speech *joins* the turn (SpeechStarted/SpeechEnded ``joins``, the audio
+of both and the gap between), so a pause taken for the end costs a restarted answer, not half a
+question. (Joining needs the model: batch transcription cuts at every pause.)
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ class _Active:
     parts: list[np.ndarray]
     started_emitted: bool = False
     complete: float | None = None  # the end-of-turn model's verdict on the current pause
-    joins: int | None = None  # the early-ended turn this speech continues
+    joins: int | None = None  # the turn (ended moments ago) this speech continues
 
 
 class SpeechDetector:
@@ -59,7 +59,7 @@ class SpeechDetector:
         self._silence_run = 0
         self._next_turn = first_turn
         self._background: np.ndarray | None = None
-        self._ended: SpeechEnded | None = None  # ended early by the model: speech soon after joins it
+        self._ended: SpeechEnded | None = None  # the turn just ended: speech soon after joins it
         self.last_probability = 0.0
 
     @property
@@ -72,7 +72,7 @@ class SpeechDetector:
         return self._active.turn_id if self.in_speech else None
 
     def joinable(self, turn_id: int) -> bool:
-        """Was turn ``turn_id`` ended early by the model, and may speech still join it?"""
+        """Did turn ``turn_id`` end so recently that speech may still join it?"""
         return self._ended is not None and self._ended.turn_id == turn_id
 
     @property
@@ -131,7 +131,7 @@ class SpeechDetector:
         if self._active is None:
             self._history.append(window)
             ended = self._ended
-            if ended is not None and win_end - ended.t > self._turn_cfg.incomplete_ms / 1000:
+            if ended is not None and win_end - ended.t > self._turn_cfg.join_ms / 1000:
                 ended = self._ended = None
             if p >= cfg.threshold:
                 self._speech_run += 1
@@ -168,7 +168,7 @@ class SpeechDetector:
                 and self._silence_run == self._windows(self._turn_cfg.check_ms):
             active.complete = self._eot.complete(self._audio())
             if active.complete >= self._turn_cfg.complete:
-                return self._close(win_end, early=True)
+                return self._close(win_end)
         if active.started_emitted and (
             self._silence_run >= self._windows(self._end_silence_ms(active))
             or win_end - active.start >= cfg.max_utterance_s
@@ -206,13 +206,13 @@ class SpeechDetector:
             return SpeechStarted(t=now, turn_id=active.turn_id, joins=active.joins)
         return None
 
-    def _close(self, end: float, early: bool = False) -> SpeechEnded:
+    def _close(self, end: float) -> SpeechEnded:
         active = self._active
         assert active is not None
         ev = SpeechEnded(t=end, turn_id=active.turn_id, start=active.start, samples=self._audio(),
                          background=self._background, complete=active.complete, joins=active.joins)
         self._reset()
-        self._ended = ev if early else None
+        self._ended = ev if self._eot is not None and self._turn_cfg.join_ms else None
         return ev
 
     def _reset(self) -> None:

@@ -57,11 +57,12 @@ from .turn import Turn, Turns, interrupts
 
 log = logging.getLogger(__name__)
 
-STAGES = ("vad", "asr", "sound", "judge", "retrieve", "vision", "memory", "llm", "tts")
+STAGES = ("vad", "asr", "partial", "sound", "judge", "retrieve", "vision", "memory", "llm", "tts")
 SEALED_QUEUE = 8  # clips waiting for OCR and the store
 KEY_FRAME_SIDE = 640  # frames are kept at most this large on arrival (a clip holds all of its frames)
 ECHO_RECHECK_S = 0.25  # while speech is taken for echo, look again this often (a voice may join it)
 ECHO_WINDOW_S = 0.6  # mic audio compared with the answer at a recheck
+PARTIAL_MIN_S = 1.2  # a shorter question is over before its partial could show (and it would slow the final)
 PARTIAL_MAX_S = 15.0  # no partial transcripts beyond this much speech (each pass reads it all)
 
 
@@ -121,9 +122,10 @@ class Session:
         self._echo_turn: int | None = None  # speech taken for the answer's own voice, while it lasts
         self._echo_checked = 0.0
         self._held_by: int | None = None  # the speech an answer is paused for, until it is understood
-        # (turn, what was heard): no interruption, but the end-of-turn model ended that turn early and
-        # the speaker may still go on with it (which may yet interrupt): resume once they cannot
+        # (turn, what was heard): no interruption, but that turn ended moments ago and the speaker
+        # may still go on with it (which may yet interrupt): resume once they cannot
         self._resume_after: tuple[int, str] | None = None
+        self._heard_last: tuple[int, str] = (0, "")  # the last utterance: one that joins it must add words
         self._partial: asyncio.Future | None = None
         self._partial_at = 0.0
 
@@ -347,12 +349,7 @@ class Session:
     def _speech_started(self, ev: SpeechStarted) -> None:
         """System path: the user is talking. Hold the answer and freeze what we have seen."""
         joined = self._turns.get(ev.joins) if ev.joins is not None else None
-        if joined is not None and self._turns.speaking() is joined:  # it was answering half a question
-            self._interrupt(ev.t, "speech", keep=ev.turn_id)
-        else:
-            if joined is not None:  # its question, still on its way, is asked whole now
-                joined.interrupt("speech")
-            self._hold(ev.t, ev.turn_id)
+        self._hold(ev.t, ev.turn_id)  # (the speaker going on with the last turn, too: it may be a cough)
         snap = joined.snapshot if joined is not None and joined.snapshot is not None else self._snapshot(ev.t)
         self._turns.open(ev.turn_id, snapshot=snap)
         self._emit(ev)
@@ -380,13 +377,13 @@ class Session:
         if (interval and det.voiced and det.turn_id is not None and det.turn_id != self._echo_turn
                 and (self._partial is None or self._partial.done()) and t - self._partial_at >= interval):
             audio = det.current_audio()
-            if len(audio) <= PARTIAL_MAX_S * SAMPLE_RATE:
+            if PARTIAL_MIN_S * SAMPLE_RATE <= len(audio) <= PARTIAL_MAX_S * SAMPLE_RATE:
                 self._partial_at = t
                 self._partial = asyncio.ensure_future(self._transcribe_partial(det.turn_id, audio, t))
 
     async def _transcribe_partial(self, turn_id: int, audio: np.ndarray, t: float) -> None:
         try:
-            result = await self._run("asr", self.models.asr.transcribe, audio, None)
+            result = await self._run("partial", self.models.asr.transcribe, audio, None)  # (beside the final ASR)
         except Exception:
             log.exception("%s: partial transcript failed", self.name)
             return
@@ -406,10 +403,12 @@ class Session:
         """The speech an answer was paused for is understood: a stop or a question interrupts it;
         noise, "mm-hm" and talk not meant for the assistant let it play on (once the speaker cannot
         be going on with it any more). Returns the utterance, a backchannel no longer a question."""
+        joined_text = self._heard_last[1] if utt.joins is not None and self._heard_last[0] == utt.joins else ""
+        self._heard_last = (utt.turn_id, utt.text)
         if utt.turn_id != self._held_by:
             return utt
         self._held_by = None
-        if interrupts(utt):
+        if interrupts(utt, joined_text):
             if utt.command != "stop":  # (a stop is carried out by _route)
                 self._interrupt(utt.end, "speech", keep=utt.turn_id)
             return utt

@@ -28,15 +28,20 @@ from dataclasses import dataclass, field
 from ..events import Utterance
 from ..memory.store import Snapshot
 from ..reasoning.intent import is_backchannel
+from ..text import word_count
 
 log = logging.getLogger(__name__)
 
 MAX_PENDING = 16  # turns that started but never reached an answer (a cough the VAD cut short ...)
 
 
-def interrupts(utt: Utterance) -> bool:
+def interrupts(utt: Utterance, joined_text: str = "") -> bool:
     """Is speech over an answer meant to cut it? A stop, or something for the assistant that is more
-    than "mm-hm"; noise (no words), backchannels and background talk are not."""
+    than "mm-hm"; noise (no words), backchannels and background talk are not. Speech that joined the
+    turn before it (``joined_text``, what that turn was heard to say) must add words: a cough after
+    a question leaves the question, and its answer, as they were."""
+    if utt.joins is not None and word_count(utt.text) <= word_count(joined_text):
+        return False
     return utt.command == "stop" or (utt.for_assistant and bool(utt.text) and not is_backchannel(utt.text))
 
 
