@@ -5,7 +5,8 @@ VAD hears speech while an answer plays, the mic audio is compared with that refe
 possible round-trip delays (``MAX_DELAY_S``): if one delayed, scaled copy of the answer explains most
 of the mic's energy, it is echo and interrupts nothing. A person talking over the answer leaves a
 residual the answer cannot explain. Browser echo cancellation stays on; this catches what it leaves
-(speakers, no headphones, a device without AEC).
+(speakers, no headphones, a device without AEC). The same fit takes the answer's echo out of the
+user's speech before ASR (``cancel``), so a voice over the answer is transcribed without its words.
 """
 
 from __future__ import annotations
@@ -28,22 +29,49 @@ class EchoReference:
 
     def __init__(self) -> None:
         self._parts: deque[tuple[float, np.ndarray]] = deque()
+        self._held: list[tuple[float, np.ndarray]] = []  # what the client holds while the answer is paused
+        self._paused_at: float | None = None
         self._offsets: deque[float] = deque(maxlen=CLOCK_CHUNKS)
 
     def played(self, start: float, samples: np.ndarray) -> None:
-        """``samples`` (16 kHz) start playing at monotonic time ``start``."""
-        self._parts.append((start, samples.astype(np.float32, copy=False)))
+        """``samples`` (16 kHz) start playing at monotonic time ``start`` (once resumed, if paused)."""
+        samples = samples.astype(np.float32, copy=False)
+        if self._paused_at is not None:
+            self._held.append((start, samples))
+            return
+        self._parts.append((start, samples))
         old = time.monotonic() - KEEP_S  # (answer audio may be queued far ahead of now)
         while self._parts and self._parts[0][0] + len(self._parts[0][1]) / SAMPLE_RATE < old:
             self._parts.popleft()
 
-    def held(self, since: float, seconds: float) -> None:
-        """Playback was paused at ``since`` for ``seconds``: what was still to play moves later."""
-        self._parts = deque((s + seconds if s >= since else s, x) for s, x in self._parts)
+    def pause(self, at: float) -> None:
+        """Playback stops at monotonic ``at``: nothing after it plays until ``resume``."""
+        if self._paused_at is not None:
+            return
+        self._paused_at = at
+        keep: deque[tuple[float, np.ndarray]] = deque()
+        for s, x in self._parts:
+            cut = int(round((at - s) * SAMPLE_RATE))
+            if cut >= len(x):
+                keep.append((s, x))
+            elif cut <= 0:
+                self._held.append((s, x))
+            else:  # the chunk playing when it paused: its rest plays on resume
+                keep.append((s, x[:cut]))
+                self._held.append((at, x[cut:]))
+        self._parts = keep
+
+    def resume(self, held_s: float) -> None:
+        """Playback goes on after ``held_s`` seconds: what was held plays that much later."""
+        if self._paused_at is None:
+            return
+        self._parts.extend((s + held_s, x) for s, x in self._held)
+        self._held, self._paused_at = [], None
 
     def clear(self) -> None:
         """The client dropped its queued audio (an interrupt)."""
         self._parts.clear()
+        self._held, self._paused_at = [], None
 
     def mic_arrived(self, stream_end: float, now: float) -> None:
         """A mic chunk ending at stream time ``stream_end`` arrived at monotonic ``now``."""
@@ -63,24 +91,38 @@ class EchoReference:
                 out[lo:hi] = x[lo - a : hi - a]
         return out
 
-    def explains(self, mic: np.ndarray, stream_end: float) -> float:
-        """Share of ``mic``'s energy (ending at stream time ``stream_end``) that one delayed, scaled
-        copy of the answer audio accounts for: near 1 for pure echo, low for a voice over it."""
+    def _fit(self, mic: np.ndarray, stream_end: float) -> tuple[float, np.ndarray | None]:
+        """The delayed, scaled copy of the answer audio that best matches ``mic`` (ending at stream
+        time ``stream_end``), and the share of the mic's energy it accounts for."""
         if not self._parts or not self._offsets or len(mic) < SAMPLE_RATE // 10:
-            return 0.0
+            return 0.0, None
         end = self._to_server_time(stream_end)
-        ref = self.segment(end - len(mic) / SAMPLE_RATE - MAX_DELAY_S, end)
-        mic = mic.astype(np.float64)
-        mic_energy = float(mic @ mic)
+        ref = self.segment(end - len(mic) / SAMPLE_RATE - MAX_DELAY_S, end).astype(np.float64)
+        x = mic.astype(np.float64)
+        mic_energy = float(x @ x)
         if mic_energy <= 1e-9 or not ref.any():
-            return 0.0
-        lags = len(ref) - len(mic) + 1
-        size = 1 << int(np.ceil(np.log2(len(ref) + len(mic))))
-        corr = np.fft.irfft(np.fft.rfft(ref, size) * np.conj(np.fft.rfft(mic, size)), size)[:lags]
-        sq = np.concatenate([[0.0], np.cumsum(ref.astype(np.float64) ** 2)])
-        ref_energy = sq[len(mic) : len(mic) + lags] - sq[:lags]
+            return 0.0, None
+        lags = len(ref) - len(x) + 1
+        size = 1 << int(np.ceil(np.log2(len(ref) + len(x))))
+        corr = np.fft.irfft(np.fft.rfft(ref, size) * np.conj(np.fft.rfft(x, size)), size)[:lags]
+        sq = np.concatenate([[0.0], np.cumsum(ref ** 2)])
+        ref_energy = sq[len(x) : len(x) + lags] - sq[:lags]
         score = np.where(ref_energy > 1e-9, corr ** 2 / np.maximum(ref_energy, 1e-9), 0.0)
-        return float(score.max() / mic_energy)
+        k = int(np.argmax(score))
+        if score[k] <= 0:
+            return 0.0, None
+        echo = (corr[k] / ref_energy[k]) * ref[k : k + len(x)]
+        return float(score[k] / mic_energy), echo.astype(np.float32)
+
+    def explains(self, mic: np.ndarray, stream_end: float) -> float:
+        """Share of ``mic``'s energy that the answer's echo accounts for: near 1 for pure echo, low
+        for a voice over it."""
+        return self._fit(mic, stream_end)[0]
+
+    def cancel(self, mic: np.ndarray, stream_end: float) -> np.ndarray:
+        """``mic`` without the answer's echo (as far as one delayed, scaled copy of it explains it)."""
+        share, echo = self._fit(mic, stream_end)
+        return mic if echo is None or share < 0.05 else mic - echo
 
     def is_echo(self, mic: np.ndarray, stream_end: float) -> bool:
         return self.explains(mic, stream_end) >= EXPLAINED

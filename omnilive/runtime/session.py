@@ -331,6 +331,8 @@ class Session:
             if isinstance(ev, SpeechEnded):
                 self._echo_turn = None
             return
+        if not isinstance(ev, SpeechStarted):  # the answer's echo out of what ASR will read
+            ev = dataclasses.replace(ev, samples=self._echo.cancel(ev.samples, ev.start + len(ev.samples) / SAMPLE_RATE))
         if isinstance(ev, SpeechPaused):
             self._hear_early(ev)
         elif isinstance(ev, SpeechStarted):
@@ -376,7 +378,7 @@ class Session:
         interval = self.settings.asr.partial_interval_s
         if (interval and det.voiced and det.turn_id is not None and det.turn_id != self._echo_turn
                 and (self._partial is None or self._partial.done()) and t - self._partial_at >= interval):
-            audio = det.current_audio()
+            audio = self._echo.cancel(det.current_audio(), t)
             if PARTIAL_MIN_S * SAMPLE_RATE <= len(audio) <= PARTIAL_MAX_S * SAMPLE_RATE:
                 self._partial_at = t
                 self._partial = asyncio.ensure_future(self._transcribe_partial(det.turn_id, audio, t))
@@ -395,8 +397,13 @@ class Session:
         """Speech over an answer: pause its playback until the speech is understood (``_settle``)."""
         self._held_by, self._resume_after = turn_id, None
         turn = self._turns.speaking()
-        if turn is not None and turn.pause():
+        if turn is not None:
+            self._pause(turn, t)
+
+    def _pause(self, turn: Turn, t: float) -> None:
+        if turn.pause():
             self.counters.answers_paused += 1
+            self._echo.pause(turn.paused_at)
             self._emit(AnswerPaused(t=t, turn_id=turn.turn_id))
 
     def _settle(self, utt: Utterance) -> Utterance:
@@ -433,9 +440,8 @@ class Session:
     def _resume(self, t: float, heard: str) -> None:
         turn = self._turns.speaking()
         if turn is not None and turn.paused_at is not None:
-            since = turn.paused_at
             if (held := turn.resume()) is not None:
-                self._echo.held(since, held)
+                self._echo.resume(held)
                 self.counters.answers_resumed += 1
                 log.info("%s: %r was no interruption; turn %d plays on", self.name, heard, turn.turn_id)
                 self._emit(AnswerResumed(t=t, turn_id=turn.turn_id, heard=heard))
@@ -599,8 +605,8 @@ class Session:
                 log.info("%s: dropping unanswered turn %d", self.name, turn.turn_id)
                 continue
             self._turns.answering = turn
-            if self._held_by is not None and turn.pause():  # the user is talking: it starts held
-                self._emit(AnswerPaused(t=self._stream_t, turn_id=turn.turn_id))
+            if self._held_by is not None:  # the user is talking: it starts held
+                self._pause(turn, self._stream_t)
             turn.task = asyncio.create_task(self._answer(query, turn), name=f"{self.name}-answer")
             try:
                 await turn.task
