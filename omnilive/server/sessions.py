@@ -20,6 +20,8 @@ from ..backends.base import VisualEncoder
 from ..config import MemoryConfig
 from ..memory.store import MemoryStore
 
+CLOSE_WAIT_S = 30.0  # a read waits this long at most for a just-ended session to close its memory
+
 
 class TokenError(PermissionError):
     """Missing or unknown session token."""
@@ -40,6 +42,7 @@ class Tokens:
         self._encoder, self._cfg = encoder, cfg
         self._stores: dict[str, MemoryStore] = {}
         self._live: set[str] = set()
+        self._closing: dict[str, threading.Event] = {}  # memories a session that just ended is closing
         self._lock = threading.Lock()
 
     @staticmethod
@@ -66,9 +69,12 @@ class Tokens:
         key = self.check(token)
         with self._lock:
             store = self._stores.get(key)
+            closing = self._closing.get(key)
         if store is not None:
             yield store
             return
+        if closing is not None:  # its session just ended (a page reloading): read once it is closed
+            closing.wait(CLOSE_WAIT_S)
         store = MemoryStore.open(self.root / key, self._encoder, self._cfg)
         try:
             yield store
@@ -97,8 +103,14 @@ class Tokens:
         with self._lock:
             self._live.discard(key)
             store = self._stores.pop(key, None)
+            closed = self._closing.setdefault(key, threading.Event()) if store is not None else None
         if store is not None:
-            store.close()
+            try:
+                store.close()
+            finally:
+                closed.set()
+                with self._lock:
+                    self._closing.pop(key, None)
 
     def close(self) -> None:
         with self._lock:
