@@ -63,6 +63,9 @@ class ASRConfig(_Section):
     beam_size: int = Field(1, ge=1)
     # Chinese gains from beam search (Whisper base: CER 25.8 -> 22.6 %, bench/audio_bench.py); English does not
     beam_size_zh: int = Field(5, ge=1)
+    # a short utterance decoded greedily whose average token log-probability is below this is decoded
+    # again with beam search over the same encoder output (about one in five short questions)
+    retry_below_logprob: float = -0.5
     short_form: bool = True  # encode an utterance at its own length, not a padded 30 s window
     # a transcript_partial event this often while the user speaks (0: off); each is one ASR pass over
     # the utterance so far, on a thread of its own (Whisper runs two at once), skipped while the last runs
