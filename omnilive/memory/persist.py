@@ -32,7 +32,7 @@ import numpy as np
 from ..events import ClipMemory
 from .longterm import Episode
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the conversation log (turns); older files gain the table on open
 DB_NAME = "memory.sqlite"
 
 _SCHEMA = """
@@ -46,6 +46,10 @@ CREATE TABLE IF NOT EXISTS episodes (
     n_frames INTEGER NOT NULL, labels TEXT NOT NULL, concepts TEXT NOT NULL, text TEXT NOT NULL,
     vectors BLOB NOT NULL, n_vectors INTEGER NOT NULL, tokens BLOB NOT NULL, tokens_shape TEXT NOT NULL,
     keyframe BLOB NOT NULL, first_clip INTEGER NOT NULL, last_clip INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS turns (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, start REAL NOT NULL, "end" REAL NOT NULL, wall REAL NOT NULL,
+    heard TEXT NOT NULL, language TEXT NOT NULL, source TEXT NOT NULL, for_assistant INTEGER NOT NULL,
+    answer TEXT NOT NULL, state TEXT NOT NULL, grounding TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS sources (
     path TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, offset REAL NOT NULL, done_t REAL NOT NULL,
     finished INTEGER NOT NULL);
@@ -101,6 +105,8 @@ class MemoryDB:
         if not meta:
             self.set_meta(schema=SCHEMA_VERSION, encoder=encoder_id, dim=dim)
             return
+        if int(meta.get("schema", 1)) < SCHEMA_VERSION:
+            self.set_meta(schema=SCHEMA_VERSION)
         if meta.get("encoder") != encoder_id or int(meta.get("dim", -1)) != dim:
             raise MemoryMismatch(
                 f"{self.dir} holds memory encoded by {meta.get('encoder')!r} (dim {meta.get('dim')}), "
@@ -176,6 +182,41 @@ class MemoryDB:
             for r in ep_rows
         ]
         return clips, episodes
+
+    def delete_between(self, start: float, end: float) -> dict[str, int]:
+        """Delete every clip, episode and conversation turn overlapping [start, end], in one transaction."""
+        counts = {}
+        with self._transaction():
+            for table in ("clips", "episodes", "turns"):
+                cur = self._con.execute(f'DELETE FROM {table} WHERE "end" >= ? AND start <= ?', (start, end))
+                counts[table] = cur.rowcount
+        return counts
+
+    # ---- the conversation log -----------------------------------------------------------------
+
+    def add_turn(self, turn: dict[str, Any]) -> int:
+        """One turn of the conversation (see runtime/history.py); returns its id."""
+        with self._lock:
+            cur = self._con.execute(
+                'INSERT INTO turns (start, "end", wall, heard, language, source, for_assistant, answer, state, grounding)'
+                " VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (turn["start"], turn["end"], turn["wall"], turn["heard"], turn["language"], turn["source"],
+                 int(turn["for_assistant"]), turn["answer"], turn["state"], json.dumps(turn["grounding"])))
+            return int(cur.lastrowid)
+
+    def delete_turn(self, turn_id: int) -> None:
+        with self._lock:
+            self._con.execute("DELETE FROM turns WHERE id = ?", (turn_id,))
+
+    def turns(self, limit: int = 50, before: int | None = None) -> list[dict[str, Any]]:
+        """The latest ``limit`` turns (before turn id ``before``), oldest first."""
+        with self._lock:
+            rows = self._con.execute(
+                'SELECT id, start, "end", wall, heard, language, source, for_assistant, answer, state, grounding'
+                " FROM turns WHERE id < ? ORDER BY id DESC LIMIT ?", (before or 2**62, limit)).fetchall()
+        keys = ("id", "start", "end", "wall", "heard", "language", "source", "for_assistant", "answer", "state")
+        return [{**dict(zip(keys, r[:10])), "for_assistant": bool(r[7]), "grounding": json.loads(r[10])}
+                for r in rows[::-1]]
 
     # ---- ingested files -----------------------------------------------------------------------
 

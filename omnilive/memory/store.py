@@ -37,6 +37,7 @@ class Snapshot:
     n_episodes: int
     n_rows: int
     extra: tuple[ClipMemory, ...] = ()  # clips not in the store yet (the one being built, ...)
+    generation: int = 0  # the store's forget count when taken: an older snapshot is retaken
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,29 +76,30 @@ class MemoryStore:
         self.db = db
         self._label_text = encoder.label_words if encoder is not None else (lambda label: label)
         self._vocab = Vocabulary.of(encoder)
-        self._clip_keys: dict[int, _Keys] = {}  # short-term clip id -> ranking keys
         self._lock = threading.Lock()  # the encoder thread adds while answer threads read
-        self._short: tuple[ClipMemory, ...] = ()
+        self._generation = 0
+        self._next_clip = 0
+        clips, episodes = db.load(dim) if db is not None else ([], [])
+        self._rebuild(clips, episodes)
+
+    def _rebuild(self, clips: list[ClipMemory], episodes: list[Episode]) -> None:
+        """(Re)build the in-RAM indexes from these clips and episodes (at open, after a forget)."""
+        self._clip_keys: dict[int, _Keys] = {c.clip_id: self._keys(c) for c in clips}  # short-term id -> keys
+        self._short: tuple[ClipMemory, ...] = tuple(clips)
         self._fed = 0  # short-term clips (from the front) already given to the consolidator
         self._episodes: list[Episode] = []
-        self._rows = _Rows(dim)
+        self._rows = _Rows(self.dim)
         self._row_start: list[int] = []
         self._words: dict[str, list[int]] = defaultdict(list)  # label/OCR word -> episode indices
         self._episode_keys: list[_Keys] = []
         self._ep_concepts = _Rows(CONCEPTS, np.int32)  # per episode: concept indices ...
         self._ep_priors = _Rows(CONCEPTS)  # ... and their prior terms (see ranking.py)
-        self._next_clip = 0
-        first_episode = 0
-        if db is not None:
-            clips, episodes = db.load(dim)
-            for e in episodes:
-                self._append_episode(e)
-            self._short = tuple(clips)
-            self._clip_keys = {c.clip_id: self._keys(c) for c in clips}
-            ids = [c.clip_id for c in clips] + [e.last_clip for e in episodes]
-            self._next_clip = max(ids) + 1 if ids else 0
-            first_episode = episodes[-1].episode_id + 1 if episodes else 0
-        self._consolidator = Consolidator(self.cfg, first_id=first_episode)
+        for e in episodes:
+            self._append_episode(e)
+        ids = [c.clip_id for c in clips] + [e.last_clip for e in episodes]
+        self._next_clip = max([self._next_clip - 1, *ids]) + 1
+        # an episode being built starts again (ids of deleted episodes may be reused: they are gone)
+        self._consolidator = Consolidator(self.cfg, first_id=episodes[-1].episode_id + 1 if episodes else 0)
 
     @classmethod
     def open(cls, directory: str | Path, encoder: VisualEncoder, cfg: MemoryConfig) -> "MemoryStore":
@@ -192,11 +194,56 @@ class MemoryStore:
     def snapshot(self, t: float, extra: tuple[ClipMemory, ...] = ()) -> Snapshot:
         with self._lock:
             return Snapshot(t=t, version=self._next_clip, short=self._short, n_episodes=len(self._episodes),
-                            n_rows=self._rows.n, extra=extra)
+                            n_rows=self._rows.n, extra=extra, generation=self._generation)
+
+    def _current(self, snapshot: Snapshot | None) -> Snapshot:
+        """``snapshot``, or the memory now when there is none or a forget happened after it was taken
+        (what was forgotten must not come back in an answer already under way)."""
+        if snapshot is None:
+            return self.snapshot(self.end)
+        if snapshot.generation != self._generation:
+            return self.snapshot(snapshot.t, snapshot.extra)
+        return snapshot
+
+    def forget(self, start: float, end: float) -> dict[str, int]:
+        """Delete every clip, episode and conversation turn overlapping [start, end] (stream seconds)."""
+        with self._lock:
+            counts = self.db.delete_between(start, end) if self.db is not None else {}
+            clips = [c for c in self._short if c.end < start or c.start > end]
+            episodes = [e for e in self._episodes if e.end < start or e.start > end]
+            counts.setdefault("clips", len(self._short) - len(clips))
+            counts.setdefault("episodes", len(self._episodes) - len(episodes))
+            self._rebuild(clips, episodes)
+            self._generation += 1
+        return counts
+
+    # ---- the conversation log (runtime/history.py writes it) --------------------------------------
+
+    def log_turn(self, turn: dict) -> int | None:
+        return self.db.add_turn(turn) if self.db is not None else None
+
+    def unlog_turn(self, turn_id: int) -> None:
+        if self.db is not None:
+            self.db.delete_turn(turn_id)
+
+    def turns(self, limit: int = 50, before: int | None = None) -> list[dict]:
+        return self.db.turns(limit, before) if self.db is not None else []
+
+    def keyframe_at(self, t: float) -> bytes | None:
+        """The key frame of the clip or episode that holds stream time ``t``."""
+        items: list[ClipMemory | Episode] = [*self._short, *self._episodes]
+        return next((i.keyframe_jpeg for i in items if i.start - 0.5 <= t <= i.end + 0.5 and i.keyframe_jpeg), None)
+
+    def items(self, limit: int = 60, before: float | None = None) -> list[GroundedClip]:
+        """The latest ``limit`` clips and episodes ending before ``before``, oldest first (the page's timeline)."""
+        items = [*self._episodes, *self._short]
+        if before is not None:
+            items = [i for i in items if i.start < before]
+        return [_grounded(i, 1.0) for i in items[-limit:]]
 
     def recent(self, snapshot: Snapshot | None = None, n: int = 1) -> list[GroundedClip]:
         """The latest n moments as seen by ``snapshot``, oldest first (for "what do you see?")."""
-        snap = snapshot or self.snapshot(self.end)
+        snap = self._current(snapshot)
         items: list[ClipMemory | Episode] = list(snap.extra[::-1]) + list(snap.short[::-1])
         if len(items) < n:
             items += self._episodes[: snap.n_episodes][::-1][: n - len(items)]
@@ -206,7 +253,7 @@ class MemoryStore:
                 end: float = float("inf")) -> list[GroundedClip]:
         """Every moment (episode or clip) overlapping [start, end] as seen by ``snapshot``, oldest
         first (for "what happened in the last ten minutes?")."""
-        snap = snapshot or self.snapshot(self.end)
+        snap = self._current(snapshot)
         items: list[ClipMemory | Episode] = [*self._episodes[: snap.n_episodes], *snap.short, *snap.extra]
         return [_grounded(i, 1.0) for i in sorted(items, key=lambda i: i.start) if i.end >= start and i.start <= end]
 
@@ -214,7 +261,7 @@ class MemoryStore:
                before: float | None = None, after: float | None = None) -> list[GroundedClip]:
         """The k best distinct moments for the question, as seen by ``snapshot``, best first;
         optionally only those ending by ``before`` or starting from ``after`` (follow-ups)."""
-        snap = snapshot or self.snapshot(self.end)
+        snap = self._current(snapshot)
         q = query.astype(np.float32)
         sims = self._vocab.vectors @ q if self._vocab else None
         candidates = self._episode_candidates(q, sims, snap, question, k)

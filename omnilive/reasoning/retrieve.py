@@ -30,6 +30,14 @@ class Conversation:
         if kind == "search" and ev:
             self.last_search = (search_text, min(c.start for c in ev[:1]), max(c.end for c in ev[:1]))
 
+    def restore(self, turns: list[dict]) -> None:
+        """Continue a conversation from the memory's log (runtime/history.py): its last answered turns."""
+        for turn in turns:
+            if turn["for_assistant"] and turn["answer"]:
+                cut = turn["state"] != "answered"
+                self.history.extend([ChatMessage("user", turn["heard"]),
+                                     ChatMessage("assistant", turn["answer"] + (" …" if cut else ""))])
+
     def cut_short(self, answer: str, heard: str) -> None:
         """The last answer was interrupted while it played: keep only what was heard, marked."""
         if len(self.history) >= 2 and self.history[-1].role == "assistant" and self.history[-1].content == answer:

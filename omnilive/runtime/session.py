@@ -49,8 +49,9 @@ from ..perception.video import FrameSampler, validate_frame
 from ..reasoning.answer import SYSTEM
 from ..reasoning.intent import InstructionFilter, is_stop_command, language_of
 from ..reasoning.respond import answer_sentences, facts_first
-from ..reasoning.retrieve import Conversation, ground_question
+from ..reasoning.retrieve import HISTORY_TURNS, Conversation, ground_question
 from .echo import EchoReference
+from .history import TurnLog
 from .queues import DropOldestQueue
 from .stage import Stage, StageMetrics
 from .turn import Turn, Turns, interrupts
@@ -111,6 +112,10 @@ class Session:
         self._subscribers: list[Callable[[Event], Any]] = []
         self._turns = Turns()
         self._conversation = Conversation()
+        self._conversation.restore(self.memory.turns(limit=2 * HISTORY_TURNS))  # the last visit's dialogue
+        if self.memory.db is not None:
+            self.memory.db.set_meta(clock_origin=time.time() - self._t_offset)  # memory time 0, as wall clock
+            self.subscribe(TurnLog(self.memory, self._t_offset))
         self._filter = InstructionFilter(models.text_embedding, rt.respond, models.llm)
         self._next_text_turn = 1_000_000  # typed questions get ids apart from spoken turns
         self._tasks: list[asyncio.Task] = []
@@ -118,6 +123,7 @@ class Session:
         self._resampler: StreamResampler | None = None
         self._closing = False
         self.speak_answers = True  # spoken questions get spoken answers (the client may turn it off)
+        self.answer_language: str | None = None  # None: the question's own; "en" / "zh" (the client's setting)
         self._echo = EchoReference()
         self._echo_turn: int | None = None  # speech taken for the answer's own voice, while it lasts
         self._echo_checked = 0.0
@@ -158,6 +164,11 @@ class Session:
         await self._query_q.put(None)
         await self._tasks[4]
         return self._summary()
+
+    @property
+    def t_offset(self) -> float:
+        """Where this session's stream time 0 lies on the memory's timeline."""
+        return self._t_offset
 
     @property
     def frames_dropped(self) -> int:
@@ -594,7 +605,7 @@ class Session:
             self._turns.close(turn.turn_id)
             return
         turn.search_text = got.search_text
-        query = got.query(turn.turn_id, snap.t, text, tags=tags, speak=speak, language=language)
+        query = got.query(turn.turn_id, snap.t, text, tags=tags, speak=speak, language=self.answer_language or language)
         self._emit(query)
         await self._query_q.put((query, turn))
 

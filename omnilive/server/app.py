@@ -23,11 +23,13 @@ from pathlib import Path
 
 from fastapi import FastAPI, Header, HTTPException, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
 
 from ..backends.registry import Models, load_models
 from ..config import Settings, load_settings
 from ..dsp import AudioFormatError
-from ..events import AnswerAudio, AudioChunk, ClipMemory, Event, Frame
+from ..events import AnswerAudio, AudioChunk, ClipMemory, Event, Frame, GroundedClip
+from ..events import Query as QueryEvent
 from ..memory.store import recall
 from ..perception.media import MediaError
 from ..reasoning.words import said
@@ -41,7 +43,7 @@ from .sessions import SessionBusy, TokenError, Tokens, TokensFull
 
 log = logging.getLogger(__name__)
 OUT_QUEUE = 256
-HIDDEN = {"memory_snapshot", "query"}  # internal events the page does not need
+HIDDEN = {"memory_snapshot"}  # internal events the page does not need
 
 
 def _static(name: str) -> str:
@@ -49,8 +51,10 @@ def _static(name: str) -> str:
 
 
 def event_json(ev: Event) -> dict:
+    if isinstance(ev, QueryEvent):  # the page shows what an answer was grounded on, not the query itself
+        return {"type": "grounding", "turn_id": ev.turn_id, "clips": [event_json(c) for c in ev.clips[:3]]}
     d = ev.to_dict()
-    if isinstance(ev, ClipMemory):  # the page's timeline shows key frames as thumbnails
+    if isinstance(ev, (ClipMemory, GroundedClip)):  # the page shows key frames as thumbnails
         d.pop("keyframe_jpeg_bytes", None)
         d["names"] = [said(label) for label in ev.labels]  # as a person says them (reasoning/words.py)
         d["keyframe"] = "data:image/jpeg;base64," + base64.b64encode(ev.keyframe_jpeg).decode()
@@ -86,13 +90,8 @@ def create_app(settings: Settings | None = None, models: Models | None = None) -
     async def index() -> str:
         return _static("index.html")
 
-    @app.get("/app.js")
-    async def app_js() -> Response:
-        return Response(_static("app.js"), media_type="text/javascript")
-
-    @app.get("/capture-worklet.js")
-    async def worklet_js() -> Response:
-        return Response(_static("capture-worklet.js"), media_type="text/javascript")
+    app.mount("/static", StaticFiles(directory=str(resources.files("omnilive.server").joinpath("static"))),
+              name="static")
 
     @app.get("/favicon.ico")
     async def favicon() -> Response:
@@ -119,31 +118,73 @@ def create_app(settings: Settings | None = None, models: Models | None = None) -
             raise HTTPException(status_code=503, detail=str(exc)) from exc
         return JSONResponse({"token": token}, status_code=201)
 
-    @app.get("/api/memory")
-    async def read_memory(q: str | None = Query(None, max_length=500), k: int = Query(3, ge=1, le=20),
-                          token: str | None = None, authorization: str | None = Header(None)) -> JSONResponse:
-        """The session's memory: the moments a question ``q`` is about, or the latest ``k``."""
-        bearer = authorization.removeprefix("Bearer ").strip() if authorization else None
-        visual = app.state.models.visual
-
-        def read():
-            with app.state.tokens.reading(bearer or token) as store:
-                clips = recall(store, visual, q, k) if q else store.recent(n=k)
-                return [event_json(c) for c in clips], store.stats()
+    async def read(token: str | None, fn):
+        """Run ``fn(store)`` on the token's memory, off the event loop; HTTP errors a page can act on."""
+        def run():
+            with app.state.tokens.reading(token) as store:
+                return fn(store)
 
         try:
-            clips, stats = await asyncio.to_thread(read)
+            return await asyncio.to_thread(run)
         except TokenError as exc:
             raise HTTPException(status_code=401, detail=str(exc)) from exc
         except MemoryLocked as exc:
             raise HTTPException(status_code=409, detail="this memory is in use by another process") from exc
-        return JSONResponse({"clips": clips, "memory": stats})
+
+    @app.get("/api/session")
+    async def session_info(token: str | None = None, authorization: str | None = Header(None)) -> JSONResponse:
+        """Is this token known (401 if not), is it live now, what its memory holds: a page checks
+        its stored token with this before it connects."""
+        token = _bearer(authorization) or token
+        stats, origin = await read(token, lambda store: (store.stats(), _clock_origin(store)))
+        return JSONResponse({"live": app.state.tokens.live(token), "memory": stats, "clock_origin": origin})
+
+    @app.get("/api/history")
+    async def history(limit: int = Query(50, ge=1, le=500), before: int | None = None, token: str | None = None,
+                      authorization: str | None = Header(None)) -> JSONResponse:
+        """The conversation's latest turns, oldest first (runtime/history.py writes them)."""
+        turns = await read(_bearer(authorization) or token, lambda store: store.turns(limit, before))
+        return JSONResponse({"turns": turns})
+
+    @app.get("/api/memory")
+    async def read_memory(q: str | None = Query(None, max_length=500), k: int = Query(3, ge=1, le=200),
+                          before: float | None = None, images: bool = True,
+                          token: str | None = None, authorization: str | None = Header(None)) -> JSONResponse:
+        """The session's memory: the moments a question ``q`` is about, or the latest ``k`` clips and
+        episodes (those starting before ``before``, for paging back), oldest first."""
+        visual = app.state.models.visual
+
+        def get(store):
+            clips = recall(store, visual, q, k) if q else store.items(k, before)
+            return [memory_item(c, images) for c in clips], store.stats(), _clock_origin(store)
+
+        clips, stats, origin = await read(_bearer(authorization) or token, get)
+        return JSONResponse({"clips": clips, "memory": stats, "clock_origin": origin})
+
+    @app.delete("/api/memory")
+    async def forget(start: float = Query(...), end: float = Query(...), token: str | None = None,
+                     authorization: str | None = Header(None)) -> JSONResponse:
+        """Delete every clip, episode and conversation turn overlapping [start, end] (memory seconds)."""
+        if end < start:
+            raise HTTPException(status_code=422, detail="end must not be before start")
+        deleted = await read(_bearer(authorization) or token, lambda store: store.forget(start, end))
+        return JSONResponse({"deleted": deleted})
+
+    @app.get("/api/keyframe")
+    async def keyframe(t: float, token: str | None = None, authorization: str | None = Header(None)) -> Response:
+        """The key frame of the moment at memory time ``t`` (the page's grounding thumbnails)."""
+        jpeg = await read(_bearer(authorization) or token, lambda store: store.keyframe_at(t))
+        if not jpeg:
+            raise HTTPException(status_code=404, detail="no key frame at that time (forgotten?)")
+        return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=86400"})
 
     @app.websocket("/ws")
-    async def ws(socket: WebSocket, token: str | None = None, source: str | None = None) -> None:
+    async def ws(socket: WebSocket, token: str | None = None, source: str | None = None,
+                 takeover: bool = False) -> None:
         """The token comes as a subprotocol (``["omnilive", "token.<T>"]``; it stays out of URLs and
         logs) or, for simple clients, as ``?token=``. Refusals are sent as an ``error`` event and a
-        close code the page acts on: 4401 token, 4403 origin or source, 4409 busy, 4429 full."""
+        close code the page acts on: 4401 token, 4403 origin or source, 4409 busy (``?takeover=1``
+        ends the other connection, which gets 4410), 4429 full."""
         subprotocol, offered_token = from_subprotocols(socket.headers.get("sec-websocket-protocol"))
         token = offered_token or token
         await socket.accept(subprotocol=subprotocol)
@@ -159,8 +200,14 @@ def create_app(settings: Settings | None = None, models: Models | None = None) -
             return await refuse(4403, "this source URL is not allowed (server.pull_prefixes)")
         if app.state.sessions >= cfg.max_live_sessions:
             return await refuse(4429, "the server is full (server.max_live_sessions); try again later")
-        try:
-            store = await asyncio.to_thread(app.state.tokens.connect, token)  # loads the memory from disk
+        loop = asyncio.get_running_loop()
+        serving: asyncio.Future = loop.create_future()  # the task serving this socket, once it runs
+
+        def kick() -> None:  # another tab took this session over (called from a thread)
+            loop.call_soon_threadsafe(lambda: asyncio.ensure_future(_taken_over(socket, serving)))
+
+        try:  # loads the memory from disk
+            store = await asyncio.to_thread(app.state.tokens.connect, token, kick, takeover)
         except (TokenError, SessionBusy, MemoryLocked) as exc:
             return await refuse(4401 if isinstance(exc, TokenError) else 4409,
                                 str(exc) if not isinstance(exc, MemoryLocked) else "this memory is in use elsewhere")
@@ -184,11 +231,45 @@ def create_app(settings: Settings | None = None, models: Models | None = None) -
                 m.sessions_active.dec()
 
         try:
-            await _serve(socket, session, m, source)
+            await socket.send_json({"type": "ready", "t_offset": session.t_offset,
+                                    "clock_origin": _clock_origin(store), "memory": store.stats()})
+            task = asyncio.ensure_future(_serve(socket, session, m, source))
+            serving.set_result(task)
+            await task
+        except asyncio.CancelledError:
+            if not (serving.done() and serving.result().cancelled()):
+                raise  # a takeover cancels the serving task only; anything else goes on up
         finally:
             await asyncio.shield(asyncio.ensure_future(end()))
 
     return app
+
+
+def _bearer(authorization: str | None) -> str | None:
+    return authorization.removeprefix("Bearer ").strip() if authorization else None
+
+
+def _clock_origin(store) -> float | None:
+    """Wall-clock time of memory time 0 (set by live sessions), for clock-time captions."""
+    return store.db.meta().get("clock_origin") if store.db is not None else None
+
+
+def memory_item(c, images: bool = True) -> dict:
+    """A clip or episode as the page's timeline shows it."""
+    d = event_json(c) if images else {**c.to_dict(), "names": [said(label) for label in c.labels]}
+    d.pop("keyframe_jpeg_bytes", None)
+    return {**d, "kind": "seen"}
+
+
+async def _taken_over(socket: WebSocket, serving: asyncio.Future) -> None:
+    try:
+        await socket.send_json({"type": "error", "stage": "session",
+                                "message": "this session was taken over by another tab or device"})
+        await socket.close(code=4410)
+    except Exception:  # already gone
+        pass
+    if serving.done():
+        serving.result().cancel()
 
 
 async def _serve(socket: WebSocket, session: Session, metrics: Metrics, source: str | None = None) -> None:
@@ -267,7 +348,10 @@ async def _receive(socket: WebSocket, session: Session, clock: TurnClock, metric
                 if cmd["type"] == "ask":
                     clock.asked(await session.ask(cmd["text"], speak=bool(cmd.get("speak", True))))
                 elif cmd["type"] == "config":
-                    session.speak_answers = bool(cmd.get("speak", True))
+                    if "speak" in cmd:
+                        session.speak_answers = cmd["speak"]
+                    if "language" in cmd:
+                        session.answer_language = None if cmd["language"] == "auto" else cmd["language"]
                 else:
                     session.stop()
         except (protocol.ProtocolError, AudioFormatError) as exc:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -21,6 +21,7 @@ from ..config import MemoryConfig
 from ..memory.store import MemoryStore
 
 CLOSE_WAIT_S = 30.0  # a read waits this long at most for a just-ended session to close its memory
+TAKEOVER_WAIT_S = 15.0  # a takeover waits this long at most for the other connection to end
 
 
 class TokenError(PermissionError):
@@ -41,9 +42,11 @@ class Tokens:
         self.root.mkdir(parents=True, exist_ok=True)
         self._encoder, self._cfg = encoder, cfg
         self._stores: dict[str, MemoryStore] = {}
-        self._live: set[str] = set()
+        self._live: dict[str, Callable[[], None]] = {}  # key -> ends that live connection (a takeover)
         self._closing: dict[str, threading.Event] = {}  # memories a session that just ended is closing
+        self._readers: dict[str, threading.Lock] = {}  # key -> held while a read has the memory open
         self._lock = threading.Lock()
+        self._left = threading.Condition(self._lock)  # notified when a live connection ends
 
     @staticmethod
     def _key(token: str) -> str:
@@ -75,25 +78,44 @@ class Tokens:
             return
         if closing is not None:  # its session just ended (a page reloading): read once it is closed
             closing.wait(CLOSE_WAIT_S)
-        store = MemoryStore.open(self.root / key, self._encoder, self._cfg)
-        try:
-            yield store
-        finally:
-            store.close()
+        with self._lock:
+            one_at_a_time = self._readers.setdefault(key, threading.Lock())
+        with one_at_a_time:  # a page asks for its history and its timeline at once: one opens the memory
+            with self._lock:
+                store = self._stores.get(key)  # its session may have started meanwhile
+            if store is not None:
+                yield store
+                return
+            store = MemoryStore.open(self.root / key, self._encoder, self._cfg)
+            try:
+                yield store
+            finally:
+                store.close()
 
-    def connect(self, token: str | None) -> MemoryStore:
+    def live(self, token: str | None) -> bool:
+        return self._key(token or "") in self._live
+
+    def connect(self, token: str | None, kick: Callable[[], None] = lambda: None,
+                takeover: bool = False) -> MemoryStore:
+        """Open the token's memory for its one live connection; ``kick`` ends this connection when
+        another one takes over (``takeover``: end the current one, as a second tab asks to)."""
         key = self.check(token)
         with self._lock:
+            if key in self._live and takeover:
+                self._live[key]()
+                self._left.wait_for(lambda: key not in self._live, TAKEOVER_WAIT_S)
             if key in self._live:
                 raise SessionBusy("this session is already connected elsewhere")
-            self._live.add(key)
+            self._live[key] = kick
+            one_at_a_time = self._readers.setdefault(key, threading.Lock())
         try:
-            store = MemoryStore.open(self.root / key, self._encoder, self._cfg)
+            with one_at_a_time:  # after any read that has the memory open
+                store = MemoryStore.open(self.root / key, self._encoder, self._cfg)
+                with self._lock:
+                    self._stores[key] = store
         except BaseException:
             self.disconnect(token)
             raise
-        with self._lock:
-            self._stores[key] = store
         return store
 
     def disconnect(self, token: str) -> None:
@@ -101,7 +123,6 @@ class Tokens:
         so memory held by the server is bounded by the users connected now, not by all users ever."""
         key = self._key(token)
         with self._lock:
-            self._live.discard(key)
             store = self._stores.pop(key, None)
             closed = self._closing.setdefault(key, threading.Event()) if store is not None else None
         if store is not None:
@@ -111,6 +132,9 @@ class Tokens:
                 closed.set()
                 with self._lock:
                     self._closing.pop(key, None)
+        with self._lock:  # only now: a takeover must find the memory closed
+            self._live.pop(key, None)
+            self._left.notify_all()
 
     def close(self) -> None:
         with self._lock:

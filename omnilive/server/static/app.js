@@ -1,236 +1,363 @@
-// omnilive page: camera + mic -> WebSocket (PCM16 16 kHz, 1 fps JPEG); events + answer audio back.
+// omnilive page: wires the camera/mic (capture.js), the server link (link.js), answer playback
+// (playback.js), the conversation (conversation.js) and the memory timeline (timeline.js), and keeps
+// the one status line. Protocol: docs/PROTOCOL.md.
+import { t, apply, setLanguage, language, clock } from "./i18n.js";
+import { Capture, devices } from "./capture.js";
+import { Player } from "./playback.js";
+import { Conversation } from "./conversation.js";
+import { Timeline } from "./timeline.js";
+import { api, checkToken, newToken, openSocket, packet, CODES } from "./link.js";
+import { note } from "./log.js";
+
 const $ = (id) => document.getElementById(id);
-const AUDIO_IN = 1, FRAME_IN = 2, AUDIO_OUT = 17;
-const FPS = 1;
+const AUDIO_OUT = 17;
+const HEARING_TIMEOUT_MS = 4000;  // speech that never became an utterance (a cough) stops showing "hearing you"
 
-let ws, media, capture, frameTimer, t0;
-const player = { ctx: null, next: 0, sources: [], dropTurns: new Set(), held: false };
+const state = {
+  want: "off",  // "off" | "live" (camera + mic) | "text" (typed questions only)
+  link: "idle",  // "idle" | "connecting" | "open" | "reconnecting" | "offline" | "elsewhere" | "stopped"
+  ws: null, t0: 0, offset: 0, origin: null, retry: 0, retryTimer: null,
+  hearing: false, hearingTimer: null,
+  thinking: new Set(), answering: null, stopped: new Set(), finishing: new Map(),
+};
 
-function setStatus(s) { $("status").textContent = s; }
+const player = new Player(() => refresh());
+const capture = new Capture($("preview"), (level) => { $("mic-level").value = level; });
+const viewer = (src, caption) => {
+  $("viewer").querySelector("img").src = src;
+  $("viewer").querySelector("p").textContent = caption;
+  $("viewer").showModal();
+};
+const timeline = new Timeline($("timeline"), { viewer, onForget: (s, e) => confirmThen(t("confirmDelete"), () => forget(s, e)) });
+const conversation = new Conversation($("conversation"), viewer, keyframeURL);
+const memClock = (start) => timeline.clockOf(start);
 
-// What the page received and played, in order (for automation and debugging).
-window.omniliveLog = [];
-const note = (type, turn) => window.omniliveLog.push({ type, turn, at: performance.now() });
-
-function packet(kind, t, payload) {
-  const head = new DataView(new ArrayBuffer(9));
-  head.setUint8(0, kind);
-  head.setFloat64(1, t, true);
-  return new Blob([head, payload]);
+async function keyframeURL(start) {
+  try { return URL.createObjectURL(await api(`/api/keyframe?t=${start}`, { json: false })); } catch (_) { return null; }
 }
 
-const streamTime = () => (performance.now() - t0) / 1000;
+// ---- the status line ------------------------------------------------------------------------
 
-// The session token keeps this browser's memory across visits and server restarts.
-async function sessionToken(fresh) {
-  let token = fresh ? null : localStorage.getItem("omniliveToken");
-  if (!token) {
-    const r = await fetch("/api/sessions", { method: "POST" });
-    token = (await r.json()).token;
-    localStorage.setItem("omniliveToken", token);
+function refresh() {
+  let s;
+  if (state.link !== "open") s = state.link;
+  else if (player.held) s = "paused";
+  else if (state.hearing) s = "hearing";
+  else if (player.playing) s = "speaking";
+  else if (state.answering !== null) s = "answering";
+  else if (state.thinking.size) s = "thinking";
+  else s = state.want === "text" ? "text" : "listening";
+  $("status").textContent = t(`status.${s}`);
+  $("status").dataset.state = s;
+  $("status-dot").dataset.state = s;
+  $("speaking").hidden = !player.playing;
+  if (player.playing && player.turn !== null) conversation.state(player.turn, "speaking");
+  if (!player.playing) {  // answers whose audio has now played out
+    for (const [turn, final] of state.finishing) conversation.state(turn, final);
+    state.finishing.clear();
   }
-  return token;
+  $("start").disabled = state.want === "live";
+  $("stop").disabled = state.want === "off";
 }
 
-async function openSocket() {
-  const url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`;
-  for (const fresh of [false, true]) {  // a token the server no longer knows: get a new one
-    // the token travels as a subprotocol, not in the URL (URLs end up in logs)
-    const sock = new WebSocket(url, ["omnilive", `token.${await sessionToken(fresh)}`]);
-    sock.binaryType = "arraybuffer";
-    const code = await new Promise((ok) => {
-      sock.onopen = () => ok(0);
-      sock.onclose = (e) => ok(e.code || 1006);
-    });
-    if (code === 0) return sock;
-    if (code !== 4401) {
-      const why = { 4409: "this session is open in another tab", 4403: "this page may not connect here",
-                    4429: "the server is full, try again later" }[code];
-      throw new Error(why || `connection failed (${code})`);
-    }
+function hearing(on) {
+  state.hearing = on;
+  clearTimeout(state.hearingTimer);
+  if (on) state.hearingTimer = setTimeout(() => hearing(false), HEARING_TIMEOUT_MS);
+  refresh();
+}
+
+function banner(message, actions = []) {
+  const b = $("banner");
+  b.hidden = !message;
+  b.querySelector("p").textContent = message || "";
+  b.querySelector(".actions").replaceChildren(...actions.map(([label, fn]) => {
+    const btn = document.createElement("button");
+    btn.type = "button";
+    btn.textContent = label;
+    btn.onclick = () => { b.hidden = true; fn(); };
+    return btn;
+  }));
+}
+
+function confirmThen(message, fn) { banner(message, [[t("yes"), fn], [t("cancel"), () => {}]]); }
+
+// ---- the connection -------------------------------------------------------------------------
+
+const streamTime = () => (performance.now() - state.t0) / 1000;
+
+function send(kind, payload) {
+  if (state.ws && state.ws.readyState === WebSocket.OPEN) state.ws.send(packet(kind, streamTime(), payload));
+}
+
+function sendConfig() {
+  if (state.ws && state.ws.readyState === WebSocket.OPEN)
+    state.ws.send(JSON.stringify({ type: "config", speak: $("speak").checked, language: $("answer-language").value }));
+}
+
+// Connects with this browser's token; a token the server does not know asks before starting anew.
+async function connect({ takeover = false } = {}) {
+  clearTimeout(state.retryTimer);
+  state.link = state.retry ? "reconnecting" : "connecting";
+  refresh();
+  const known = await checkToken();
+  if (known.state === "unknown") return staleToken();
+  if (known.state === "offline") return retryLater();
+  if (known.state === "none") await newToken();
+  let ws, ready;
+  try {
+    [ws, ready] = await openSocket({ takeover });
+  } catch (err) {
+    return refused(err.code);
   }
-  throw new Error("no session");
-}
-
-async function start() {
-  $("start").disabled = true;
-  setStatus("starting");
-  media = await navigator.mediaDevices.getUserMedia({
-    audio: { channelCount: 1, echoCancellation: true, noiseSuppression: true },
-    video: { width: 640, height: 360 },
-  });
-  $("preview").srcObject = media;
-  ws = await openSocket();
+  if (state.want === "off") return ws.close(1000);
+  state.ws = ws;
+  state.t0 = performance.now();
+  state.offset = ready.t_offset;
+  state.origin = ready.clock_origin;
+  timeline.origin = ready.clock_origin;
+  state.retry = 0;
+  state.link = "open";
   ws.onmessage = onMessage;
-  ws.onclose = () => { setStatus("disconnected"); stop(); };
-  ws.send(JSON.stringify({ type: "config", speak: $("speak").checked }));
-  t0 = performance.now();
+  ws.onclose = (e) => { if (state.ws === ws) { state.ws = null; refused(e.code); } };
+  sendConfig();
+  capture.send = send;
+  banner("");
+  refresh();
+  if (takeover || !$("conversation").querySelector(".turn")) loadHistory();
+  for (const q of pending.splice(0)) ask(q);
+}
 
-  // Microphone: a 16 kHz context resamples for us; the worklet hands over PCM16 blocks.
-  capture = new AudioContext({ sampleRate: 16000 });
-  await capture.audioWorklet.addModule("/capture-worklet.js");
-  const node = new AudioWorkletNode(capture, "capture");
-  node.port.onmessage = (e) => {
-    if (ws.readyState === WebSocket.OPEN) ws.send(packet(AUDIO_IN, streamTime(), e.data));
-  };
-  capture.createMediaStreamSource(media).connect(node);
+function retryLater() {
+  if (state.want === "off") return;
+  state.retry += 1;
+  state.link = state.retry > 6 ? "offline" : "reconnecting";
+  const delay = Math.min(10000, 500 * 2 ** Math.min(state.retry, 5)) * (0.8 + 0.4 * Math.random());
+  state.retryTimer = setTimeout(() => connect(), delay);
+  refresh();
+}
 
-  // Camera: one JPEG per 1/FPS seconds.
-  const canvas = document.createElement("canvas");
-  frameTimer = setInterval(() => {
-    const v = $("preview");
-    if (!v.videoWidth || ws.readyState !== WebSocket.OPEN) return;
-    canvas.width = v.videoWidth; canvas.height = v.videoHeight;
-    canvas.getContext("2d").drawImage(v, 0, 0);
-    const t = streamTime();
-    canvas.toBlob((b) => b && ws.send(packet(FRAME_IN, t, b)), "image/jpeg", 0.8);
-  }, 1000 / FPS);
+// Close codes the page acts on (docs/PROTOCOL.md); anything else is a dropped connection.
+function refused(code) {
+  capture.send = null;
+  player.stop();
+  state.thinking.clear();
+  state.answering = null;
+  hearing(false);
+  if (state.want === "off") { state.link = "stopped"; return refresh(); }
+  if (code === CODES.token) return staleToken();
+  if (code === CODES.busy) {
+    state.link = "elsewhere";
+    banner(t("busy"), [[t("takeOver"), () => connect({ takeover: true })]]);
+    return refresh();
+  }
+  if (code === CODES.takenOver) {  // the other tab has the camera now
+    capture.close();
+    state.want = "off";
+    state.link = "elsewhere";
+    banner(t("takenOver"), [[t("takeOver"), () => start({ takeover: true })]]);
+    return refresh();
+  }
+  if (code === CODES.origin || code === CODES.full) {
+    banner(t(code === CODES.origin ? "forbidden" : "full"));
+    return stop();
+  }
+  retryLater();
+}
 
-  player.ctx = new AudioContext();
-  $("stop").disabled = false;
-  setStatus("listening");
+function staleToken() {
+  state.link = "idle";
+  banner(t("staleToken"), [[t("startNew"), async () => { await newToken(); resetViews(); connect(); }],
+                           [t("cancel"), () => stop()]]);
+  refresh();
+}
+
+async function start({ takeover = false } = {}) {
+  player.unlock();
+  state.want = "live";
+  refresh();
+  try {
+    await capture.open({ camera: $("camera").value, mic: $("mic").value });
+    fillDevices();
+  } catch (err) {
+    banner(t("mediaFailed", err.message));
+    state.want = "text";
+  }
+  if (state.ws) { capture.send = send; refresh(); return; }  // a text-only session goes live: same connection
+  await connect({ takeover });
 }
 
 function stop() {
-  clearInterval(frameTimer);
-  if (capture) capture.close();
-  if (media) media.getTracks().forEach((t) => t.stop());
-  if (ws && ws.readyState === WebSocket.OPEN) ws.close();
-  stopPlayback();
-  capture = media = null;
-  $("start").disabled = false;
-  $("stop").disabled = true;
-  if ($("status").textContent !== "disconnected") setStatus("idle");
+  state.want = "off";
+  clearTimeout(state.retryTimer);
+  capture.send = null;
+  capture.close();
+  player.stop();
+  if (state.ws) state.ws.close(1000);
+  state.ws = null;
+  state.link = "stopped";
+  refresh();
 }
 
-function stopPlayback() {
-  player.sources.forEach((s) => { try { s.stop(); } catch (_) {} });
-  player.sources = [];
-  player.next = 0;
-  window.omniliveAudio = { playing: false, chunks: (window.omniliveAudio || {}).chunks || 0 };
-}
+// ---- what the server says -------------------------------------------------------------------
 
-function play(turn, pcm) {
-  if (player.dropTurns.has(turn) || !player.ctx) return note("dropped", turn);
-  note("play", turn);
-  const samples = new Int16Array(pcm);
-  const buf = player.ctx.createBuffer(1, samples.length, 16000);
-  const ch = buf.getChannelData(0);
-  for (let i = 0; i < samples.length; i++) ch[i] = samples[i] / 32768;
-  const src = player.ctx.createBufferSource();
-  src.buffer = buf;
-  src.connect(player.ctx.destination);
-  const at = Math.max(player.ctx.currentTime, player.next);
-  src.start(at);
-  player.next = at + buf.duration;
-  player.sources.push(src);
-  src.onended = () => {
-    player.sources = player.sources.filter((s) => s !== src);
-    if (!player.sources.length) window.omniliveAudio.playing = false;
-  };
-  window.omniliveAudio = { playing: true, chunks: (window.omniliveAudio || {}).chunks + 1 || 1 };
-}
-
-function line(box, text, cls) {
-  const p = document.createElement("p");
-  p.textContent = text;
-  if (cls) p.className = cls;
-  $(box).appendChild(p);
-  $(box).scrollTop = $(box).scrollHeight;
-  return p;
-}
-
-// Speech over an answer pauses it (the queued audio waits in a suspended context) until the server
-// knows whether it was an interruption (then "interrupt" drops it) or not ("answer_resumed").
-function hold(on) {
-  player.held = on;
-  if (!player.ctx) return;
-  if (on) player.ctx.suspend(); else player.ctx.resume();
-}
-
-const liveLines = new Map();
-function liveLine(turn) {
-  if (!liveLines.has(turn)) liveLines.set(turn, line("transcript", "", "partial live"));
-  return liveLines.get(turn);
-}
-function dropLiveLine(turn) {
-  const p = liveLines.get(turn);
-  if (p) p.remove();
-  liveLines.delete(turn);
-}
-
-let answerLine = null;
 function onMessage(e) {
   if (typeof e.data !== "string") {
     const view = new DataView(e.data);
-    if (view.getUint8(0) === AUDIO_OUT) play(view.getUint32(1, true), e.data.slice(9));
+    if (view.getUint8(0) === AUDIO_OUT) player.play(view.getUint32(1, true), e.data.slice(9));
     return;
   }
   const ev = JSON.parse(e.data);
   note(ev.type, ev.type === "interrupt" ? ev.cancelled_turn : ev.turn_id);
   switch (ev.type) {
-    case "speech_started":  // a partial line of an earlier turn that never got its utterance goes
-      [...liveLines.keys()].filter((t) => t !== ev.turn_id).forEach(dropLiveLine);
-      setStatus(player.held ? "paused: hearing you" : "hearing you");
+    case "speech_started":
+      conversation.dropLive(ev.turn_id);
+      hearing(true);
       break;
-    case "transcript_partial": {  // the words so far, replaced by the utterance when it comes
-      const live = liveLine(ev.turn_id);
-      live.textContent = ev.text + " …";
+    case "transcript_partial":
+      conversation.partial(ev.turn_id, ev.text);
+      $("transcript").textContent = `${ev.text} …`;
+      hearing(true);
       break;
-    }
-    case "answer_paused": hold(true); setStatus("paused: hearing you"); break;
-    case "answer_resumed": hold(false); setStatus("speaking"); break;
+    case "utterance":
+      conversation.heard(ev);
+      $("transcript").textContent = ev.text;
+      if (ev.for_assistant && !ev.command) state.thinking.add(ev.turn_id);
+      hearing(false);
+      break;
+    case "answer_paused": player.hold(true); break;
+    case "answer_resumed": player.hold(false); hearing(false); break;
     case "interrupt":
-      if (ev.cancelled_turn !== null) player.dropTurns.add(ev.cancelled_turn);
-      stopPlayback();
-      hold(false);
+      if (ev.reason === "command" && ev.cancelled_turn !== null) state.stopped.add(ev.cancelled_turn);
+      player.drop(ev.cancelled_turn);
       break;
-    case "utterance": {
-      const tags = ev.tags.map((t) => `[${t.label}] `).join("");
-      const typed = ev.source === "typed" ? "⌨ " : "";
-      dropLiveLine(ev.turn_id);
-      // the speaker went on after a pause taken for the end: this replaces what was heard before it
-      if (ev.joins !== null) document.querySelectorAll(`#transcript p[data-turn="${ev.joins}"]`).forEach((p) => p.remove());
-      // background talk is shown greyed: heard (or typed), but not taken as a question for the assistant
-      const p = line("transcript", typed + tags + ev.text, ev.for_assistant || ev.command ? "" : "partial");
-      p.dataset.turn = ev.turn_id;
-      if (!ev.for_assistant && !ev.command) p.title = "not taken as a question for the assistant";
-      setStatus(player.held ? "paused: hearing you" : window.omniliveAudio && window.omniliveAudio.playing ? "speaking" : "listening");
+    case "grounding":
+      conversation.grounding(ev.turn_id, ev.clips, state.origin, memClock);
       break;
-    }
     case "answer_delta":
-      if (!answerLine || answerLine.dataset.turn != ev.turn_id) {
-        answerLine = line("answer", "");
-        answerLine.dataset.turn = ev.turn_id;
-      }
-      answerLine.textContent += ev.text;
+      if (state.answering !== ev.turn_id) $("answer").textContent = "";
+      state.thinking.delete(ev.turn_id);
+      state.answering = ev.turn_id;
+      conversation.delta(ev.turn_id, ev.text);
+      $("answer").textContent += ev.text;
       break;
-    case "answer":
-      if (ev.interrupted && answerLine) answerLine.textContent += " …";
-      answerLine = null;
-      break;
-    case "clip": {
-      const fig = document.createElement("figure");
-      fig.innerHTML = `<img alt=""><figcaption></figcaption>`;
-      fig.querySelector("img").src = ev.keyframe;
-      fig.querySelector("figcaption").textContent = `${ev.start.toFixed(0)}s ${(ev.names || ev.labels)[0] || ""}`;
-      $("timeline").appendChild(fig);
+    case "answer": {
+      state.thinking.delete(ev.turn_id);
+      if (state.answering === ev.turn_id) state.answering = null;
+      const final = ev.interrupted ? (state.stopped.has(ev.turn_id) ? "stopped" : "interrupted") : "answered";
+      if (!ev.text && !ev.interrupted) break;
+      if (final === "answered" && player.playing && player.turn === ev.turn_id) state.finishing.set(ev.turn_id, final);
+      else conversation.state(ev.turn_id, final);
       break;
     }
-    case "notice": line("answer", `Note: ${ev.message}`, "partial"); break;
-    case "error": line("answer", `⚠ ${ev.message}`, "partial"); break;
+    case "clip": timeline.add({ ...ev, kind: "seen" }); break;
+    case "notice": banner(ev.message); break;
+    case "error": if (ev.stage !== "session") banner(t("failed", ev.message)); break;
+  }
+  refresh();
+}
+
+// ---- typed questions, history, memory, settings ---------------------------------------------
+
+const pending = [];  // typed before a connection was open: sent once it is
+function ask(text) {
+  player.unlock();
+  if (!state.ws) {
+    pending.push(text);
+    if (state.want === "off") { state.want = "text"; connect(); }
+    return;
+  }
+  state.ws.send(JSON.stringify({ type: "ask", text, speak: $("speak").checked }));  // shown once judged
+}
+
+async function loadHistory() {
+  try {
+    const [h] = await Promise.all([api("/api/history?limit=50"), timeline.load()]);
+    resetConversation();
+    conversation.restore(h.turns, memClock);
+  } catch (err) {
+    if (err.code === 401) staleToken();
   }
 }
 
-$("start").onclick = () => start().catch((err) => { setStatus(`error: ${err.message}`); $("start").disabled = false; });
-$("stop").onclick = stop;
-$("speak").onchange = () => {
-  if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: "config", speak: $("speak").checked }));
-};
-$("ask-form").onsubmit = (e) => {
-  e.preventDefault();
-  const text = $("question").value.trim();
-  if (!text || !ws || ws.readyState !== WebSocket.OPEN) return;
-  ws.send(JSON.stringify({ type: "ask", text, speak: $("speak").checked }));  // shown when the server has judged it
-  $("question").value = "";
-};
+function resetConversation() {
+  $("conversation").replaceChildren();
+  conversation.turns.clear();
+  conversation.empty();
+}
+
+function resetViews() {
+  resetConversation();
+  $("timeline").replaceChildren();
+  timeline.empty();
+}
+
+async function forget(start, end) {
+  try {
+    const r = await api(`/api/memory?start=${start}&end=${end}`, { method: "DELETE" });
+    timeline.remove(start, end);
+    if (!isFinite(end) || end - start > 3600) resetViews();
+    banner(t("forgotten", (r.deleted.clips || 0) + (r.deleted.episodes || 0)));
+  } catch (err) {
+    banner(t("failed", err.message));
+  }
+}
+
+async function fillDevices() {
+  try {
+    const { cameras, mics } = await devices();
+    for (const [sel, list] of [[$("camera"), cameras], [$("mic"), mics]]) {
+      const keep = sel.value;
+      sel.replaceChildren(new Option(t("deviceDefault"), ""), ...list.map((d, i) => new Option(d.label || `${i + 1}`, d.deviceId)));
+      sel.value = keep;
+    }
+  } catch (_) { /* no device list: the defaults are used */ }
+}
+
+async function restartCapture() {
+  if (state.want !== "live") return;
+  capture.close();
+  await capture.open({ camera: $("camera").value, mic: $("mic").value });
+  capture.send = state.ws ? send : null;
+}
+
+function wire() {
+  $("start").onclick = () => start().catch((err) => banner(t("failed", err.message)));
+  $("stop").onclick = () => { if (state.ws) state.ws.send(JSON.stringify({ type: "stop" })); stop(); };
+  $("ask-form").onsubmit = (e) => {
+    e.preventDefault();
+    const text = $("question").value.trim();
+    if (text) ask(text);
+    $("question").value = "";
+  };
+  $("search-form").onsubmit = (e) => { e.preventDefault(); timeline.search($("search").value.trim()).catch((err) => banner(t("failed", err.message))); };
+  $("search").oninput = () => { if (!$("search").value) timeline.search(""); };
+  $("open-settings").onclick = () => { fillDevices(); $("settings").showModal(); };
+  $("speak").onchange = sendConfig;
+  $("answer-language").onchange = () => { localStorage.setItem("omniliveAnswerLanguage", $("answer-language").value); sendConfig(); };
+  $("camera").onchange = $("mic").onchange = () => restartCapture().catch((err) => banner(t("mediaFailed", err.message)));
+  $("ui-language").value = language();
+  $("ui-language").onchange = () => { setLanguage($("ui-language").value); refresh(); };
+  $("answer-language").value = localStorage.getItem("omniliveAnswerLanguage") || "auto";
+  $("new-memory").onclick = () => { $("settings").close(); confirmThen(t("confirmNew"), async () => { stop(); await newToken(); resetViews(); }); };
+  $("forget-all").onclick = () => { $("settings").close(); confirmThen(t("confirmForget"), () => forget(-1e12, 1e12)); };
+}
+
+// On load: the conversation and memory of this browser's token come back (or it is found stale).
+async function init() {
+  apply();
+  wire();
+  refresh();
+  const known = await checkToken();
+  if (known.state === "ok") {
+    timeline.origin = known.info.clock_origin;
+    loadHistory();
+    if (known.info.live) banner(t("busy"), [[t("takeOver"), () => start({ takeover: true })]]);
+  } else if (known.state === "unknown") {
+    staleToken();
+  } else {
+    timeline.empty();
+  }
+}
+
+init();

@@ -1,0 +1,80 @@
+"""The conversation log: each turn (what was heard, the reply, how it ended, what it was grounded
+on) is written into the memory, so a reloaded page shows the conversation again and the next
+session's LLM continues it instead of starting blank.
+
+It listens to the session's events rather than being called from the answer path: the log can
+never change what is answered, and a failing write is one log line, not a lost answer.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+from ..events import Answer, Event, Interrupt, Query, Utterance
+from ..memory.store import MemoryStore
+from ..reasoning.words import said
+
+log = logging.getLogger(__name__)
+# what a row's ``state`` says: answered, interrupted (talked over), stopped (a stop command),
+# heard (background talk, not for the assistant), command (the stop itself)
+STATES = ("answered", "interrupted", "stopped", "heard", "command")
+
+
+@dataclass
+class _Open:
+    utterance: Utterance
+    wall: float
+    grounding: list[dict] = field(default_factory=list)
+    language: str = ""
+    stopped: bool = False
+
+
+class TurnLog:
+    """Subscribe to a session (``session.subscribe(TurnLog(...))``): rows go into ``store``'s log
+    with times on the memory's timeline (``t_offset`` added to the session's stream times)."""
+
+    def __init__(self, store: MemoryStore, t_offset: float) -> None:
+        self._store, self._offset = store, t_offset
+        self._open: dict[int, _Open] = {}
+        self._rows: dict[int, int] = {}  # session turn id -> row written (a joined turn replaces it)
+
+    def __call__(self, ev: Event) -> None:
+        try:
+            if isinstance(ev, Utterance):
+                self._heard(ev)
+            elif isinstance(ev, Query) and ev.turn_id in self._open:
+                turn = self._open[ev.turn_id]
+                turn.language = ev.language
+                turn.grounding = [{"start": c.start, "end": c.end, "label": said(c.labels[0]) if c.labels else ""}
+                                  for c in ev.clips[:3]]
+            elif isinstance(ev, Interrupt) and ev.reason == "command" and ev.cancelled_turn in self._open:
+                self._open[ev.cancelled_turn].stopped = True
+            elif isinstance(ev, Answer) and ev.turn_id in self._open:
+                turn = self._open.pop(ev.turn_id)
+                state = "stopped" if turn.stopped else "interrupted" if ev.interrupted else "answered"
+                self._write(turn, ev.text, state)
+        except Exception:  # the log must never take the session down
+            log.exception("could not log turn")
+
+    def _heard(self, utt: Utterance) -> None:
+        if utt.joins is not None:  # the speaker went on: this utterance replaces the earlier one
+            self._open.pop(utt.joins, None)
+            row = self._rows.pop(utt.joins, None)
+            if row is not None:
+                self._store.unlog_turn(row)
+        turn = _Open(utt, time.time(), language=utt.language)
+        if utt.for_assistant and not utt.command:
+            self._open[utt.turn_id] = turn  # written when its answer ends
+        else:
+            self._write(turn, "", "command" if utt.command else "heard")
+
+    def _write(self, turn: _Open, answer: str, state: str) -> None:
+        u = turn.utterance
+        row = self._store.log_turn({
+            "start": u.start + self._offset, "end": u.end + self._offset, "wall": turn.wall, "heard": u.text,
+            "language": turn.language or u.language, "source": u.source, "for_assistant": u.for_assistant,
+            "answer": answer, "state": state, "grounding": turn.grounding})
+        if row is not None:
+            self._rows[u.turn_id] = row

@@ -1,0 +1,139 @@
+// The conversation: one .turn per turn, holding .heard (live words, then the transcript) and .reply
+// (the answer as it streams, its data-state, and the moments it was grounded on).
+import { t, clock } from "./i18n.js";
+
+const hm = (wall) => clock(0, wall);  // a wall-clock time as the page shows times
+
+export class Conversation {
+  constructor(box, viewer, keyframe) {
+    this.box = box;
+    this.viewer = viewer;  // (src, caption) => shows a key frame large
+    this.keyframe = keyframe;  // memory time => Promise<image URL> (thumbnails of restored turns)
+    this.turns = new Map();  // turn id -> element
+    this.empty();
+  }
+
+  empty() {
+    if (!this.box.querySelector(".turn") && !this.box.querySelector(".empty")) {
+      const p = document.createElement("p");
+      p.className = "empty";
+      p.dataset.i18n = "emptyConversation";
+      p.textContent = t("emptyConversation");
+      this.box.appendChild(p);
+    }
+  }
+
+  _item(id, wall = Date.now() / 1000) {
+    let el = this.turns.get(id);
+    if (el) return el;
+    this.box.querySelector(".empty")?.remove();
+    el = document.createElement("article");
+    el.className = "turn";
+    el.dataset.turn = id;
+    el.innerHTML = `<div class="heard"><div class="meta"><span class="who"></span> <time></time> <span class="tag"></span></div>
+      <p class="text"></p></div>`;
+    el.querySelector(".who").textContent = t("you");
+    el.querySelector("time").textContent = hm(wall);
+    this.turns.set(id, el);
+    const stick = this.box.scrollHeight - this.box.scrollTop - this.box.clientHeight < 40;
+    this.box.appendChild(el);
+    if (stick) this.box.scrollTop = this.box.scrollHeight;
+    return el;
+  }
+
+  _reply(id) {
+    const el = this._item(id);
+    let reply = el.querySelector(".reply");
+    if (!reply) {
+      reply = document.createElement("div");
+      reply.className = "reply";
+      reply.innerHTML = `<div class="meta"><span class="who">omnilive</span> <span class="state"></span></div>
+        <p class="text"></p><div class="grounds"></div>`;
+      el.appendChild(reply);
+    }
+    return reply;
+  }
+
+  remove(id) {
+    this.turns.get(id)?.remove();
+    this.turns.delete(id);
+    this.empty();
+  }
+
+  // Live items that never got a transcript (a cough, the assistant's own echo) go when speech starts again.
+  dropLive(except) {
+    for (const [id, el] of this.turns) if (el.classList.contains("live") && id !== except) this.remove(id);
+  }
+
+  partial(id, text) {
+    const el = this._item(id);
+    el.classList.add("live");
+    el.querySelector(".heard .text").textContent = `${text} …`;
+  }
+
+  heard(utt) {
+    if (utt.joins !== null && utt.joins !== undefined) this.remove(utt.joins);  // the speaker went on: one turn
+    const el = this._item(utt.turn_id);
+    el.classList.remove("live");
+    const tags = (utt.tags || []).map((x) => `[${x.label}] `).join("");
+    el.querySelector(".heard .text").textContent = tags + utt.text;
+    el.dataset.source = utt.source;
+    el.querySelector(".tag").textContent = utt.source === "typed" ? t("typed") : "";
+    const background = !utt.for_assistant && !utt.command;
+    el.classList.toggle("background", background);
+    if (background) el.querySelector(".tag").textContent = t("background");
+    else if (utt.for_assistant) this.state(utt.turn_id, "thinking");
+  }
+
+  delta(id, text) {
+    const reply = this._reply(id);
+    reply.querySelector(".text").textContent += text;
+    if (reply.dataset.state === "thinking") this.state(id, "answering");
+  }
+
+  state(id, state) {
+    const reply = this._reply(id);
+    const final = ["answered", "interrupted", "stopped"];
+    if (final.includes(reply.dataset.state) && !final.includes(state)) return;  // late news of a finished turn
+    reply.dataset.state = state;
+    reply.querySelector(".state").textContent = t(`state.${state}`);
+  }
+
+  grounding(id, clips, origin, clockOf) {
+    const box = this._reply(id).querySelector(".grounds");
+    box.replaceChildren();
+    for (const c of clips) {
+      const fig = document.createElement("figure");
+      fig.innerHTML = `<img alt=""><figcaption></figcaption>`;
+      const caption = `${clockOf(c.start)} ${c.label ?? (c.names || c.labels || [])[0] ?? ""}`.trim();
+      fig.querySelector("figcaption").textContent = caption;
+      fig.title = t("fromMemory");
+      const img = fig.querySelector("img");
+      if (c.keyframe) img.src = c.keyframe;
+      else this.keyframe(c.start).then((src) => { if (src) img.src = src; else fig.remove(); });
+      fig.onclick = () => this.viewer(img.src, caption);
+      box.appendChild(fig);
+    }
+  }
+
+  // Turns from /api/history, oldest first (times already on the memory's timeline).
+  restore(rows, clockOf) {
+    for (const row of rows) {
+      const id = `h${row.id}`;
+      const el = this._item(id, row.wall);
+      el.querySelector(".heard .text").textContent = row.heard;
+      el.dataset.source = row.source;
+      el.querySelector(".tag").textContent = row.source === "typed" ? t("typed") : "";
+      if (row.state === "heard") {
+        el.classList.add("background");
+        el.querySelector(".tag").textContent = t("background");
+        continue;
+      }
+      if (!row.for_assistant) continue;
+      this._reply(id).querySelector(".text").textContent = row.answer;
+      this.state(id, row.state);
+      if (row.grounding.length) this.grounding(id, row.grounding, null, clockOf);
+    }
+    this.box.scrollTop = this.box.scrollHeight;
+  }
+}
