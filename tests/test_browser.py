@@ -84,7 +84,7 @@ def test_spoken_question_in_the_browser_gets_a_grounded_spoken_answer_and_can_be
             page.add_init_script(path=str(Path(__file__).with_name("browser_mic.js")))
             page.goto(server)
             page.click("#start")
-            page.wait_for_function("document.querySelectorAll('#timeline figure').length > 0", timeout=60_000)
+            page.wait_for_function("document.querySelectorAll('#timeline .item').length > 0", timeout=60_000)
             page.evaluate("b => window.testMic.say(b)", question)
             page.wait_for_function("document.querySelector('#transcript').innerText.toLowerCase().includes('what did you see')",
                                    timeout=60_000)
@@ -93,7 +93,7 @@ def test_spoken_question_in_the_browser_gets_a_grounded_spoken_answer_and_can_be
                 timeout=60_000).json_value()[0]
             page.wait_for_function(f"window.omniliveLog.some(e => e.type === 'answer' && e.turn === {first})"
                                    " && !window.omniliveAudio.playing", timeout=60_000)
-            answer = page.inner_text("#answer p >> nth=0").lower()  # the answer to the first question
+            answer = page.inner_text(f"#conversation .turn[data-turn='{first}'] .reply .text").lower()
             page.evaluate("b => window.testMic.say(b)", story)
             page.wait_for_function(f"window.omniliveLog.some(e => e.type === 'play' && e.turn !== {first})",
                                    timeout=90_000)
@@ -101,7 +101,12 @@ def test_spoken_question_in_the_browser_gets_a_grounded_spoken_answer_and_can_be
             page.wait_for_function(  # the barge-in was heard, understood as a question, and the story ended
                 f"window.omniliveLog.some(c => c.type === 'interrupt' && c.turn != null && c.turn !== {first}"
                 " && window.omniliveLog.some(a => a.type === 'answer' && a.turn === c.turn))", timeout=60_000)
-            seen = page.eval_on_selector_all("#timeline figcaption", "els => els.map(e => e.innerText)")
+            page.wait_for_function(  # the page marks the cut answer
+                "document.querySelector('.turn .reply[data-state=interrupted]')", timeout=10_000)
+            seen = page.eval_on_selector_all("#timeline .item", "els => els.map(e => e.dataset.label)")
+            turns = page.eval_on_selector_all("#conversation .turn", """els => els.map(e => ({
+                turn: +e.dataset.turn, heard: e.querySelector('.heard .text').innerText,
+                reply: e.querySelector('.reply') && e.querySelector('.reply').dataset.state}))""")
             log = page.evaluate("window.omniliveLog")
             playing = page.evaluate("window.omniliveAudio.playing")
             token = page.evaluate("localStorage.getItem('omniliveToken')")
@@ -111,8 +116,11 @@ def test_spoken_question_in_the_browser_gets_a_grounded_spoken_answer_and_can_be
     trace = str([(e["type"], e["turn"], round(e["at"])) for e in log])
     assert seen, "no memory clip reached the page"
     # grounded: the answer names what the memory timeline (the camera) holds
-    labels = {s.split(" ", 1)[1].lower() for s in seen if " " in s}
-    assert any(label in answer for label in labels), (answer, seen)
+    assert any(label and label.lower() in answer for label in seen), (answer, seen)
+    # one .turn per question, holding what was heard and the reply; the story's reply is marked as cut
+    asked = [t for t in turns if t["reply"]]
+    assert "what did you see" in asked[0]["heard"].lower() and asked[0]["reply"] == "answered", turns
+    assert "story" in asked[1]["heard"].lower() and asked[1]["reply"] == "interrupted", turns
     turn = next(e["turn"] for e in log if e["type"] == "play" and e["turn"] != first)  # the story's turn
     played = [i for i, e in enumerate(log) if e["type"] == "play" and e["turn"] == turn]
     cut = next((i for i, e in enumerate(log) if e["type"] == "interrupt" and e["turn"] == turn), None)

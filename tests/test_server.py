@@ -2,6 +2,7 @@
 
 import io
 import json
+from contextlib import contextmanager
 import struct
 import time
 
@@ -36,9 +37,14 @@ def client(settings, models, tmp_path_factory):
         yield c
 
 
+@contextmanager
 def connect(client, token=None):
+    """A live connection, once the server said it is ready (the first message, before any event)."""
     token = token or client.post("/api/sessions").json()["token"]
-    return client.websocket_connect(f"/ws?token={token}")
+    with client.websocket_connect(f"/ws?token={token}") as ws:
+        ready = ws.receive_json()
+        assert ready["type"] == "ready" and "t_offset" in ready and "clips" in ready["memory"], ready
+        yield ws
 
 
 def receive_until(ws, type_, limit=400):
@@ -60,7 +66,7 @@ def test_page_and_health(client):
     assert page.status_code == 200
     for element in ('id="start"', 'id="stop"', 'id="transcript"', 'id="answer"', 'id="question"', 'id="ask"', 'id="status"'):
         assert element in page.text
-    assert client.get("/app.js").status_code == 200
+    assert client.get("/static/app.js").status_code == 200
     assert client.get("/health").json()["ok"] is True
 
 
@@ -135,13 +141,25 @@ def test_every_socket_and_memory_read_needs_its_own_token(client):
             ws.receive_json()
     assert client.get("/api/memory").status_code == 401
     assert client.get("/api/memory", headers={"Authorization": "Bearer guessed"}).status_code == 401
+    assert client.get("/api/session", headers={"Authorization": "Bearer guessed"}).status_code == 401
     token = client.post("/api/sessions").json()["token"]
-    with connect(client, token):
-        with connect(client, token) as second:  # one live connection per token
+    assert client.get("/api/session", params={"token": token}).json()["live"] is False
+    with connect(client, token) as first:
+        assert client.get("/api/session", params={"token": token}).json()["live"] is True
+        with client.websocket_connect(f"/ws?token={token}") as second:  # one live connection per token
             assert "already connected" in second.receive_json()["message"]
             with pytest.raises(WebSocketDisconnect) as closed:
                 second.receive_json()
             assert closed.value.code == 4409
+        with client.websocket_connect(f"/ws?token={token}&takeover=1") as third:  # a second tab takes over
+            assert third.receive_json()["type"] == "ready"
+            assert "taken over" in first.receive_json()["message"]
+            with pytest.raises(WebSocketDisconnect) as closed:
+                first.receive_json()
+            assert closed.value.code == 4410
+            third.send_text(json.dumps({"type": "config", "language": "zh"}))  # and the session is its own
+            third.send_text(json.dumps({"type": "config", "language": "fr"}))
+            assert "language" in receive_until(third, "error")[-1][1]["message"]
 
 
 def test_memory_survives_a_server_restart_and_stays_private(settings, models, evaldata, tmp_path):
@@ -164,8 +182,30 @@ def test_memory_survives_a_server_restart_and_stays_private(settings, models, ev
         assert other["clips"] == [] and other["memory"]["clips_sealed"] == 0
         with connect(second, mine) as ws:  # the returning user is answered from that memory
             ws.send_text(json.dumps({"type": "ask", "text": "Where did you see the cat?", "speak": False}))
-            answer = receive_until(ws, "answer")[-1][1]
+            seen = receive_until(ws, "answer")
+            answer = seen[-1][1]
             assert "cat" in answer["text"].lower()
+            grounding = next(ev for kind, ev in seen if kind == "grounding")  # the page's thumbnails
+            assert grounding["clips"][0]["start"] == 0.0 and grounding["clips"][0]["keyframe"].startswith("data:image/jpeg")
+
+    with TestClient(create_app(app_settings, models)) as third:  # a reloaded page: the conversation comes back
+        auth = {"Authorization": f"Bearer {mine}"}
+        turns = third.get("/api/history", headers=auth).json()["turns"]
+        assert [(t["heard"], t["state"], t["source"]) for t in turns] == [("Where did you see the cat?", "answered", "typed")]
+        assert turns[0]["answer"] == answer["text"] and turns[0]["grounding"][0]["start"] == 0.0
+        assert third.get("/api/keyframe", params={"t": 1.0}, headers=auth).headers["content-type"] == "image/jpeg"
+        timeline = third.get("/api/memory", params={"k": 50}, headers=auth).json()
+        assert [c["start"] for c in timeline["clips"]] == [0.0, 4.0] and timeline["clock_origin"] > 1.7e9
+        # one moment deleted (the page's per-item delete): gone from the timeline, from grounding
+        # and from the conversation that quoted it; the rest stays
+        deleted = third.delete("/api/memory", params={"start": 0.0, "end": 3.9}, headers=auth).json()["deleted"]
+        assert deleted["clips"] == 1
+        assert [c["start"] for c in third.get("/api/memory", params={"k": 50}, headers=auth).json()["clips"]] == [4.0]
+        assert third.get("/api/keyframe", params={"t": 1.0}, headers=auth).status_code == 404
+        with connect(third, mine) as ws:  # the next session's LLM remembers the dialogue, not the clip
+            ws.send_text(json.dumps({"type": "ask", "text": "Where did you see the cat?", "speak": False}))
+            seen = receive_until(ws, "answer")
+            assert all(c["start"] == 4.0 for kind, ev in seen if kind == "grounding" for c in ev["clips"])
 
 
 def test_metrics_time_every_turn(client, models):

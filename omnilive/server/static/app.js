@@ -167,7 +167,7 @@ function refused(code) {
 
 function staleToken() {
   state.link = "idle";
-  banner(t("staleToken"), [[t("startNew"), async () => { await newToken(); resetViews(); connect(); }],
+  banner(t("staleToken"), [[t("startNew"), async () => { await newToken(); resetViews(); if (state.want !== "off") connect(); }],
                            [t("cancel"), () => stop()]]);
   refresh();
 }
@@ -337,7 +337,7 @@ function wire() {
   $("answer-language").onchange = () => { localStorage.setItem("omniliveAnswerLanguage", $("answer-language").value); sendConfig(); };
   $("camera").onchange = $("mic").onchange = () => restartCapture().catch((err) => banner(t("mediaFailed", err.message)));
   $("ui-language").value = language();
-  $("ui-language").onchange = () => { setLanguage($("ui-language").value); refresh(); };
+  $("ui-language").onchange = () => { setLanguage($("ui-language").value); timeline.relabel(); refresh(); };
   $("answer-language").value = localStorage.getItem("omniliveAnswerLanguage") || "auto";
   $("new-memory").onclick = () => { $("settings").close(); confirmThen(t("confirmNew"), async () => { stop(); await newToken(); resetViews(); }); };
   $("forget-all").onclick = () => { $("settings").close(); confirmThen(t("confirmForget"), () => forget(-1e12, 1e12)); };

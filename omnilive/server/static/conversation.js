@@ -30,8 +30,8 @@ export class Conversation {
     el = document.createElement("article");
     el.className = "turn";
     el.dataset.turn = id;
-    el.innerHTML = `<div class="heard"><div class="meta"><span class="who"></span> <time></time> <span class="tag"></span></div>
-      <p class="text"></p></div>`;
+    el.innerHTML = `<div class="heard"><div class="meta"><span class="who" data-i18n="you"></span> <time></time>
+      <span class="tag"></span></div><p class="text"></p></div>`;
     el.querySelector(".who").textContent = t("you");
     el.querySelector("time").textContent = hm(wall);
     this.turns.set(id, el);
@@ -65,6 +65,12 @@ export class Conversation {
     for (const [id, el] of this.turns) if (el.classList.contains("live") && id !== except) this.remove(id);
   }
 
+  _tag(el, key) {
+    const tag = el.querySelector(".tag");
+    if (key) tag.dataset.i18n = key; else delete tag.dataset.i18n;
+    tag.textContent = key ? t(key) : "";
+  }
+
   partial(id, text) {
     const el = this._item(id);
     el.classList.add("live");
@@ -78,11 +84,10 @@ export class Conversation {
     const tags = (utt.tags || []).map((x) => `[${x.label}] `).join("");
     el.querySelector(".heard .text").textContent = tags + utt.text;
     el.dataset.source = utt.source;
-    el.querySelector(".tag").textContent = utt.source === "typed" ? t("typed") : "";
     const background = !utt.for_assistant && !utt.command;
     el.classList.toggle("background", background);
-    if (background) el.querySelector(".tag").textContent = t("background");
-    else if (utt.for_assistant) this.state(utt.turn_id, "thinking");
+    this._tag(el, background ? "background" : utt.source === "typed" ? "typed" : null);
+    if (!background && utt.for_assistant) this.state(utt.turn_id, "thinking");
   }
 
   delta(id, text) {
@@ -96,7 +101,9 @@ export class Conversation {
     const final = ["answered", "interrupted", "stopped"];
     if (final.includes(reply.dataset.state) && !final.includes(state)) return;  // late news of a finished turn
     reply.dataset.state = state;
-    reply.querySelector(".state").textContent = t(`state.${state}`);
+    const label = reply.querySelector(".state");
+    label.dataset.i18n = `state.${state}`;
+    label.textContent = t(`state.${state}`);
   }
 
   grounding(id, clips, origin, clockOf) {
@@ -123,10 +130,9 @@ export class Conversation {
       const el = this._item(id, row.wall);
       el.querySelector(".heard .text").textContent = row.heard;
       el.dataset.source = row.source;
-      el.querySelector(".tag").textContent = row.source === "typed" ? t("typed") : "";
+      this._tag(el, row.state === "heard" ? "background" : row.source === "typed" ? "typed" : null);
       if (row.state === "heard") {
         el.classList.add("background");
-        el.querySelector(".tag").textContent = t("background");
         continue;
       }
       if (!row.for_assistant) continue;

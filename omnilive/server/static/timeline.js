@@ -26,13 +26,8 @@ export class Timeline {
     g.className = "group";
     g.dataset.key = key;
     g.dataset.start = start;
-    const h = document.createElement("h3");
-    if (this.origin != null) {
-      const d = new Date((this.origin + start) * 1000);
-      d.setMinutes(0, 0, 0);
-      h.textContent = `${dayName(d)} ${d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })}`;
-    }
-    g.appendChild(h);
+    g.appendChild(document.createElement("h3"));
+    this._label(g);
     const items = document.createElement("div");
     items.className = "items";
     g.appendChild(items);
@@ -40,6 +35,15 @@ export class Timeline {
     this.box.insertBefore(g, later || null);
     return g;
   }
+
+  _label(group) {
+    if (this.origin == null) return;
+    const d = new Date((this.origin + +group.dataset.start) * 1000);
+    d.setMinutes(0, 0, 0);
+    group.querySelector("h3").textContent = `${dayName(d)} ${clock(0, d.getTime() / 1000)}`;
+  }
+
+  relabel() { this.box.querySelectorAll(".group").forEach((g) => this._label(g)); }
 
   add(c) {
     if (this.searching) return;
@@ -55,7 +59,7 @@ export class Timeline {
       <button class="forget" type="button" data-i18n-title="del" aria-label="delete">×</button>`;
     fig.querySelector("img").src = c.keyframe;
     fig.querySelector("time").textContent = clock(this.origin, c.start) + span;
-    fig.querySelector("figcaption span").textContent = (c.names || c.labels || []).slice(0, 2).join(", ");
+    fig.querySelector("figcaption span").textContent = [...new Set(c.names || c.labels || [])].slice(0, 2).join(", ");
     fig.querySelector(".forget").title = t("del");
     const later = [...items.children].find((el) => +el.dataset.start > c.start);
     items.insertBefore(fig, later || null);
