@@ -161,6 +161,22 @@ class ClipMemory(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class HeardItem(Event):
+    """Something heard, kept in memory (memory/heard.py): an utterance, a notable sound or a note."""
+
+    type: ClassVar[str] = "heard"
+    item_id: int
+    start: float
+    end: float
+    kind: str  # "speech" | "sound" | "note"
+    text: str  # the transcript, the sound in plain words, or the note
+    labels: tuple[str, ...] = ()  # a sound's AudioSet classes, best first
+    speaker: str = ""  # speech and notes: "user" | "background" | "assistant"
+    score: float = 0.0  # a sound's tagger score
+    language: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class MemorySnapshot(Event):
     """A frozen view of memory, taken at speech start, that the answer is grounded on."""
 
@@ -199,10 +215,13 @@ class Query(Event):
     tags: tuple[str, ...] = ()
     clips: tuple[GroundedClip, ...] = ()
     speak: bool = True
-    kind: str = "search"  # "now" | "summary" | "search" | "count" | "chat" (reasoning/answer.py)
+    # "now" | "summary" | "search" | "count" | "chat" (reasoning/answer.py); "heard" | "talk_summary" |
+    # "note" (reasoning/heard.py)
+    kind: str = "search"
     facts: str = ""  # the grounded facts sentence(s) the answer must keep
     language: str = "en"  # the language to answer in ("zh" for a question in Chinese)
     parsed_by: str = "rules"  # who understood the question: "rules" or "llm"
+    heard: tuple[HeardItem, ...] = ()  # what was heard (said, sounds, notes) the answer is grounded on
 
 
 @dataclass(frozen=True, slots=True)

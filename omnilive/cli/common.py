@@ -33,7 +33,7 @@ def open_memory(args: argparse.Namespace, capabilities: tuple[str, ...], *, crea
         return None
     try:
         models = load_models(settings, capabilities)
-        return settings, models, MemoryStore.open(args.memory, models.visual, settings.memory)
+        return settings, models, MemoryStore.open(args.memory, models.visual, settings.memory, models.text_embedding)
     except (ModelUnavailable, MemoryMismatch, MemoryLocked) as exc:
         print(f"omnilive: {exc}", file=sys.stderr)
         return None

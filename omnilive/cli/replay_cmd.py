@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     try:
         models = load_models(settings)
-        memory = MemoryStore.open(args.memory, models.visual, settings.memory) if args.memory else None
+        memory = MemoryStore.open(args.memory, models.visual, settings.memory, models.text_embedding) if args.memory else None
     except (ModelUnavailable, MemoryMismatch, MemoryLocked) as exc:
         print(f"omnilive: {exc}", file=sys.stderr)
         return 2

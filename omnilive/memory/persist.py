@@ -29,10 +29,10 @@ from typing import Any
 
 import numpy as np
 
-from ..events import ClipMemory
+from ..events import ClipMemory, HeardItem
 from .longterm import Episode
 
-SCHEMA_VERSION = 2  # 2: the conversation log (turns); older files gain the table on open
+SCHEMA_VERSION = 3  # 2: the conversation log (turns); 3: heard memory; older files gain the tables on open
 DB_NAME = "memory.sqlite"
 
 _SCHEMA = """
@@ -50,6 +50,14 @@ CREATE TABLE IF NOT EXISTS turns (
     id INTEGER PRIMARY KEY AUTOINCREMENT, start REAL NOT NULL, "end" REAL NOT NULL, wall REAL NOT NULL,
     heard TEXT NOT NULL, language TEXT NOT NULL, source TEXT NOT NULL, for_assistant INTEGER NOT NULL,
     answer TEXT NOT NULL, state TEXT NOT NULL, grounding TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS heard (
+    id INTEGER PRIMARY KEY, start REAL NOT NULL, "end" REAL NOT NULL, kind TEXT NOT NULL, text TEXT NOT NULL,
+    labels TEXT NOT NULL, speaker TEXT NOT NULL, score REAL NOT NULL, language TEXT NOT NULL, vector BLOB);
+CREATE VIRTUAL TABLE IF NOT EXISTS heard_fts USING fts5(text, content='heard', content_rowid='id', tokenize='trigram');
+CREATE TRIGGER IF NOT EXISTS heard_ai AFTER INSERT ON heard BEGIN
+    INSERT INTO heard_fts(rowid, text) VALUES (new.id, new.text); END;
+CREATE TRIGGER IF NOT EXISTS heard_ad AFTER DELETE ON heard BEGIN
+    INSERT INTO heard_fts(heard_fts, rowid, text) VALUES ('delete', old.id, old.text); END;
 CREATE TABLE IF NOT EXISTS sources (
     path TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, offset REAL NOT NULL, done_t REAL NOT NULL,
     finished INTEGER NOT NULL);
@@ -187,10 +195,57 @@ class MemoryDB:
         """Delete every clip, episode and conversation turn overlapping [start, end], in one transaction."""
         counts = {}
         with self._transaction():
-            for table in ("clips", "episodes", "turns"):
+            for table in ("clips", "episodes", "turns", "heard"):
                 cur = self._con.execute(f'DELETE FROM {table} WHERE "end" >= ? AND start <= ?', (start, end))
                 counts[table] = cur.rowcount
         return counts
+
+    # ---- heard memory (memory/heard.py) -------------------------------------------------------
+
+    def add_heard(self, item: HeardItem, vector: np.ndarray | None) -> None:
+        with self._lock:
+            self._con.execute(
+                'INSERT INTO heard (id, start, "end", kind, text, labels, speaker, score, language, vector)'
+                " VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (item.item_id, item.start, item.end, item.kind, item.text, json.dumps(item.labels), item.speaker,
+                 item.score, item.language, None if vector is None else vector.astype(np.float16).tobytes()))
+
+    def update_heard(self, item: HeardItem) -> None:
+        """A merged sound grew: only its end and score change (its text, and so the index, stay)."""
+        with self._lock:
+            self._con.execute('UPDATE heard SET "end" = ?, score = ? WHERE id = ?', (item.end, item.score, item.item_id))
+
+    def delete_heard(self, item_id: int) -> None:
+        with self._lock:
+            self._con.execute("DELETE FROM heard WHERE id = ?", (item_id,))
+
+    def heard_items(self) -> list[tuple[HeardItem, np.ndarray | None]]:
+        with self._lock:
+            rows = self._con.execute('SELECT id, start, "end", kind, text, labels, speaker, score, language, vector'
+                                     " FROM heard ORDER BY start, id").fetchall()
+        return [(HeardItem(item_id=r[0], start=r[1], end=r[2], kind=r[3], text=r[4], labels=tuple(json.loads(r[5])),
+                           speaker=r[6], score=r[7], language=r[8]),
+                 None if r[9] is None else np.frombuffer(r[9], np.float16).astype(np.float32)) for r in rows]
+
+    def heard_match(self, words: list[str], limit: int = 50) -> list[tuple[int, float]]:
+        """FTS5 over the heard text: (id, 0..1 by bm25 rank) for rows with any of these words."""
+        query = " OR ".join('"' + w.replace('"', "") + '"' for w in words)
+        with self._lock:
+            rows = self._con.execute("SELECT rowid, bm25(heard_fts) FROM heard_fts WHERE heard_fts MATCH ?"
+                                     " ORDER BY bm25(heard_fts) LIMIT ?", (query, limit)).fetchall()
+        if not rows:
+            return []
+        best = min(r[1] for r in rows)  # bm25: more negative is better
+        return [(r[0], (r[1] / best) if best < 0 else 1.0) for r in rows]
+
+    def heard_like(self, grams: list[str], limit: int = 50) -> list[tuple[int, float]]:
+        """Chinese: (id, share of the question's character pairs found) for rows with any of them."""
+        grams = grams[:12]
+        where = " OR ".join("text LIKE ?" for _ in grams)
+        with self._lock:
+            rows = self._con.execute(f"SELECT id, text FROM heard WHERE {where} LIMIT ?",
+                                     [f"%{g}%" for g in grams] + [limit]).fetchall()
+        return [(r[0], sum(g in r[1] for g in grams) / len(grams)) for r in rows]
 
     # ---- the conversation log -----------------------------------------------------------------
 

@@ -18,9 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..backends.base import VisualEncoder
+from ..backends.base import TextEmbedder, VisualEncoder
 from ..config import MemoryConfig
 from ..events import ClipMemory, GroundedClip
+from .heard import HeardMemory
 from .longterm import Consolidator, Episode
 from .persist import MemoryDB
 from .clips import CONCEPTS
@@ -69,9 +70,11 @@ class _Rows:
 
 class MemoryStore:
     def __init__(self, dim: int, cfg: MemoryConfig | None = None, db: MemoryDB | None = None,
-                 encoder: VisualEncoder | None = None) -> None:
-        """``encoder`` supplies the label words and concept vocabulary used in ranking (optional)."""
+                 encoder: VisualEncoder | None = None, text: TextEmbedder | None = None) -> None:
+        """``encoder`` supplies the label words and concept vocabulary used in ranking (optional);
+        ``text`` embeds what was heard for search by meaning (without it: by words only)."""
         self.dim = dim
+        self.heard = HeardMemory(db, text)
         self.cfg = cfg or MemoryConfig()
         self.db = db
         self._label_text = encoder.label_words if encoder is not None else (lambda label: label)
@@ -102,9 +105,10 @@ class MemoryStore:
         self._consolidator = Consolidator(self.cfg, first_id=episodes[-1].episode_id + 1 if episodes else 0)
 
     @classmethod
-    def open(cls, directory: str | Path, encoder: VisualEncoder, cfg: MemoryConfig) -> "MemoryStore":
+    def open(cls, directory: str | Path, encoder: VisualEncoder, cfg: MemoryConfig,
+             text: TextEmbedder | None = None) -> "MemoryStore":
         """The persistent memory in ``directory`` for this encoder's embedding space."""
-        return cls(encoder.dim, cfg, MemoryDB(directory, encoder.name, encoder.dim), encoder)
+        return cls(encoder.dim, cfg, MemoryDB(directory, encoder.name, encoder.dim), encoder, text)
 
     def _keys(self, item: ClipMemory | Episode) -> "_Keys":
         idx, prior = self._vocab.encode(item.concepts, CONCEPTS) if self._vocab else (None, None)
@@ -121,10 +125,9 @@ class MemoryStore:
 
     @property
     def end(self) -> float:
-        """Stream time at which the latest memory ends (0 when empty)."""
-        if self._short:
-            return self._short[-1].end
-        return self._episodes[-1].end if self._episodes else 0.0
+        """Stream time at which the latest memory ends (0 when empty): seen or heard."""
+        seen = self._short[-1].end if self._short else self._episodes[-1].end if self._episodes else 0.0
+        return max(seen, self.heard.end)
 
     def resume_at(self, live: bool) -> float:
         """Stream time at which new input continues this memory: right after its end, plus, for a
@@ -213,6 +216,7 @@ class MemoryStore:
             episodes = [e for e in self._episodes if e.end < start or e.start > end]
             counts.setdefault("clips", len(self._short) - len(clips))
             counts.setdefault("episodes", len(self._episodes) - len(episodes))
+            counts["heard"] = self.heard.forget(start, end)
             self._rebuild(clips, episodes)
             self._generation += 1
         return counts
@@ -297,7 +301,7 @@ class MemoryStore:
 
     def stats(self) -> dict[str, float]:
         out = {"clips": len(self._short), "episodes": len(self._episodes), "clips_sealed": self._next_clip,
-               "end": round(self.end, 3)}
+               "heard": len(self.heard), "end": round(self.end, 3)}
         if self.db is not None:
             out["bytes"] = self.db.size_bytes()
         return out

@@ -353,6 +353,15 @@ def build_messages(question: str, tags: Sequence[str], fact_text: str, clips: Se
     return [ChatMessage("system", SYSTEM), *history, ChatMessage("user", user, images=jpegs)]
 
 
+def summary_messages(question: str, transcript: str, language: str = "en") -> list[ChatMessage]:
+    """Summarise what was said: the transcript lines (with when and who) and the user's request."""
+    lang = "Chinese (简体中文)" if language == "zh" else "English"
+    user = (f"Transcript of what was said (oldest first, with when and who):\n{transcript}\n\n"
+            f"Request: {question}\nSummarise it in {lang} in two to four short sentences: the main topics and "
+            "key points, who said them and roughly when. Use only the transcript.")
+    return [ChatMessage("system", SYSTEM), ChatMessage("user", user)]
+
+
 def keeps_facts(answer: str, clips: Sequence[GroundedClip]) -> bool:
     """Did the phrased answer keep the grounded object? (If not, speak the facts instead.)"""
     ev = evidence(clips)

@@ -61,18 +61,29 @@ def answer_sentences(llm: LLM, query: Query, history: Sequence[ChatMessage] = ()
     instead; a repeated sentence ends the answer."""
     fact_text = query.facts
     zh = query.language == "zh"
-    if query.kind != "chat" and facts_first and not zh:
+    summarise = query.kind == "talk_summary" and bool(query.heard)
+    if query.kind == "note" or (query.kind == "talk_summary" and not query.heard):
+        yield fact_text, time.perf_counter()  # a note confirmed, or nothing heard to summarise
+        return
+    if query.kind != "chat" and facts_first and not zh and not summarise:
         yield fact_text, time.perf_counter()
         return
-    msgs = grounding.build_messages(query.text, query.tags, fact_text, query.clips, history,
-                                    images=llm.supports_images, language=query.language)
-    checked = query.kind == "chat"
+    if summarise:
+        msgs = grounding.summary_messages(query.text, fact_text, language=query.language)
+    else:
+        msgs = grounding.build_messages(query.text, query.tags, fact_text, query.clips, history,
+                                        images=llm.supports_images, language=query.language)
+    checked = query.kind == "chat" or summarise
     said = False
     first: float | None = None
     splitter = SentenceSplitter()
     guard = RepeatGuard()
 
+    quoted = {w for item in query.heard for w in re.findall(r"\w{4,}", item.text.lower())}
+
     def keeps(s: str) -> bool:
+        if query.heard and not zh:  # it must still say (some of) what was heard
+            return bool(quoted & set(re.findall(r"\w{4,}", s.lower())))
         if zh:  # Chinese, and not the question said back ("你看到了什么？" -> "你看到了什么？")
             return has_cjk(s) and _plain(s) != _plain(query.text)
         return grounding.keeps_facts(s, query.clips)

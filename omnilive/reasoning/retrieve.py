@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections import deque
 from dataclasses import dataclass, field
 
 from ..backends.base import LLM, ChatMessage, VisualEncoder
-from ..events import Query
-from ..events import GroundedClip
+from ..events import GroundedClip, HeardItem, Query
 from ..memory.store import MemoryStore, Snapshot, recall
 from . import answer as grounding
+from . import heard as heard_facts
 from .understand import understand
 
 HISTORY_TURNS = 4  # question/answer pairs kept for follow-ups
@@ -50,6 +51,7 @@ class Retrieved:
     search_text: str  # what was searched for (a follow-up searches the previous question's thing)
     clips: tuple[GroundedClip, ...]
     facts: str
+    heard: tuple[HeardItem, ...] = ()
 
     @property
     def kind(self) -> str:
@@ -58,7 +60,7 @@ class Retrieved:
     def query(self, turn_id: int, t: float, text: str, *, tags: tuple[str, ...] = (), speak: bool = True,
               language: str = "en") -> Query:
         return Query(turn_id=turn_id, t=t, text=text, tags=tags, clips=self.clips, speak=speak, kind=self.kind,
-                     facts=self.facts, language=language, parsed_by=self.question.parsed_by)
+                     facts=self.facts, language=language, parsed_by=self.question.parsed_by, heard=self.heard)
 
 
 def ground_question(store: MemoryStore, visual: VisualEncoder, llm: LLM | None, question: str,
@@ -84,6 +86,9 @@ def retrieve(store: MemoryStore, visual: VisualEncoder, question: str, snapshot:
     else:
         follow = None
     now = snapshot.t if snapshot is not None else store.end
+    heard = None if follow else heard_facts.facts_for(store, visual, question, q, snapshot, now, wall)
+    if heard is not None:  # about what was said or sounded, or a note answers it
+        return Retrieved(dataclasses.replace(q, kind=heard.kind), search_text, (), heard.facts, heard.items)
     if q.kind == "now":
         clips = store.recent(snapshot, 1)
     elif q.kind == "summary":

@@ -73,7 +73,8 @@ def create_app(settings: Settings | None = None, models: Models | None = None) -
         app.state.models = models or await asyncio.to_thread(load_models, settings)
         app.state.sessions = 0
         app.state.metrics = Metrics()
-        app.state.tokens = Tokens(memory_root(settings) / "sessions", app.state.models.visual, settings.memory)
+        app.state.tokens = Tokens(memory_root(settings) / "sessions", app.state.models.visual, settings.memory,
+                                  app.state.models.text_embedding)
         app.state.new_sessions = RateLimit(settings.server.new_sessions_per_minute)
         log.info("omnilive ready; session memory in %s", app.state.tokens.root)
         yield

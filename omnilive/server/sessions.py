@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..backends.base import VisualEncoder
+from ..backends.base import TextEmbedder, VisualEncoder
 from ..config import MemoryConfig
 from ..memory.store import MemoryStore
 
@@ -37,10 +37,10 @@ class SessionBusy(RuntimeError):
 
 
 class Tokens:
-    def __init__(self, root: Path, encoder: VisualEncoder, cfg: MemoryConfig) -> None:
+    def __init__(self, root: Path, encoder: VisualEncoder, cfg: MemoryConfig, text: TextEmbedder | None = None) -> None:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
-        self._encoder, self._cfg = encoder, cfg
+        self._encoder, self._cfg, self._text = encoder, cfg, text
         self._stores: dict[str, MemoryStore] = {}
         self._live: dict[str, Callable[[], None]] = {}  # key -> ends that live connection (a takeover)
         self._closing: dict[str, threading.Event] = {}  # memories a session that just ended is closing
@@ -86,7 +86,7 @@ class Tokens:
             if store is not None:
                 yield store
                 return
-            store = MemoryStore.open(self.root / key, self._encoder, self._cfg)
+            store = MemoryStore.open(self.root / key, self._encoder, self._cfg, self._text)
             try:
                 yield store
             finally:
@@ -110,7 +110,7 @@ class Tokens:
             one_at_a_time = self._readers.setdefault(key, threading.Lock())
         try:
             with one_at_a_time:  # after any read that has the memory open
-                store = MemoryStore.open(self.root / key, self._encoder, self._cfg)
+                store = MemoryStore.open(self.root / key, self._encoder, self._cfg, self._text)
                 with self._lock:
                     self._stores[key] = store
         except BaseException:

@@ -1,0 +1,195 @@
+"""Questions about what was heard, and notes.
+
+A question is routed by what it asks about (``route``): what was said ("what did he say about the
+dentist?", "what was the name she mentioned?"), a sound ("when did the phone ring?"), a summary of
+talk ("what did we talk about in the last ten minutes?"), or, by default, what was seen; a seen
+question still gets a note that matches it well ("when is my dentist appointment?"). "What did he
+say when the dog came in?" is both: the sighting gives the time, the speech around it the answer.
+Facts are plain sentences that quote who said what, and when; the LLM phrases them (or, for a local
+model, they are said as they are), and summarises talk.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..events import HeardItem
+from ..memory.heard import kinds_asked, said as sound_said
+from ..memory.store import MemoryStore
+from . import answer as grounding
+
+NOTE_MIN = 0.75  # a note this close to a question answers it (words + meaning, see HeardMemory.search)
+SPEECH_MIN = 0.35
+AROUND_S = 20.0  # "what did he say when ...": speech this close to the moment
+SUMMARY_CHARS = 3000  # transcript given to the LLM for a summary; longer ranges are sampled
+
+_TALK = re.compile(r"\b(say|said|says|saying|told|mention(ed)?|talk(ed|ing)? about|discuss(ed)?|spoke|"
+                   r"name (she|he|they|you|i) (mentioned|said|gave))\b|说了|说过|讲了|提到|谈到|聊到", re.I)
+_TALK_SUMMARY = re.compile(r"\bwhat (did|have) (we|they|you and i|people) (talk|discuss|say|chat)|"
+                           r"\bsummar\w* (the |this |our )?(meeting|conversation|call|talk|discussion)|"
+                           r"\bwhat was (said|discussed)\b|\bwhat were (we|they) talking about|"
+                           r"(我们|刚才|会议).{0,6}(聊|谈|讨论|说)了什么|总结.{0,4}(会议|对话|谈话)", re.I)
+_SOUND = re.compile(r"\b(hear|heard|ring|rang|rung|bark(ed)?|go off|went off|beep(ed)?|sound(ed)?|noise|knock(ed)?|"
+                    r"play(ed|ing)?|cry|cried|laugh(ed)?|clap(ped)?|meow(ed)?|honk(ed)?)\b|听到|响|叫|声", re.I)
+_WHEN_SEEN = re.compile(r"\b(?:say|said|talk\w*|mention\w*)\b.*\bwhen\s+(?:the\s+|a\s+|an\s+)?(\w+(?:\s\w+)?)\s+"
+                        r"(?:came|come|walked|appeared|showed|was)\b", re.I)
+_NOTE = re.compile(r"^\W*(?:(?:ok|okay|hey|please|omnilive)\W+)*(?:please\s+)?(?:remember|note|make a note|"
+                   r"don't forget|do not forget|keep in mind)\s+(?:that\s+|this:?\s+)?(?P<what>.+?)\W*$", re.I)
+_NOTE_ZH = re.compile(r"^\W*(?:请)?(?:记住|记一下|帮我记住|别忘了)[:：,，]?(?P<what>.+?)\W*$")
+_FLIP = [(r"\bmy\b", "your"), (r"\bI'm\b", "you're"), (r"\bI am\b", "you are"), (r"\bI\b", "you"), (r"\bme\b", "you"),
+         (r"\bmine\b", "yours"), (r"\bmyself\b", "yourself")]
+
+
+@dataclass(frozen=True, slots=True)
+class HeardFacts:
+    kind: str  # "heard" (quotes, sounds, notes) | "talk_summary"
+    facts: str
+    items: tuple[HeardItem, ...]
+
+
+def note_of(text: str) -> str | None:
+    """The content of "remember that my dentist appointment is on Tuesday" / "记住……", else None."""
+    m = _NOTE.match(text) or _NOTE_ZH.match(text.strip())
+    what = m.group("what").strip() if m else ""
+    return what if len(what) >= 3 else None
+
+
+def to_you(text: str) -> str:
+    """The user's words said back to them: "my appointment" -> "your appointment"."""
+    for pattern, repl in _FLIP:
+        text = re.sub(pattern, repl, text, flags=re.I)
+    return text
+
+
+def confirm_note(note: str, language: str) -> str:
+    if language == "zh":
+        return f"好的，我记住了：{note}。"
+    return f"OK, I'll remember that {to_you(note)}."
+
+
+def route(question: str) -> str | None:
+    """"talk_summary", "speech", "sound", or None (a question about what was seen)."""
+    if _TALK_SUMMARY.search(question):
+        return "talk_summary"
+    if _TALK.search(question):
+        return "speech"
+    if kinds_asked(question) and _SOUND.search(question):
+        return "sound"
+    return None
+
+
+def _who(item: HeardItem) -> str:
+    return {"user": "you", "assistant": "I", "background": "someone"}.get(item.speaker, "someone")
+
+
+def _when(item: HeardItem, now: float, wall: float | None) -> str:
+    return grounding.ago(now - item.start, None if wall is None else wall - (now - item.start))
+
+
+def quote(item: HeardItem, now: float, wall: float | None) -> str:
+    when = _when(item, now, wall)
+    if item.kind == "note":
+        return f"You asked me to remember that {to_you(item.text)} ({when})."
+    if item.kind == "sound":
+        return f"I heard {sound_said(item.labels[0]) if item.labels else item.text} {when}."
+    return f'{when[0].upper()}{when[1:]}, {_who(item)} said: "{item.text}"'
+
+
+def speech_facts(store: MemoryStore, question: str, now: float, wall: float | None,
+                 since: float = float("-inf"), until: float = float("inf")) -> HeardFacts:
+    # what people said, and what I said; not the user's questions to me (this one among them)
+    found = [(i, s) for i, s in store.heard.search(question, k=3, start=since, end=until,
+                                                   speakers=("background", "assistant")) if s >= SPEECH_MIN]
+    if not found:
+        m = re.search(r"\babout\s+(.+?)\W*$", question, re.I)
+        topic = m.group(1) if m else " ".join(sorted(grounding_words(question))) or "that"
+        return HeardFacts("heard", f"I haven't heard anyone say anything about {topic}.", ())
+    best = [i for i, _ in found[:2]]
+    return HeardFacts("heard", " ".join(quote(i, now, wall) for i in best), tuple(best))
+
+
+def grounding_words(question: str) -> set[str]:
+    from ..memory.ranking import content_words
+
+    return {w for w in content_words(question) if not _TALK.fullmatch(w)}
+
+
+def sound_facts(store: MemoryStore, question: str, now: float, wall: float | None,
+                since: float = float("-inf"), until: float = float("inf")) -> HeardFacts:
+    kinds = kinds_asked(question)
+    items = store.heard.sounds(kinds, since, until)
+    if not items:
+        what = " or ".join(sorted(kinds))
+        return HeardFacts("heard", f"I haven't heard {('a ' + what) if ' ' not in what else what}.", ())
+    last = items[-1]
+    text = quote(last, now, wall)
+    if len(items) > 1:
+        text += f" I heard it {len(items)} times in all; the first {_when(items[0], now, wall)}."
+    return HeardFacts("heard", text, tuple(items[-3:]))
+
+
+def note_facts(store: MemoryStore, question: str, now: float, wall: float | None) -> HeardFacts | None:
+    """A note that answers the question well, if one does."""
+    found = [(i, s) for i, s in store.heard.search(question, k=1, kinds=("note",)) if s >= NOTE_MIN]
+    if not found:
+        return None
+    return HeardFacts("heard", quote(found[0][0], now, wall), (found[0][0],))
+
+
+def around_sighting(store: MemoryStore, visual, question: str, snapshot, now: float,
+                    wall: float | None) -> HeardFacts | None:
+    """"What did he say when the dog came in?": speech around the first sighting of the dog."""
+    from ..memory.store import recall
+
+    m = _WHEN_SEEN.search(question)
+    if not m:
+        return None
+    seen = grounding.sightings(recall(store, visual, m.group(1), 12, snapshot), m.group(1))
+    if not seen:
+        return HeardFacts("heard", f"I haven't seen a {m.group(1)}, so I can't say what was said then.", ())
+    t = min(c.start for c in seen)
+    near = sorted(store.heard.between(t - AROUND_S, t + AROUND_S, ("speech",)), key=lambda i: abs(i.start - t))
+    if not near:
+        return HeardFacts("heard", f"I saw the {m.group(1)} {grounding.ago(now - t)}, but I heard nobody talk then.", ())
+    return HeardFacts("heard", f"When the {m.group(1)} came, " + quote(near[0], now, wall), (near[0],))
+
+
+def talk_summary_facts(store: MemoryStore, now: float, wall: float | None, since: float, until: float,
+                       span: str) -> HeardFacts:
+    """The transcript of [since, until] as timed lines, for the LLM to summarise; a long range is
+    sampled evenly down to ``SUMMARY_CHARS`` so the cost stays bounded."""
+    items = store.heard.between(since, until, ("speech",))
+    items = [i for i in items if i.speaker == "background"]  # talk among people, not questions to me
+    if not items:
+        return HeardFacts("talk_summary", f"I haven't heard anyone talk {span or 'yet'}.", ())
+    lines = [f"[{_when(i, now, wall)}] {_who(i)}: {i.text}" for i in items]
+    if sum(len(line) for line in lines) > SUMMARY_CHARS:
+        keep = np.linspace(0, len(lines) - 1, num=max(2, SUMMARY_CHARS * len(lines) // sum(map(len, lines)))).astype(int)
+        lines = [lines[i] for i in sorted(set(keep.tolist()))]
+    return HeardFacts("talk_summary", "\n".join(lines), tuple(items))
+
+
+def facts_for(store: MemoryStore, visual, question: str, parsed: grounding.Question, snapshot, now: float,
+              wall: float | None) -> HeardFacts | None:
+    """Heard facts for a question routed to what was heard, or a matching note; None: ask what was seen."""
+    since = now - parsed.window_s if parsed.window_s else float("-inf")
+    until = now - parsed.until_s
+    kind = route(question)
+    if kind == "talk_summary":
+        span = grounding._span(parsed) if parsed.window_s or parsed.period else ""
+        return talk_summary_facts(store, now, wall, since, until, span)
+    if kind == "speech":
+        return around_sighting(store, visual, question, snapshot, now, wall) or \
+            speech_facts(store, question, now, wall, since, until)
+    if kind == "sound":
+        return sound_facts(store, question, now, wall, since, until)
+    return note_facts(store, question, now, wall)
+
+
+def describe(items: Sequence[HeardItem]) -> list[dict]:
+    """Heard items as the page shows what an answer was grounded on."""
+    return [{"start": i.start, "end": i.end, "kind": i.kind, "text": i.text, "speaker": i.speaker} for i in items]
