@@ -10,7 +10,7 @@ from ..perception.media import MediaError
 from ..runtime.ingest import ingest
 from .common import file_failed, open_memory
 
-CAPS = ("text_embedding", "visual", "ocr")
+CAPS = ("text_embedding", "visual", "ocr", "vad", "asr", "sound_events")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -41,11 +41,11 @@ def run(args: argparse.Namespace) -> int:
                 file_failed(args, path, exc)
                 continue
             if args.json:
-                print(json.dumps({"file": path, "status": r.status, "duration_s": round(r.duration_s, 3),
-                                  "frames": r.frames, "clips": r.clips, "offset": round(r.offset, 3),
-                                  "speed": round(r.speed, 1), **store.stats()}), flush=True)
+                print(json.dumps({**store.stats(), "file": path, "status": r.status, "duration_s": round(r.duration_s, 3),
+                                  "frames": r.frames, "clips": r.clips, "heard": r.heard, "offset": round(r.offset, 3),
+                                  "speed": round(r.speed, 1)}), flush=True)
             else:
-                print(f"{path}: {r.status}, {r.frames} frames -> {r.clips} clips in {r.elapsed_s:.1f} s "
+                print(f"{path}: {r.status}, {r.frames} frames -> {r.clips} clips, {r.heard} heard items in {r.elapsed_s:.1f} s "
                       f"({r.speed:.0f}x real time), at {r.offset:.0f} s on the memory timeline")
     finally:
         store.close()

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..events import GroundedClip
 from ..memory.store import recall
+from ..reasoning.heard import heard_row, recall_heard
 from .common import open_memory, question_parser
 
 CAPS = ("text_embedding", "visual")
@@ -17,7 +18,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = question_parser(sub, "recall", "find the moments in a memory that a question is about",
                         "Ground QUESTION in the memory in --memory DIR; print the best clips, best first, with "
                         "their stream-time range, score, labels and key frame.",
-                        'print {"clips": [{"start", "end", "score", "labels", "text", "keyframe"}, ...]}')
+                        'print {"clips": [{"start", "end", "score", "labels", "text", "keyframe"}, ...], '
+                        '"heard": [{"start", "end", "kind", "text", "labels", "speaker", "score"}, ...]}')
     p.add_argument("-k", type=int, default=None, help="how many clips (default: memory.top_k)")
     p.set_defaults(run=run)
 
@@ -27,19 +29,24 @@ def run(args: argparse.Namespace) -> int:
     if opened is None:
         return 2
     settings, models, store = opened
+    k = args.k or settings.memory.top_k
     try:
-        clips = recall(store, models.visual, args.question, args.k or settings.memory.top_k)
+        clips = recall(store, models.visual, args.question, k)
+        heard = [heard_row(i, s) for i, s in recall_heard(store, args.question, k)]
     finally:
         store.close()
     rows = [clip_row(c, Path(args.memory)) for c in clips]
     if args.json:
-        print(json.dumps({"clips": rows}, ensure_ascii=False))
+        print(json.dumps({"clips": rows, "heard": heard}, ensure_ascii=False))
     else:
+        for h in heard:
+            who = f" ({h['speaker']})" if h["speaker"] else ""
+            print(f'{h["start"]:9.1f} - {h["end"]:9.1f} s  heard {h["kind"]}{who}: {h["text"]}')
         for r in rows:
             text = f'  text "{r["text"]}"' if r["text"] else ""
             print(f'{r["start"]:9.1f} - {r["end"]:9.1f} s  score {r["score"]:.3f}  {", ".join(r["labels"])}{text}'
                   f'  {r["keyframe"]}')
-        if not rows:
+        if not rows and not heard:
             print("memory is empty")
     return 0
 

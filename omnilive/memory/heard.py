@@ -175,7 +175,9 @@ class HeardMemory:
                 last = self._items[i]
                 if last.kind != "sound" or not last.labels:
                     continue
-                if kind_of(last.labels[0]) == kind and item.start - last.end <= SOUND_MERGE_S:
+                if item.start - last.end > SOUND_MERGE_S:
+                    continue  # (items are in start order; a longer one may still reach)
+                if kind_of(last.labels[0]) == kind:
                     if item.end <= last.end and item.score <= last.score:
                         return None
                     grown = replace(last, end=max(last.end, item.end), score=max(last.score, item.score))
@@ -183,7 +185,6 @@ class HeardMemory:
                     if self.db is not None:
                         self.db.update_heard(grown)
                     return grown
-                break
         return False
 
     def forget(self, start: float, end: float) -> int:

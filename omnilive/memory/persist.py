@@ -215,6 +215,10 @@ class MemoryDB:
         with self._lock:
             self._con.execute('UPDATE heard SET "end" = ?, score = ? WHERE id = ?', (item.end, item.score, item.item_id))
 
+    def delete_heard_between(self, start: float, end: float) -> None:
+        with self._lock:
+            self._con.execute('DELETE FROM heard WHERE "end" >= ? AND start <= ?', (start, end))
+
     def delete_heard(self, item_id: int) -> None:
         with self._lock:
             self._con.execute("DELETE FROM heard WHERE id = ?", (item_id,))

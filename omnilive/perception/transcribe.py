@@ -111,3 +111,40 @@ def _detect_language(models: Models, utterances: list[SpeechEnded]) -> str | Non
         return None
     probe = np.concatenate([u.samples for u in utterances])[: int(LANGUAGE_PROBE_S * SAMPLE_RATE)]
     return models.asr.detect_language(probe)[0]
+
+
+def notable_sounds(models: Models, audio: np.ndarray) -> list:
+    """The notable sounds of a whole file, window by window as a live session hears them
+    (perception/sounds.py); consecutive ones merge in the memory."""
+    from .sounds import SoundWindows, detect, notable
+
+    if models.sound_events is None:
+        return []
+    windows, classes, found = SoundWindows(), notable(models.sound_events), []
+    step = SAMPLE_RATE // 2
+    for i in range(0, len(audio), step):
+        window = windows.feed(i / SAMPLE_RATE, audio[i : i + step])
+        if window is not None:
+            found += detect(models.sound_events, classes, *window)
+    return found
+
+
+def hear_file(path: str | Path, models: Models, settings: Settings, progress: bool = True):
+    """What a recording says and sounds like, for heard memory (``omnilive ingest``):
+    [(start, end, text, language)] of its utterances and its notable sounds (Detection)."""
+    try:
+        audio = read_audio(path)
+    except MediaError:
+        return [], []  # a silent video
+    utterances = speech_segments(models, settings, audio)
+    language = settings.asr.language or _detect_language(models, utterances)
+    bar = tqdm(total=len(utterances), unit="utt", desc=f"{Path(path).name} (audio)", file=sys.stderr,
+               disable=not progress or not utterances, leave=False)
+    said = []
+    for utt in utterances:
+        result = models.asr.transcribe(utt.samples, language)
+        if result.text.strip():
+            said.append((utt.start, utt.t, result.text.strip(), result.language))
+        bar.update(1)
+    bar.close()
+    return said, notable_sounds(models, audio)

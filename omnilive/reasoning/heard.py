@@ -12,7 +12,6 @@ model, they are said as they are), and summarises talk.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,13 +27,17 @@ AROUND_S = 20.0  # "what did he say when ...": speech this close to the moment
 SUMMARY_CHARS = 3000  # transcript given to the LLM for a summary; longer ranges are sampled
 
 _TALK = re.compile(r"\b(say|said|says|saying|told|mention(ed)?|talk(ed|ing)? about|discuss(ed)?|spoke|"
-                   r"name (she|he|they|you|i) (mentioned|said|gave))\b|说了|说过|讲了|提到|谈到|聊到", re.I)
+                   r"name (she|he|they|you|i) (mentioned|said|gave))\b|(他|她|他们|她们|有人|谁)说|说了|说过|讲了|提到|谈到|聊到", re.I)
 _TALK_SUMMARY = re.compile(r"\bwhat (did|have) (we|they|you and i|people) (talk|discuss|say|chat)|"
                            r"\bsummar\w* (the |this |our )?(meeting|conversation|call|talk|discussion)|"
-                           r"\bwhat was (said|discussed)\b|\bwhat were (we|they) talking about|"
+                           r"\bwhat was (said|discussed)\b(?!\s+about)|\bwhat were (we|they) talking about\W*$|"
                            r"(我们|刚才|会议).{0,6}(聊|谈|讨论|说)了什么|总结.{0,4}(会议|对话|谈话)", re.I)
 _SOUND = re.compile(r"\b(hear|heard|ring|rang|rung|bark(ed)?|go off|went off|beep(ed)?|sound(ed)?|noise|knock(ed)?|"
-                    r"play(ed|ing)?|cry|cried|laugh(ed)?|clap(ped)?|meow(ed)?|honk(ed)?)\b|听到|响|叫|声", re.I)
+                    r"play(ed|ing)?|cry|cried|laugh(ed)?|clap(ped)?|meow(ed)?|honk(ed)?|sing|sang|sung|singing|chirp(ed|ing)?|"
+                    r"tweet(ed)?|howl(ed)?|buzz(ed)?|whistl(e|ed)|roar(ed)?|crash(ed)?|broke|bang(ed)?|cough(ed)?)\b|"
+                    r"听到|响|叫|声", re.I)
+_HEARD_ANY = re.compile(r"\bwhat (did|have|do) you (just )?(hear|heard)\b|\bwhat (sounds?|noises?)\b|"
+                        r"\b(did|have) you heard? anything\b|听到了?什么|有什么声音", re.I)
 _WHEN_SEEN = re.compile(r"\b(?:say|said|talk\w*|mention\w*)\b.*\bwhen\s+(?:the\s+|a\s+|an\s+)?(\w+(?:\s\w+)?)\s+"
                         r"(?:came|come|walked|appeared|showed|was)\b", re.I)
 _NOTE = re.compile(r"^\W*(?:(?:ok|okay|hey|please|omnilive)\W+)*(?:please\s+)?(?:remember|note|make a note|"
@@ -72,9 +75,11 @@ def confirm_note(note: str, language: str) -> str:
 
 
 def route(question: str) -> str | None:
-    """"talk_summary", "speech", "sound", or None (a question about what was seen)."""
+    """"talk_summary", "heard_any", "speech", "sound", or None (a question about what was seen)."""
     if _TALK_SUMMARY.search(question):
         return "talk_summary"
+    if _HEARD_ANY.search(question):
+        return "heard_any"
     if _TALK.search(question):
         return "speech"
     if kinds_asked(question) and _SOUND.search(question):
@@ -96,7 +101,7 @@ def quote(item: HeardItem, now: float, wall: float | None) -> str:
         return f"You asked me to remember that {to_you(item.text)} ({when})."
     if item.kind == "sound":
         return f"I heard {sound_said(item.labels[0]) if item.labels else item.text} {when}."
-    return f'{when[0].upper()}{when[1:]}, {_who(item)} said: "{item.text}"'
+    return f'{when[0].upper()}{when[1:]}, {_who(item)} said: "{item.text}".'
 
 
 def speech_facts(store: MemoryStore, question: str, now: float, wall: float | None,
@@ -187,9 +192,33 @@ def facts_for(store: MemoryStore, visual, question: str, parsed: grounding.Quest
             speech_facts(store, question, now, wall, since, until)
     if kind == "sound":
         return sound_facts(store, question, now, wall, since, until)
+    if kind == "heard_any":
+        return recent_facts(store, now, wall, since, until)
     return note_facts(store, question, now, wall)
 
 
-def describe(items: Sequence[HeardItem]) -> list[dict]:
-    """Heard items as the page shows what an answer was grounded on."""
-    return [{"start": i.start, "end": i.end, "kind": i.kind, "text": i.text, "speaker": i.speaker} for i in items]
+def recent_facts(store: MemoryStore, now: float, wall: float | None, since: float, until: float) -> HeardFacts:
+    """"What did you hear?": the latest sounds and what people said (not questions to me)."""
+    items = [i for i in store.heard.between(since, until, ("speech", "sound")) if i.speaker in ("background", "")]
+    if not items:
+        return HeardFacts("heard", "I haven't heard anything yet.", ())
+    last = items[-3:]
+    return HeardFacts("heard", " ".join(quote(i, now, wall) for i in last), tuple(last))
+
+
+def recall_heard(store: MemoryStore, question: str, k: int) -> list[tuple[HeardItem, float]]:
+    """What was heard that a question is about (``omnilive recall``, ``/api/memory?q=``): the
+    sounds it names, or what was said and noted, best first."""
+    kinds = kinds_asked(question)
+    if kinds and route(question) != "speech":
+        return [(i, i.score) for i in store.heard.sounds(kinds)[::-1][:k]]
+    if route(question) == "heard_any":
+        return [(i, 1.0) for i in store.heard.between(kinds=("speech", "sound"))[::-1][:k]]
+    return store.heard.search(question, k=k, speakers=("background", "assistant", "user"))
+
+
+def heard_row(item: HeardItem, score: float | None = None) -> dict:
+    """A heard item as JSON (recall, /api/memory, the page's timeline)."""
+    return {"id": item.item_id, "start": round(item.start, 3), "end": round(item.end, 3), "kind": item.kind,
+            "text": item.text, "labels": list(item.labels), "speaker": item.speaker,
+            "score": round(item.score if score is None else score, 4), "language": item.language}

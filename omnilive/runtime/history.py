@@ -49,6 +49,7 @@ class TurnLog:
                 turn.language = ev.language
                 turn.grounding = [{"start": c.start, "end": c.end, "label": said(c.labels[0]) if c.labels else ""}
                                   for c in ev.clips[:3]]
+                turn.grounding += [{"start": h.start, "end": h.end, "kind": h.kind, "text": h.text} for h in ev.heard[:3]]
             elif isinstance(ev, Interrupt) and ev.reason == "command" and ev.cancelled_turn in self._open:
                 self._open[ev.cancelled_turn].stopped = True
             elif isinstance(ev, Answer) and ev.turn_id in self._open:

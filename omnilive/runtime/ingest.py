@@ -1,6 +1,7 @@
 """Batch ingest of a recorded video into a persistent memory (``omnilive ingest``).
 
-The same vision path as a live session (1 fps sampling, encoder, ``memory.clips.add_encoded``,
+The same vision path as a live session, then the audio track into heard memory (utterances
+through VAD + ASR, notable sounds), (1 fps sampling, encoder, ``memory.clips.add_encoded``,
 OCR, store on a ``Stage`` of its own), run as a three-stage pipeline so the two cores stay busy: a
 decoder thread (PyAV releases the GIL), the encoder on the calling thread in small batches, and
 OCR + store on a third thread.
@@ -27,8 +28,11 @@ from tqdm import tqdm
 from ..backends.registry import Models
 from ..config import Settings
 from ..memory.clips import ClipBuilder, Sealed, add_encoded, with_text
+from ..events import HeardItem
+from ..memory.heard import said as said_sound
 from ..memory.store import MemoryStore
 from ..perception.media import MediaError, iter_media, probe
+from ..perception.transcribe import hear_file
 from .stage import Stage
 
 log = logging.getLogger(__name__)
@@ -45,6 +49,7 @@ class IngestReport:
     clips: int
     offset: float  # where the file's time 0 sits on the memory's timeline
     elapsed_s: float
+    heard: int = 0  # utterances and sounds kept from its audio track
 
     @property
     def speed(self) -> float:
@@ -76,8 +81,30 @@ def ingest(path: str | Path, models: Models, settings: Settings, store: MemorySt
     start = seen["done_t"] if resume else 0.0
     store.db.set_source(key, fp, offset, start, finished=False)
     frames, clips = _run(path, models, settings, store, key, fp, offset, start, info.duration, progress)
+    heard = _hear(path, models, settings, store, offset, info.duration or 0.0, progress) if info.has_audio else 0
+    store.db.set_source(key, fp, offset, info.duration or 0.0, finished=True)
     return IngestReport(str(path), "resumed" if resume else "ingested", info.duration or 0.0, frames, clips,
-                        offset, time.perf_counter() - started)
+                        offset, time.perf_counter() - started, heard)
+
+
+def _hear(path: Path, models: Models, settings: Settings, store: MemoryStore, offset: float, duration: float,
+          progress: bool) -> int:
+    """The file's audio track into heard memory: its utterances (as background talk: nobody was
+    speaking to the assistant) and its notable sounds. Items of an earlier, interrupted pass over
+    this file are replaced, so a resumed ingest does not keep them twice."""
+    if models.asr is None:
+        return 0
+    said, sounds = hear_file(path, models, settings, progress)
+    store.heard.forget(offset, offset + duration)
+    store.db.delete_heard_between(offset, offset + duration)
+    n = 0
+    for start, end, text, language in said:
+        n += store.heard.add(HeardItem(item_id=0, start=start + offset, end=end + offset, kind="speech", text=text,
+                                       speaker="background", language=language)) is not None
+    for d in sounds:
+        n += store.heard.add(HeardItem(item_id=0, start=d.start + offset, end=d.end + offset, kind="sound",
+                                       text=said_sound(d.label), labels=(d.label,), score=round(d.score, 3))) is not None
+    return n
 
 
 def _run(path: Path, models: Models, settings: Settings, store: MemoryStore, key: str, fp: str,
@@ -124,7 +151,7 @@ def _run(path: Path, models: Models, settings: Settings, store: MemoryStore, key
         seal(builder.flush(end=offset + (duration or last_t)))
         for f in pending:
             f.result()
-        store.db.set_source(key, fp, offset, duration or last_t, finished=True)
+        store.db.set_source(key, fp, offset, duration or last_t, finished=False)  # (the audio track next)
     finally:
         stop.set()
         writer.shutdown(wait=True)

@@ -28,10 +28,11 @@ from fastapi.staticfiles import StaticFiles
 from ..backends.registry import Models, load_models
 from ..config import Settings, load_settings
 from ..dsp import AudioFormatError
-from ..events import AnswerAudio, AudioChunk, ClipMemory, Event, Frame, GroundedClip
+from ..events import AnswerAudio, AudioChunk, ClipMemory, Event, Frame, GroundedClip, HeardItem
 from ..events import Query as QueryEvent
 from ..memory.store import recall
 from ..perception.media import MediaError
+from ..reasoning.heard import heard_row, recall_heard
 from ..reasoning.words import said
 from ..runtime.replay import pull
 from ..runtime.session import Session
@@ -52,7 +53,10 @@ def _static(name: str) -> str:
 
 def event_json(ev: Event) -> dict:
     if isinstance(ev, QueryEvent):  # the page shows what an answer was grounded on, not the query itself
-        return {"type": "grounding", "turn_id": ev.turn_id, "clips": [event_json(c) for c in ev.clips[:3]]}
+        return {"type": "grounding", "turn_id": ev.turn_id, "clips": [event_json(c) for c in ev.clips[:3]],
+                "heard": [heard_row(i) for i in ev.heard[:3]]}
+    if isinstance(ev, HeardItem):
+        return {"type": "heard", **heard_row(ev)}
     d = ev.to_dict()
     if isinstance(ev, (ClipMemory, GroundedClip)):  # the page shows key frames as thumbnails
         d.pop("keyframe_jpeg_bytes", None)
@@ -157,10 +161,14 @@ def create_app(settings: Settings | None = None, models: Models | None = None) -
 
         def get(store):
             clips = recall(store, visual, q, k) if q else store.items(k, before)
-            return [memory_item(c, images) for c in clips], store.stats(), _clock_origin(store)
+            if q:
+                heard = [heard_row(i, s) for i, s in recall_heard(store, q, k)]
+            else:
+                heard = [heard_row(i) for i in store.heard.between(end=before if before is not None else float("inf"))[-k:]]
+            return [memory_item(c, images) for c in clips], heard, store.stats(), _clock_origin(store)
 
-        clips, stats, origin = await read(_bearer(authorization) or token, get)
-        return JSONResponse({"clips": clips, "memory": stats, "clock_origin": origin})
+        clips, heard, stats, origin = await read(_bearer(authorization) or token, get)
+        return JSONResponse({"clips": clips, "heard": heard, "memory": stats, "clock_origin": origin})
 
     @app.delete("/api/memory")
     async def forget(start: float = Query(...), end: float = Query(...), token: str | None = None,

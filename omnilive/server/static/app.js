@@ -232,7 +232,7 @@ function onMessage(e) {
       player.drop(ev.cancelled_turn);
       break;
     case "grounding":
-      conversation.grounding(ev.turn_id, ev.clips, state.origin, memClock);
+      conversation.grounding(ev.turn_id, ev.clips, state.origin, memClock, ev.heard);
       break;
     case "answer_delta":
       if (state.answering !== ev.turn_id) $("answer").textContent = "";
@@ -251,6 +251,7 @@ function onMessage(e) {
       break;
     }
     case "clip": timeline.add({ ...ev, kind: "seen" }); break;
+    case "heard": timeline.addHeard(ev); break;
     case "notice": banner(ev.message); break;
     case "error": if (ev.stage !== "session") banner(t("failed", ev.message)); break;
   }

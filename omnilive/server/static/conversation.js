@@ -106,9 +106,15 @@ export class Conversation {
     label.textContent = t(`state.${state}`);
   }
 
-  grounding(id, clips, origin, clockOf) {
+  grounding(id, clips, origin, clockOf, heard = []) {
     const box = this._reply(id).querySelector(".grounds");
     box.replaceChildren();
+    for (const h of heard) {  // what was said or sounded that the answer quotes
+      const chip = document.createElement("span");
+      chip.className = `heard-chip ${h.kind}`;
+      chip.textContent = `${clockOf(h.start)} ${{ speech: "💬", sound: "🔊", note: "📝" }[h.kind] || ""} ${h.text}`;
+      box.appendChild(chip);
+    }
     for (const c of clips) {
       const fig = document.createElement("figure");
       fig.innerHTML = `<img alt=""><figcaption></figcaption>`;
@@ -138,7 +144,8 @@ export class Conversation {
       if (!row.for_assistant) continue;
       this._reply(id).querySelector(".text").textContent = row.answer;
       this.state(id, row.state);
-      if (row.grounding.length) this.grounding(id, row.grounding, null, clockOf);
+      const seen = row.grounding.filter((g) => !g.kind), heard = row.grounding.filter((g) => g.kind);
+      if (row.grounding.length) this.grounding(id, seen, null, clockOf, heard);
     }
     this.box.scrollTop = this.box.scrollHeight;
   }

@@ -30,6 +30,7 @@ const STRINGS = {
     confirmDelete: "Delete this moment from memory?", forgotten: "Forgotten: {0} moments.",
     failed: "Something went wrong: {0}", notConnected: "Not connected yet: press Start, or wait while it reconnects.",
     micLevel: "Microphone level", speaking: "speaking",
+    "heard.speech": "heard", "heard.sound": "sound", "heard.note": "note",
   },
   zh: {
     start: "开始", stop: "停止", ask: "提问", askPlaceholder: "输入问题…",
@@ -60,6 +61,7 @@ const STRINGS = {
     confirmDelete: "从记忆中删除这个时刻？", forgotten: "已忘记 {0} 个时刻。",
     failed: "出错了：{0}", notConnected: "尚未连接：请按“开始”，或等待重新连接。",
     micLevel: "麦克风音量", speaking: "说话中",
+    "heard.speech": "听到的话", "heard.sound": "声音", "heard.note": "笔记",
   },
 };
 

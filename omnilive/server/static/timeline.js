@@ -45,10 +45,33 @@ export class Timeline {
 
   relabel() { this.box.querySelectorAll(".group").forEach((g) => this._label(g)); }
 
+  // Something heard (memory/heard.py): background talk, a sound, a note. What the user asked and
+  // what omnilive answered are in the conversation, not here.
+  addHeard(h) {
+    if (this.searching && !h.found) return;
+    if (h.speaker === "assistant" || (h.kind === "speech" && h.speaker === "user")) return;
+    this.box.querySelector(".empty")?.remove();
+    const old = this.box.querySelector(`.item[data-kind=heard][data-id="${h.id}"]`);
+    if (old) old.remove();  // a sound that went on: its item grows
+    const items = this._group(h.start).querySelector(".items");
+    const fig = document.createElement("figure");
+    fig.className = `item heard ${h.kind}`;
+    Object.assign(fig.dataset, { start: h.start, end: h.end, kind: "heard", heard: h.kind, id: h.id, label: h.text });
+    fig.innerHTML = `<div class="card"><span class="icon"></span><q></q></div><figcaption><time></time> <span></span></figcaption>
+      <button class="forget" type="button" aria-label="delete">×</button>`;
+    fig.querySelector(".icon").textContent = { speech: "💬", sound: "🔊", note: "📝" }[h.kind] || "";
+    fig.querySelector("q").textContent = h.text;
+    fig.querySelector("time").textContent = clock(this.origin, h.start);
+    fig.querySelector("figcaption span").textContent = t(`heard.${h.kind}`);
+    fig.querySelector(".forget").title = t("del");
+    const later = [...items.children].find((el) => +el.dataset.start > h.start);
+    items.insertBefore(fig, later || null);
+  }
+
   add(c) {
     if (this.searching) return;
     this.box.querySelector(".empty")?.remove();
-    const dup = this.box.querySelector(`.item[data-start="${c.start}"]`);
+    const dup = this.box.querySelector(`.item[data-kind=seen][data-start="${c.start}"]`);
     if (dup) return;
     const items = this._group(c.start).querySelector(".items");
     const fig = document.createElement("figure");
@@ -82,6 +105,8 @@ export class Timeline {
     this.origin = r.clock_origin;
     if (!earlier) this.box.replaceChildren();
     r.clips.forEach((c) => this.add(c));
+    const from = r.clips.length === PAGE ? r.clips[0].start : -Infinity;  // heard items of the same span
+    (r.heard || []).filter((h) => h.start >= from).forEach((h) => this.addHeard(h));
     this.box.querySelector(".more")?.remove();
     if (r.clips.length === PAGE) {
       const more = document.createElement("button");
@@ -104,6 +129,7 @@ export class Timeline {
     h.textContent = t("results", q);
     this.box.appendChild(h);
     r.clips.sort((a, b) => a.start - b.start).forEach((c) => this.add(c));
+    (r.heard || []).forEach((h) => this.addHeard({ ...h, found: true }));
     this.searching = true;  // live clips wait until the search is cleared
     this.empty(t("noResults", q));
   }
@@ -121,6 +147,6 @@ export class Timeline {
     if (e.target.classList.contains("more")) return this.load({ earlier: true });
     if (!item) return;
     if (e.target.classList.contains("forget")) return this.onForget(+item.dataset.start, +item.dataset.end);
-    this.viewer(item.querySelector("img").src, item.querySelector("figcaption").textContent);
+    if (item.dataset.kind === "seen") this.viewer(item.querySelector("img").src, item.querySelector("figcaption").textContent);
   }
 }
