@@ -33,6 +33,10 @@ log = logging.getLogger(__name__)
 SOUND_MERGE_S = 3.0  # a detection of the same kind this soon after the last extends it
 SEMANTIC_MIN = 0.35  # below this cosine an utterance is not "about" the question by meaning alone
 _CJK = re.compile(r"[\u3400-\u9fff]+")
+# how a question about talk is asked, not what it is about ("what did someone say about X?")
+_ASKING = {"say", "said", "says", "saying", "someone", "somebody", "anyone", "anybody", "people", "person",
+           "talk", "talked", "talking", "mention", "mentioned", "discuss", "discussed", "spoke", "speak",
+           "hear", "heard", "tell", "told", "guy", "man", "woman", "lady", "name", "word", "words", "thing"}
 _ZH_FILLER = set("的了吗呢吧啊呀他她它们我你说过什么关于有没在是和就都也这那一个")
 
 
@@ -213,7 +217,7 @@ class HeardMemory:
         scores: dict[int, float] = {}
         for item_id, lex in self._lexical(question):
             scores[item_id] = scores.get(item_id, 0.0) + 0.5 * lex
-        q = self._embed(question)
+        q = self._embed(topic(question))
         by_id = {it.item_id: n for n, it in enumerate(self._items)}
         if q is not None and len(self._vectors):
             sims = self._vectors @ q
@@ -241,5 +245,15 @@ class HeardMemory:
             chars = [c for c in "".join(_CJK.findall(question)) if c not in _ZH_FILLER]
             grams = {a + b for a, b in zip(chars, chars[1:])} | ({chars[0]} if len(chars) == 1 else set())
             return self.db.heard_like(sorted(grams)) if grams else []
-        words = sorted(w for w in content_words(question) if len(w) >= 3)
+        words = sorted(w for w in content_words(question) if len(w) >= 3 and w not in _ASKING)
         return self.db.heard_match(words) if words else []
+
+
+def topic(question: str) -> str:
+    """What a question about talk is about: "what did she say about the dentist?" -> "dentist"
+    (the whole question when nothing is left, or when it is Chinese)."""
+    if has_cjk(question):
+        return question
+    words = [w for w in re.findall(r"[A-Za-z0-9']+", question) if w.lower() not in _ASKING]
+    kept = [w for w in words if content_words(w)]
+    return " ".join(kept) if kept else question

@@ -232,15 +232,24 @@ class MemoryDB:
                  None if r[9] is None else np.frombuffer(r[9], np.float16).astype(np.float32)) for r in rows]
 
     def heard_match(self, words: list[str], limit: int = 50) -> list[tuple[int, float]]:
-        """FTS5 over the heard text: (id, 0..1 by bm25 rank) for rows with any of these words."""
-        query = " OR ".join('"' + w.replace('"', "") + '"' for w in words)
+        """FTS5 over the heard text: (id, 0..1) for rows with any of these words (by bm25 rank), or,
+        at half weight, with pieces of them: a long word also matches by its trigrams, so a name
+        the ASR spelt differently ("Mainz" / "Maintz") is still found, below exact matches."""
+        words = [w.replace('"', "") for w in words]
+        exact = self._fts(" OR ".join(f'"{w}"' for w in words), limit)
+        grams = list(dict.fromkeys(f'"{w[i:i + 3]}"' for w in words if len(w) >= 5 for i in range(len(w) - 2)))
+        fuzzy = self._fts(" OR ".join(grams), limit) if grams else {}
+        scores = {i: 0.5 * v for i, v in fuzzy.items()}
+        for i, v in exact.items():
+            scores[i] = max(scores.get(i, 0.0), v)
+        return sorted(scores.items(), key=lambda p: -p[1])[:limit]
+
+    def _fts(self, query: str, limit: int) -> dict[int, float]:
         with self._lock:
             rows = self._con.execute("SELECT rowid, bm25(heard_fts) FROM heard_fts WHERE heard_fts MATCH ?"
                                      " ORDER BY bm25(heard_fts) LIMIT ?", (query, limit)).fetchall()
-        if not rows:
-            return []
-        best = min(r[1] for r in rows)  # bm25: more negative is better
-        return [(r[0], (r[1] / best) if best < 0 else 1.0) for r in rows]
+        best = min((r[1] for r in rows), default=0.0)  # bm25: more negative is better
+        return {r[0]: (r[1] / best) if best < 0 else 1.0 for r in rows}
 
     def heard_like(self, grams: list[str], limit: int = 50) -> list[tuple[int, float]]:
         """Chinese: (id, share of the question's character pairs found) for rows with any of them."""

@@ -127,6 +127,7 @@ class Session:
         self._stream_t = 0.0  # latest stream time seen on any input
         self._resampler: StreamResampler | None = None
         self._closing = False
+        self._from_file = False  # fed by put_audio: ASR falling behind slows the reader, drops nothing
         self.speak_answers = True  # spoken questions get spoken answers (the client may turn it off)
         self.answer_language: str | None = None  # None: the question's own; "en" / "zh" (the client's setting)
         self._echo = EchoReference()
@@ -254,7 +255,9 @@ class Session:
         return AudioChunk(t=t, samples=self._resampler(x))
 
     async def put_audio(self, t: float, samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> None:
-        """Queue audio at any rate; waits when VAD is behind (backpressure to a file reader)."""
+        """Queue audio at any rate; waits when VAD (or, behind it, ASR) is behind: backpressure to
+        a file reader, which loses no utterance however fast it reads."""
+        self._from_file = True
         await self._audio_q.put(self._chunk(t, samples, sample_rate))
 
     def offer_audio(self, t: float, samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> bool:
@@ -366,7 +369,7 @@ class Session:
                 log.info("%s: speech at %.2fs is the answer's own voice; not an interruption", self.name, ev.t)
                 return
             self._speech_started(ev)
-        elif self._utt_q.full():
+        elif self._utt_q.full() and not self._from_file:
             log.warning("%s: ASR is behind, dropping utterance %d", self.name, ev.turn_id)
             self._settle_unheard(ev.turn_id)
         else:
