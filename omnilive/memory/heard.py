@@ -154,6 +154,12 @@ class HeardMemory:
             return None
         return self._embedder.embed([text])[0].astype(np.float32)
 
+    def _embed_all(self, texts) -> np.ndarray | None:
+        texts = [t for t in texts if t and not has_cjk(t)]
+        if self._embedder is None or not texts:
+            return None
+        return self._embedder.embed(texts).astype(np.float32)
+
     def add(self, item: HeardItem) -> HeardItem | None:
         """Keep an utterance, note or sound (a sound right after one of its kind extends that one
         instead: then the extended item is returned, or None when nothing changed)."""
@@ -217,10 +223,10 @@ class HeardMemory:
         scores: dict[int, float] = {}
         for item_id, lex in self._lexical(question):
             scores[item_id] = scores.get(item_id, 0.0) + 0.5 * lex
-        q = self._embed(topic(question))
+        queries = self._embed_all(dict.fromkeys([question, topic(question)]))
         by_id = {it.item_id: n for n, it in enumerate(self._items)}
-        if q is not None and len(self._vectors):
-            sims = self._vectors @ q
+        if queries is not None and len(self._vectors):  # the question, and what it is about: the closer
+            sims = (self._vectors @ queries.T).max(axis=1)
             for n in np.argsort(-sims)[: 4 * k + 8]:
                 if sims[n] >= SEMANTIC_MIN:
                     scores[self._items[n].item_id] = scores.get(self._items[n].item_id, 0.0) + float(sims[n])

@@ -34,6 +34,7 @@ from .longterm import Episode
 
 SCHEMA_VERSION = 3  # 2: the conversation log (turns); 3: heard memory; older files gain the tables on open
 DB_NAME = "memory.sqlite"
+FUZZY_SHARE = 0.34  # of a word's trigrams a row must hold to match it loosely
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -236,12 +237,19 @@ class MemoryDB:
         at half weight, with pieces of them: a long word also matches by its trigrams, so a name
         the ASR spelt differently ("Mainz" / "Maintz") is still found, below exact matches."""
         words = [w.replace('"', "") for w in words]
-        exact = self._fts(" OR ".join(f'"{w}"' for w in words), limit)
-        grams = list(dict.fromkeys(f'"{w[i:i + 3]}"' for w in words if len(w) >= 5 for i in range(len(w) - 2)))
-        fuzzy = self._fts(" OR ".join(grams), limit) if grams else {}
-        scores = {i: 0.5 * v for i, v in fuzzy.items()}
-        for i, v in exact.items():
-            scores[i] = max(scores.get(i, 0.0), v)
+        scores = self._fts(" OR ".join(f'"{w}"' for w in words), limit)
+        long = {w: [w[i:i + 3] for i in range(len(w) - 2)] for w in words if len(w) >= 5}
+        grams = list(dict.fromkeys(g for gs in long.values() for g in gs))
+        if grams:  # a row counts when it holds most of one word's trigrams ("ing" alone is no match)
+            with self._lock:
+                rows = self._con.execute(
+                    "SELECT rowid, text FROM heard_fts WHERE heard_fts MATCH ? ORDER BY bm25(heard_fts) LIMIT ?",
+                    (" OR ".join(f'"{g}"' for g in grams), 4 * limit)).fetchall()
+            for rowid, text in rows:
+                low = text.lower()
+                share = max(sum(g in low for g in gs) / len(gs) for gs in long.values())
+                if share >= FUZZY_SHARE:
+                    scores[rowid] = max(scores.get(rowid, 0.0), 0.5 * share)
         return sorted(scores.items(), key=lambda p: -p[1])[:limit]
 
     def _fts(self, query: str, limit: int) -> dict[int, float]:
