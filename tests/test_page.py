@@ -21,7 +21,8 @@ from PIL import Image
 from omnilive.memory.store import MemoryStore
 from omnilive.runtime.ingest import ingest
 from omnilive.server.app import create_app
-from test_browser import CHROMIUM, camera_file
+from helpers import load
+from test_browser import CHROMIUM, camera_file, pcm_b64
 
 SHOTS = Path(os.environ.get("OMNILIVE_SCREENSHOTS", Path(__file__).resolve().parents[1] / ".screenshots"))
 IMAGES = ["img_skimage_chelsea.png", "img_ultralytics_bus.jpg", "img_skimage_coffee.png", "img_skimage_rocket.jpg",
@@ -185,6 +186,7 @@ def test_stale_token_second_tab_and_server_restart_recover_in_the_page(server, p
     ctx = browser(playwright, Path(tempfile.mkdtemp()), evaldata)
     try:
         page = ctx.new_page()
+        page.add_init_script(path=str(Path(__file__).with_name("browser_mic.js")))
         page.goto(server.url)
         page.evaluate("localStorage.setItem('omniliveToken', 'a-token-this-server-never-made')")
         page.reload()  # a stale token: the page asks, then starts a new memory without clearing site data
@@ -195,6 +197,11 @@ def test_stale_token_second_tab_and_server_restart_recover_in_the_page(server, p
         page.click("#start")
         wait_status(page, "listening")
         page.wait_for_function("document.querySelectorAll('#timeline .item').length > 0", timeout=60_000)
+        # a dog barks at the microphone: heard memory puts it on the timeline, in plain words
+        page.evaluate("b => window.testMic.say(b)", pcm_b64(load(evaldata, "events/wav16k/ev_esc50_4-183992-A-0_dog.wav")))
+        page.wait_for_selector("#timeline .item[data-kind=heard][data-heard=sound]", timeout=60_000)
+        sounds = page.eval_on_selector_all("#timeline .item[data-heard=sound]", "els => els.map(e => e.dataset.label)")
+        assert any("dog" in s for s in sounds), sounds
         shot(page, "desktop-listening")
 
         other = ctx.new_page()  # a second tab: it says so and offers to take over

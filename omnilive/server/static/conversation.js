@@ -1,6 +1,7 @@
 // The conversation: one .turn per turn, holding .heard (live words, then the transcript) and .reply
 // (the answer as it streams, its data-state, and the moments it was grounded on).
 import { t, clock } from "./i18n.js";
+import { ICONS } from "./timeline.js";
 
 const hm = (wall) => clock(0, wall);  // a wall-clock time as the page shows times
 
@@ -112,7 +113,7 @@ export class Conversation {
     for (const h of heard) {  // what was said or sounded that the answer quotes
       const chip = document.createElement("span");
       chip.className = `heard-chip ${h.kind}`;
-      chip.textContent = `${clockOf(h.start)} ${{ speech: "💬", sound: "🔊", note: "📝" }[h.kind] || ""} ${h.text}`;
+      chip.textContent = `${clockOf(h.start)} ${ICONS[h.kind] || ""} ${h.text}`;
       box.appendChild(chip);
     }
     for (const c of clips) {

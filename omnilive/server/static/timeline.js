@@ -5,6 +5,7 @@ import { api } from "./link.js";
 import { t, clock, dayName } from "./i18n.js";
 
 const PAGE = 60;
+export const ICONS = { speech: "“", sound: "♪", note: "✎" };  // in the fonts every Debian desktop has
 
 export class Timeline {
   constructor(box, { viewer, onForget }) {
@@ -57,10 +58,12 @@ export class Timeline {
     const fig = document.createElement("figure");
     fig.className = `item heard ${h.kind}`;
     Object.assign(fig.dataset, { start: h.start, end: h.end, kind: "heard", heard: h.kind, id: h.id, label: h.text });
-    fig.innerHTML = `<div class="card"><span class="icon"></span><q></q></div><figcaption><time></time> <span></span></figcaption>
+    const words = h.kind === "sound" ? "span" : "q";  // what was said is quoted; a sound is named
+    fig.innerHTML = `<div class="card"><span class="icon"></span><${words} class="words"></${words}></div>
+      <figcaption><time></time> <span></span></figcaption>
       <button class="forget" type="button" aria-label="delete">×</button>`;
-    fig.querySelector(".icon").textContent = { speech: "💬", sound: "🔊", note: "📝" }[h.kind] || "";
-    fig.querySelector("q").textContent = h.text;
+    fig.querySelector(".icon").textContent = ICONS[h.kind] || "";
+    fig.querySelector(".words").textContent = h.text;
     fig.querySelector("time").textContent = clock(this.origin, h.start);
     fig.querySelector("figcaption span").textContent = t(`heard.${h.kind}`);
     fig.querySelector(".forget").title = t("del");
