@@ -158,3 +158,26 @@ def test_a_summary_of_the_talk_names_its_topic(models, settings, evaldata, tmp_p
     said = " ".join(h.text for h in query.heard).lower()  # (read with short pauses: it may be one joined turn)
     assert query.kind == "talk_summary" and "printing" in said and "wood" in said, query
     assert "print" in answer.text.lower() or "book" in answer.text.lower(), answer.text
+
+
+def test_old_talk_consolidates_into_summarised_episodes_and_long_summaries_read_them(models, settings, evaldata):
+    """An hour of talk (real transcripts, one utterance every 20 s): talk older than short_term_s
+    becomes episodes of episode_max_s whose summary is their most central sentences; a summary of
+    the whole hour reads the episodes, within its budget, and keeps the verbatim talk after them."""
+    from omnilive.events import HeardItem
+    from omnilive.reasoning.heard import SUMMARY_CHARS, talk_summary_facts
+
+    cfg = settings.memory.model_copy(update={"short_term_s": 300.0, "episode_max_s": 600.0})
+    store = MemoryStore(models.visual.dim, cfg, text=models.text_embedding)
+    rows = [json.loads(l) for l in (evaldata / "speech/asr_eval.jsonl").read_text().splitlines() if l.strip()]
+    texts = [r["text"] for r in rows if r["lang"] == "en" and r["text_quality"] == "reference"]
+    for n in range(180):
+        store.heard.add(HeardItem(item_id=0, start=20.0 * n, end=20.0 * n + 8, kind="speech",
+                                  text=texts[n % len(texts)], speaker="background", language="en"))
+    episodes = store.heard.episodes
+    assert len(episodes) == 5  # 3600 s - 300 s of it is old: five full blocks of 600 s
+    assert all(e[1] - e[0] <= 600 and e[2] == 30 for e in episodes), episodes
+    assert all(any(t.startswith(part.rstrip("…")) for t in texts) for e in episodes for part in e[3].split(" … "))
+    facts = talk_summary_facts(store, 3600.0, None, float("-inf"), float("inf"), "")
+    assert len(facts.facts) <= SUMMARY_CHARS + 400 and facts.facts.count("30 utterances") == 5, facts.facts[:300]
+    assert len(store.heard) == 180  # the verbatim talk is kept

@@ -25,11 +25,13 @@ from importlib import resources
 import numpy as np
 
 from ..backends.base import TextEmbedder
+from ..config import MemoryConfig
 from ..events import HeardItem
 from ..text import has_cjk
 from .ranking import content_words
 
 log = logging.getLogger(__name__)
+EPISODE_SUMMARY_CHARS = 360  # a talk episode's summary: a few of its sentences
 SOUND_MERGE_S = 3.0  # a detection of the same kind this soon after the last extends it
 SEMANTIC_MIN = 0.35  # below this cosine an utterance is not "about" the question by meaning alone
 _CJK = re.compile(r"[\u3400-\u9fff]+")
@@ -101,9 +103,12 @@ def kinds_asked(text: str) -> set[str]:
 class HeardMemory:
     """The heard items of one memory: rows in its database (``MemoryDB``), vectors in RAM."""
 
-    def __init__(self, db, embedder: TextEmbedder | None) -> None:
+    def __init__(self, db, embedder: TextEmbedder | None, cfg: MemoryConfig | None = None) -> None:
         self.db = db  # a MemoryDB, or None (RAM only)
         self._embedder = embedder
+        self._cfg = cfg or MemoryConfig()
+        # talk older than memory.short_term_s, in blocks of memory.episode_max_s: (start, end, n, summary)
+        self.episodes: list[tuple[float, float, int, str]] = db.heard_episodes() if db is not None else []
         self._lock = threading.Lock()
         rows = db.heard_items() if db is not None else []
         dims = {len(v) for _, v in rows if v is not None}
@@ -176,7 +181,42 @@ class HeardMemory:
             self._items.append(item)
             row = vector if vector is not None else np.zeros(self._vectors.shape[1], np.float32)
             self._vectors = np.vstack([self._vectors, row[None]]) if len(self._vectors) else row[None].copy()
+        self._consolidate(item.end)
         return item
+
+    def _consolidate(self, now: float) -> None:
+        """Talk older than ``short_term_s`` becomes episodes of ``episode_max_s`` with a summary of
+        their most central sentences (extractive: no LLM call on the memory thread); the verbatim
+        utterances stay. A summary of hours of talk reads these, so its cost stays bounded."""
+        horizon = now - self._cfg.short_term_s
+        done = self.episodes[-1][1] if self.episodes else float("-inf")
+        while True:
+            talk = [(n, i) for n, i in enumerate(self._items) if i.kind == "speech" and i.start > done]
+            if not talk or talk[0][1].start + self._cfg.episode_max_s > horizon:
+                return
+            until = talk[0][1].start + self._cfg.episode_max_s
+            block = [(n, i) for n, i in talk if i.start < until]
+            summary = self._central([n for n, _ in block], [i for _, i in block])
+            end = max(i.end for _, i in block)
+            episode = (block[0][1].start, end, len(block), summary)
+            if self.db is not None:
+                self.db.add_heard_episode(*episode)
+            self.episodes.append(episode)
+            done = max(end, block[-1][1].start)
+
+    def _central(self, rows: list[int], items: list[HeardItem], keep: int = 3) -> str:
+        """The ``keep`` utterances closest to the block's mean meaning, in the order they were said."""
+        vecs = self._vectors[rows]
+        if len(items) > keep and np.abs(vecs).sum() > 0:
+            centre = vecs.mean(axis=0)
+            best = sorted(np.argsort(-(vecs @ centre))[:keep].tolist())
+            items = [items[i] for i in best]
+        parts: list[str] = []
+        for text in (i.text for i in items[:keep]):  # whole sentences, as many as fit
+            if parts and sum(map(len, parts)) + len(text) > EPISODE_SUMMARY_CHARS:
+                break
+            parts.append(text if len(text) <= EPISODE_SUMMARY_CHARS else text[:EPISODE_SUMMARY_CHARS] + "…")
+        return " … ".join(parts)
 
     def _merge_sound(self, item: HeardItem) -> HeardItem | None | bool:
         kind = kind_of(item.labels[0]) if item.labels else None
@@ -204,6 +244,7 @@ class HeardMemory:
             dropped = len(self._items) - len(keep)
             self._items = [self._items[i] for i in keep]
             self._vectors = self._vectors[keep] if keep else self._vectors[:0]
+            self.episodes = [e for e in self.episodes if e[1] < start or e[0] > end]
         return dropped
 
     def between(self, start: float = float("-inf"), end: float = float("inf"),

@@ -54,6 +54,8 @@ CREATE TABLE IF NOT EXISTS turns (
 CREATE TABLE IF NOT EXISTS heard (
     id INTEGER PRIMARY KEY, start REAL NOT NULL, "end" REAL NOT NULL, kind TEXT NOT NULL, text TEXT NOT NULL,
     labels TEXT NOT NULL, speaker TEXT NOT NULL, score REAL NOT NULL, language TEXT NOT NULL, vector BLOB);
+CREATE TABLE IF NOT EXISTS heard_episodes (
+    id INTEGER PRIMARY KEY, start REAL NOT NULL, "end" REAL NOT NULL, n_items INTEGER NOT NULL, summary TEXT NOT NULL);
 CREATE VIRTUAL TABLE IF NOT EXISTS heard_fts USING fts5(text, content='heard', content_rowid='id', tokenize='trigram');
 CREATE TRIGGER IF NOT EXISTS heard_ai AFTER INSERT ON heard BEGIN
     INSERT INTO heard_fts(rowid, text) VALUES (new.id, new.text); END;
@@ -196,7 +198,7 @@ class MemoryDB:
         """Delete every clip, episode and conversation turn overlapping [start, end], in one transaction."""
         counts = {}
         with self._transaction():
-            for table in ("clips", "episodes", "turns", "heard"):
+            for table in ("clips", "episodes", "turns", "heard", "heard_episodes"):
                 cur = self._con.execute(f'DELETE FROM {table} WHERE "end" >= ? AND start <= ?', (start, end))
                 counts[table] = cur.rowcount
         return counts
@@ -215,6 +217,15 @@ class MemoryDB:
         """A merged sound grew: only its end and score change (its text, and so the index, stay)."""
         with self._lock:
             self._con.execute('UPDATE heard SET "end" = ?, score = ? WHERE id = ?', (item.end, item.score, item.item_id))
+
+    def add_heard_episode(self, start: float, end: float, n_items: int, summary: str) -> None:
+        with self._lock:
+            self._con.execute('INSERT INTO heard_episodes (start, "end", n_items, summary) VALUES (?,?,?,?)',
+                              (start, end, n_items, summary))
+
+    def heard_episodes(self) -> list[tuple[float, float, int, str]]:
+        with self._lock:
+            return self._con.execute('SELECT start, "end", n_items, summary FROM heard_episodes ORDER BY start').fetchall()
 
     def delete_heard_between(self, start: float, end: float) -> None:
         with self._lock:

@@ -74,7 +74,7 @@ class MemoryStore:
         """``encoder`` supplies the label words and concept vocabulary used in ranking (optional);
         ``text`` embeds what was heard for search by meaning (without it: by words only)."""
         self.dim = dim
-        self.heard = HeardMemory(db, text)
+        self.heard = HeardMemory(db, text, cfg)
         self.cfg = cfg or MemoryConfig()
         self.db = db
         self._label_text = encoder.label_words if encoder is not None else (lambda label: label)

@@ -172,10 +172,28 @@ def talk_summary_facts(store: MemoryStore, now: float, wall: float | None, since
     if not items:
         return HeardFacts("talk_summary", f"I haven't heard anyone talk {span or 'yet'}.", ())
     lines = [f"[{_when(i, now, wall)}] {_who(i)}: {i.text}" for i in items]
-    if sum(len(line) for line in lines) > SUMMARY_CHARS:
-        keep = np.linspace(0, len(lines) - 1, num=max(2, SUMMARY_CHARS * len(lines) // sum(map(len, lines)))).astype(int)
-        lines = [lines[i] for i in sorted(set(keep.tolist()))]
+    episodes = [e for e in store.heard.episodes if e[1] >= since and e[0] <= until]
+    if _chars(lines) > SUMMARY_CHARS and episodes:  # hours of talk: its episodes' summaries, then the rest
+        covered = episodes[-1][1]
+        head = _fit([f"[{grounding.ago(now - e[0])}, {e[2]} utterances] {e[3]}" for e in episodes],
+                    2 * SUMMARY_CHARS // 3)
+        tail = [f"[{_when(i, now, wall)}] {_who(i)}: {i.text}" for i in items if i.start > covered]
+        lines = head + _fit(tail, SUMMARY_CHARS - _chars(head))
+    else:
+        lines = _fit(lines, SUMMARY_CHARS)
     return HeardFacts("talk_summary", "\n".join(lines), tuple(items))
+
+
+def _chars(lines: list[str]) -> int:
+    return sum(len(line) + 1 for line in lines)
+
+
+def _fit(lines: list[str], budget: int) -> list[str]:
+    """Lines sampled evenly (first and last kept) to fit ``budget`` characters."""
+    if _chars(lines) <= budget or len(lines) <= 2:
+        return lines
+    n = max(2, budget * len(lines) // _chars(lines))
+    return [lines[i] for i in sorted(set(np.linspace(0, len(lines) - 1, num=n).astype(int).tolist()))]
 
 
 def facts_for(store: MemoryStore, visual, question: str, parsed: grounding.Question, snapshot, now: float,
