@@ -27,7 +27,6 @@ import asyncio
 import dataclasses
 import logging
 import time
-from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -45,8 +44,6 @@ from ..events import (
 )
 from ..memory.clips import ClipBuilder, Sealed, add_encoded, fit, with_text
 from ..memory.store import MemoryStore, Snapshot
-from ..memory.heard import said as said_sound
-from ..perception.sounds import SoundWindows, detect, notable
 from ..perception.vad import SpeechDetector
 from ..perception.video import FrameSampler, validate_frame
 from ..reasoning.answer import SYSTEM
@@ -55,6 +52,7 @@ from ..reasoning.intent import InstructionFilter, is_stop_command, language_of
 from ..reasoning.respond import answer_sentences, facts_first
 from ..reasoning.retrieve import HISTORY_TURNS, Conversation, ground_question
 from .echo import EchoReference
+from .hearing import Hearing
 from .history import TurnLog
 from .queues import DropOldestQueue
 from .stage import Stage, StageMetrics
@@ -68,7 +66,6 @@ KEY_FRAME_SIDE = 640  # frames are kept at most this large on arrival (a clip ho
 ECHO_RECHECK_S = 0.25  # while speech is taken for echo, look again this often (a voice may join it)
 ECHO_WINDOW_S = 0.6  # mic audio compared with the answer at a recheck
 PARTIAL_MIN_S = 1.2  # a shorter question is over before its partial could show (and it would slow the final)
-SOUND_BACKLOG = 30  # sound windows (~1 s each) waiting to be tagged
 PARTIAL_MAX_S = 15.0  # no partial transcripts beyond this much speech (each pass reads it all)
 
 
@@ -141,11 +138,7 @@ class Session:
         self._partial: asyncio.Future | None = None
         self._partial_at = 0.0
         self.memory.heard.use(models.text_embedding)
-        self._heard_rows: dict[int, int] = {}  # turn -> heard item kept for it (a joined turn replaces it)
-        self._sound_windows = SoundWindows()
-        self._sound_classes = notable(models.sound_events) if models.sound_events is not None else None
-        self._sound_busy = False
-        self._sound_backlog: deque[tuple[float, np.ndarray]] = deque(maxlen=SOUND_BACKLOG)
+        self._hearing = Hearing(self.memory, models.sound_events, self._stages, self._emit, self._t_offset, name)
 
     # ---- lifecycle -----------------------------------------------------------------------------
 
@@ -190,6 +183,7 @@ class Session:
         """Stop now (client gone, shutdown): cancel the answer and every stage, and keep what was
         seen: clips waiting for OCR and the clip being built go into memory as they are."""
         self._closing = True
+        self._hearing.closing = True
         self._turns.interrupt("close")
         for t in self._tasks:
             t.cancel()
@@ -308,7 +302,7 @@ class Session:
             utt = await self._judge(Utterance(turn_id=turn_id, start=t, end=t, text=text.strip(),
                                               language=language_of(text), source="typed"))
             self._emit(utt)
-            self._remember_utterance(utt)
+            self._hearing.utterance(utt)
             await self._route(utt, turn, speak)
         except Exception as exc:  # a failing stage costs this question, never the session
             log.exception("%s: typed question %d failed", self.name, turn_id)
@@ -347,7 +341,7 @@ class Session:
             for ev in events:
                 await self._on_vad_event(ev)
             self._while_speaking(chunk.t + chunk.duration)
-            self._listen_for_sounds(chunk)
+            self._hearing.audio(chunk)
         for ev in self._detector.flush():
             await self._on_vad_event(ev)
         self._resume_if_due()
@@ -486,7 +480,7 @@ class Session:
             self.counters.utterances += 1
             utt = self._settle(await self._judge(utt))
             self._emit(utt)
-            self._remember_utterance(utt)
+            self._hearing.utterance(utt)
             turn = self._turns.open(utt.turn_id)  # (opened at its speech start unless that was dropped)
             turn.started = detected
             await self._route(utt, turn, self.speak_answers)
@@ -556,79 +550,6 @@ class Session:
             tags = tuple(t.label for t in utt.tags + utt.background_tags)
             await self._queue_query(turn, utt.text, tags, speak, language_of(utt.text, utt.language))
 
-    # ---- heard memory (memory/heard.py) --------------------------------------------------------
-
-    def _remember(self, item: HeardItem, turn_id: int | None = None, replaces: int | None = None) -> None:
-        """Keep something heard, on the memory thread (embedding it takes a few ms), then show it."""
-        def keep() -> HeardItem | None:
-            if replaces is not None:
-                self.memory.heard.remove(replaces)
-            return self.memory.heard.add(item)
-
-        def kept(fut) -> None:
-            try:
-                stored = fut.result()
-            except Exception:
-                log.exception("%s: could not keep a heard item", self.name)
-                return
-            if stored is not None:
-                if turn_id is not None:
-                    self._heard_rows[turn_id] = stored.item_id
-                self._emit(stored)
-
-        def back_on_loop(fut) -> None:
-            try:
-                self._loop.call_soon_threadsafe(kept, fut)
-            except RuntimeError:  # the loop is gone (the session ended): the item is kept all the same
-                pass
-
-        if not self._closing:
-            self._stages["memory"].submit(keep).add_done_callback(back_on_loop)
-
-    def _remember_utterance(self, utt: Utterance) -> None:
-        if not utt.text.strip():
-            return
-        speaker = "user" if utt.for_assistant or utt.command else "background"
-        replaces = self._heard_rows.pop(utt.joins, None) if utt.joins is not None else None
-        self._remember(HeardItem(item_id=0, start=utt.start + self._t_offset, end=utt.end + self._t_offset,
-                                 kind="speech", text=utt.text, labels=tuple(t.label for t in utt.tags),
-                                 speaker=speaker, language=utt.language), utt.turn_id, replaces)
-
-    def _remember_answer(self, query: Query, text: str) -> None:
-        if text.strip() and query.kind != "note":
-            t = self._stream_t + self._t_offset
-            self._remember(HeardItem(item_id=0, start=query.t, end=max(query.t, t), kind="speech", text=text,
-                                     speaker="assistant", language=query.language))
-
-    def _listen_for_sounds(self, chunk: AudioChunk) -> None:
-        """Notable sounds (perception/sounds.py) on the sound thread. Windows wait in a short
-        backlog (the oldest is dropped past ``SOUND_BACKLOG``), so a file fed faster than real
-        time is still heard, and a stalled tagger never holds audio."""
-        if self._sound_classes is None:
-            return
-        window = self._sound_windows.feed(chunk.t + self._t_offset, chunk.samples)
-        if window is None:
-            return
-        self._sound_backlog.append(window)
-        if not self._sound_busy:
-            self._sound_busy = True
-            asyncio.ensure_future(self._tag_sounds())
-
-    async def _tag_sounds(self) -> None:
-        try:
-            while self._sound_backlog and not self._closing:
-                start, samples = self._sound_backlog.popleft()
-                try:
-                    found = await self._run("sound", detect, self.models.sound_events, self._sound_classes, start, samples)
-                except Exception:
-                    log.exception("%s: sound tagging failed", self.name)
-                    continue
-                for d in found:
-                    self._remember(HeardItem(item_id=0, start=d.start, end=d.end, kind="sound",
-                                             text=said_sound(d.label), labels=(d.label,), score=round(d.score, 3)))
-        finally:
-            self._sound_busy = False
-
     # ---- perception: video and memory ----------------------------------------------------------
 
     async def _vision_worker(self) -> None:
@@ -694,8 +615,8 @@ class Session:
         note = note_of(text)
         if note is not None:  # "remember that ...": kept, and confirmed in so many words
             t = snap.t
-            self._remember(HeardItem(item_id=0, start=t, end=t, kind="note", text=note, speaker="user",
-                                     language=language))
+            self._hearing.keep(HeardItem(item_id=0, start=t, end=t, kind="note", text=note, speaker="user",
+                                         language=language))
             query = Query(turn_id=turn.turn_id, t=t, text=text, speak=speak, kind="note",
                           facts=confirm_note(note, language), language=language)
             self._emit(query)
@@ -754,7 +675,7 @@ class Session:
             if tts_task is not None:
                 first_audio = await tts_task
             text = " ".join(parts)
-            self._remember_answer(query, text)
+            self._hearing.answer(query, text, self._stream_t + self._t_offset)
             self.counters.answers += 1
             self._conversation.remember(query.text, text, query.kind, turn.search_text or query.text, query.clips)
             turn.finished, turn.answer = True, text
@@ -768,7 +689,7 @@ class Session:
                 tts_task.cancel()
             heard = turn.heard() if query.speak else " ".join(parts)
             if heard and not turn.finished:  # what the user actually heard (or read), cut off
-                self._remember_answer(query, heard + " …")
+                self._hearing.answer(query, heard + " …", self._stream_t + self._t_offset)
                 self._conversation.remember(query.text, heard + " …", query.kind, turn.search_text or query.text,
                                             query.clips)
             turn.finished = True
