@@ -177,6 +177,25 @@ class HeardItem(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class MemoryState(Event):
+    """Whether the session keeps what it sees and hears ("stop remembering" / "start remembering")."""
+
+    type: ClassVar[str] = "memory_state"
+    remembering: bool
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryForgotten(Event):
+    """Memory was deleted on request: a range (memory seconds; None: unbounded) or what was said about something."""
+
+    type: ClassVar[str] = "memory_forgotten"
+    start: float | None
+    end: float | None
+    about: str = ""
+    counts: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class MemorySnapshot(Event):
     """A frozen view of memory, taken at speech start, that the answer is grounded on."""
 

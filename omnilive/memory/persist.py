@@ -105,6 +105,7 @@ class MemoryDB:
             self._lock = threading.Lock()  # one connection, used from the encoder thread and readers
             self._con.execute("PRAGMA journal_mode=WAL")
             self._con.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across process crashes
+            self._con.execute("PRAGMA secure_delete=ON")  # deleted rows are overwritten, not just unlinked
             self._con.executescript(_SCHEMA)
             self._check_identity(encoder_id, dim)
         except BaseException:
@@ -202,6 +203,26 @@ class MemoryDB:
                 cur = self._con.execute(f'DELETE FROM {table} WHERE "end" >= ? AND start <= ?', (start, end))
                 counts[table] = cur.rowcount
         return counts
+
+    def scrub(self) -> None:
+        """After a forget: merge the FTS index (its segments keep deleted words until merged), fold the
+        write-ahead log into the file and empty it, and drop the key frames `omnilive recall` wrote
+        beside the memory, so no byte of what was forgotten is left on disk."""
+        with self._lock:
+            self._con.execute("INSERT INTO heard_fts(heard_fts) VALUES ('optimize')")
+            self._con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        for jpeg in (self.dir / "keyframes").glob("*.jpg"):
+            jpeg.unlink(missing_ok=True)
+
+    def delete_heard_items(self, ids: list[int], words: list[str]) -> int:
+        """Heard items by id, and the conversation turns that said any of ``words``, in one transaction."""
+        with self._transaction():
+            self._con.executemany("DELETE FROM heard WHERE id = ?", [(i,) for i in ids])
+            n = 0
+            for w in words:
+                n += self._con.execute("DELETE FROM turns WHERE heard LIKE ? OR answer LIKE ?",
+                                       (f"%{w}%", f"%{w}%")).rowcount
+        return n
 
     # ---- heard memory (memory/heard.py) -------------------------------------------------------
 

@@ -27,6 +27,7 @@ from .persist import MemoryDB
 from .clips import CONCEPTS
 from .ranking import Candidate, Vocabulary, concept_scores, content_words, query_text, rank
 
+FORGET_MIN = 0.5  # "delete what I said about X": what matches X this well (words + meaning, heard.py)
 PRESELECT = 48  # candidates kept by vector score before re-ranking (plus every word match)
 
 
@@ -219,7 +220,23 @@ class MemoryStore:
             counts["heard"] = self.heard.forget(start, end)
             self._rebuild(clips, episodes)
             self._generation += 1
+        if self.db is not None:
+            self.db.scrub()
         return counts
+
+    def forget_about(self, topic: str) -> dict[str, int]:
+        """Delete what was said (and noted) about ``topic``, and the conversation turns that said it."""
+        found = [i for i, score in self.heard.search(topic, k=50, speakers=("background", "assistant", "user"))
+                 if score >= FORGET_MIN]
+        words = sorted(w for w in content_words(topic) if len(w) >= 3)
+        with self._lock:
+            for item in found:
+                self.heard.remove(item.item_id)
+            turns = self.db.delete_heard_items([i.item_id for i in found], words) if self.db is not None else 0
+            self._generation += 1
+        if self.db is not None:
+            self.db.scrub()
+        return {"heard": len(found), "turns": turns}
 
     # ---- the conversation log (runtime/history.py writes it) --------------------------------------
 

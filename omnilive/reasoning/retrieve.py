@@ -39,6 +39,21 @@ class Conversation:
                 self.history.extend([ChatMessage("user", turn["heard"]),
                                      ChatMessage("assistant", turn["answer"] + (" …" if cut else ""))])
 
+    def forget(self, about: str = "") -> None:
+        """What was forgotten leaves the dialogue too: the turns that mention ``about``, or all of it."""
+        from ..memory.ranking import content_words
+
+        words = {w for w in content_words(about) if len(w) >= 3}
+        if not words:
+            self.history.clear()
+            self.last_search = None
+            return
+        pairs = list(zip(list(self.history)[::2], list(self.history)[1::2]))
+        self.history.clear()
+        for q, a in pairs:
+            if not any(w in (q.content + " " + a.content).lower() for w in words):
+                self.history.extend([q, a])
+
     def cut_short(self, answer: str, heard: str) -> None:
         """The last answer was interrupted while it played: keep only what was heard, marked."""
         if len(self.history) >= 2 and self.history[-1].role == "assistant" and self.history[-1].content == answer:

@@ -37,6 +37,7 @@ class Hearing:
         self._backlog: deque[tuple[float, np.ndarray]] = deque(maxlen=SOUND_BACKLOG)
         self._busy = False
         self.closing = False
+        self.remembering = True  # False: "stop remembering" (a note asked for in so many words is still kept)
 
     def keep(self, item: HeardItem, turn_id: int | None = None, replaces: int | None = None) -> None:
         """Keep something heard, on the memory thread, then emit it."""
@@ -64,7 +65,7 @@ class Hearing:
             except RuntimeError:  # the loop is gone (the session ended): the item is kept all the same
                 pass
 
-        if not self.closing:
+        if not self.closing and (self.remembering or item.kind == "note"):
             self._stages["memory"].submit(write).add_done_callback(back_on_loop)
 
     def utterance(self, utt: Utterance) -> None:
@@ -77,8 +78,9 @@ class Hearing:
                             language=utt.language), utt.turn_id, replaces)
 
     def answer(self, query: Query, text: str, now: float) -> None:
-        """What the assistant said (memory time ``now`` when it finished), unless it confirmed a note."""
-        if text.strip() and query.kind != "note":
+        """What the assistant said (memory time ``now`` when it finished), unless it confirmed a note
+        or a forget / pause request."""
+        if text.strip() and query.kind not in ("note", "privacy"):
             self.keep(HeardItem(item_id=0, start=query.t, end=max(query.t, now), kind="speech", text=text,
                                 speaker="assistant", language=query.language))
 

@@ -39,11 +39,14 @@ class TurnLog:
         self._store, self._offset = store, t_offset
         self._open: dict[int, _Open] = {}
         self._rows: dict[int, int] = {}  # session turn id -> row written (a joined turn replaces it)
+        self.remembering = True  # False after "stop remembering": the conversation is not logged either
 
     def __call__(self, ev: Event) -> None:
         try:
             if isinstance(ev, Utterance):
                 self._heard(ev)
+            elif isinstance(ev, Query) and ev.kind == "privacy":  # "forget ...", "stop remembering": not logged
+                self._open.pop(ev.turn_id, None)
             elif isinstance(ev, Query) and ev.turn_id in self._open:
                 turn = self._open[ev.turn_id]
                 turn.language = ev.language
@@ -72,6 +75,8 @@ class TurnLog:
             self._write(turn, "", "command" if utt.command else "heard")
 
     def _write(self, turn: _Open, answer: str, state: str) -> None:
+        if not self.remembering:
+            return
         u = turn.utterance
         row = self._store.log_turn({
             "start": u.start + self._offset, "end": u.end + self._offset, "wall": turn.wall, "heard": u.text,

@@ -39,7 +39,7 @@ from ..config import Settings
 from ..dsp import StreamResampler, float_to_pcm16, resample, to_mono_float
 from ..events import (
     SAMPLE_RATE, Answer, AnswerAudio, AnswerDelta, AnswerPaused, AnswerResumed, AudioChunk, ClipMemory, ErrorEvent,
-    Event, Frame, HeardItem, Interrupt, MemorySnapshot, Notice, Query, SoundTag, SpeechEnded, SpeechPaused, SpeechStarted, Summary,
+    Event, Frame, HeardItem, Interrupt, MemoryForgotten, MemorySnapshot, MemoryState, Notice, Query, SoundTag, SpeechEnded, SpeechPaused, SpeechStarted, Summary,
     TranscriptPartial, Utterance,
 )
 from ..memory.clips import ClipBuilder, Sealed, add_encoded, fit, with_text
@@ -48,6 +48,7 @@ from ..perception.vad import SpeechDetector
 from ..perception.video import FrameSampler, validate_frame
 from ..reasoning.answer import SYSTEM
 from ..reasoning.heard import confirm_note, note_of
+from ..reasoning.privacy import forget_request, forget_said, pause_request, pause_said
 from ..reasoning.intent import InstructionFilter, is_stop_command, language_of
 from ..reasoning.respond import answer_sentences, facts_first
 from ..reasoning.retrieve import HISTORY_TURNS, Conversation, ground_question
@@ -115,9 +116,11 @@ class Session:
         self._turns = Turns()
         self._conversation = Conversation()
         self._conversation.restore(self.memory.turns(limit=2 * HISTORY_TURNS))  # the last visit's dialogue
+        self._turn_log: TurnLog | None = None
         if self.memory.db is not None:
             self.memory.db.set_meta(clock_origin=time.time() - self._t_offset)  # memory time 0, as wall clock
-            self.subscribe(TurnLog(self.memory, self._t_offset))
+            self._turn_log = TurnLog(self.memory, self._t_offset)
+            self.subscribe(self._turn_log)
         self._filter = InstructionFilter(models.text_embedding, rt.respond, models.llm)
         self._next_text_turn = 1_000_000  # typed questions get ids apart from spoken turns
         self._tasks: list[asyncio.Task] = []
@@ -127,6 +130,7 @@ class Session:
         self._from_file = False  # fed by put_audio: ASR falling behind slows the reader, drops nothing
         self.speak_answers = True  # spoken questions get spoken answers (the client may turn it off)
         self.answer_language: str | None = None  # None: the question's own; "en" / "zh" (the client's setting)
+        self.remembering = True  # False after "stop remembering": nothing seen or heard is kept
         self._echo = EchoReference()
         self._echo_turn: int | None = None  # speech taken for the answer's own voice, while it lasts
         self._echo_checked = 0.0
@@ -529,8 +533,8 @@ class Session:
     async def _judge(self, utt: Utterance) -> Utterance:
         if is_stop_command(utt.text):
             return dataclasses.replace(utt, command="stop")
-        if note_of(utt.text) is not None:  # "remember that ...": said to the assistant, however phrased
-            return dataclasses.replace(utt, for_assistant=True)
+        if note_of(utt.text) is not None or pause_request(utt.text) or forget_request(utt.text) is not None:
+            return dataclasses.replace(utt, for_assistant=True)  # said to the assistant, however phrased
         try:
             verdict = await self._run("judge", self._filter.respond, utt.text)
         except Exception:
@@ -583,6 +587,9 @@ class Session:
         encoder's thread, so reading a page of text never delays the next frame."""
         while (sealed := await self._sealed_q.get()) is not None:
             clip = sealed.clip
+            if not self.remembering:  # "stop remembering": seen, answered about now, never kept
+                self._unstored = [c for c in self._unstored if c is not sealed.clip]
+                continue
             try:
                 clip = await self._run("memory", self._store, sealed)
             except Exception as exc:  # a full disk must not end the session; the clip is lost
@@ -612,6 +619,8 @@ class Session:
 
     async def _queue_query(self, turn: Turn, text: str, tags: tuple[str, ...], speak: bool, language: str) -> None:
         snap = turn.snapshot or self._snapshot(self._stream_t)
+        if await self._privacy(turn, text, snap.t, speak, language):
+            return
         note = note_of(text)
         if note is not None:  # "remember that ...": kept, and confirmed in so many words
             t = snap.t
@@ -631,6 +640,44 @@ class Session:
         query = got.query(turn.turn_id, snap.t, text, tags=tags, speak=speak, language=self.answer_language or language)
         self._emit(query)
         await self._query_q.put((query, turn))
+
+    async def _privacy(self, turn: Turn, text: str, t: float, speak: bool, language: str) -> bool:
+        """"Forget the last five minutes", "stop remembering": done at once (on the memory thread,
+        after every write queued before it), then said. True when ``text`` was such a request."""
+        pause, req = pause_request(text), forget_request(text, time.time())
+        if pause is None and req is None:
+            return False
+        if pause is not None:
+            self.remembering = self._hearing.remembering = pause == "resume"
+            if self._turn_log is not None:
+                self._turn_log.remembering = self.remembering
+            self._emit(MemoryState(remembering=self.remembering))
+            said = pause_said(pause, language)
+        else:
+            start = float("-inf") if req.everything or req.since_s is None else t - req.since_s
+            end = float("inf") if req.everything else t - req.until_s
+            if req.about:
+                counts = await self._run("memory", self.memory.forget_about, req.about)
+                self._conversation.forget(req.about)
+            else:
+                counts = await self._run("memory", self.memory.forget, start, end)
+                self._forget_pending(start, end)
+                self._conversation.forget()
+            self._emit(MemoryForgotten(start=start if start > float("-inf") else None,
+                                       end=end if end < float("inf") else None, about=req.about, counts=counts))
+            said = forget_said(req, counts, language)
+        # (kind "privacy": said, but neither logged nor kept, so the request does not keep what it deleted)
+        query = Query(turn_id=turn.turn_id, t=t, text=text, speak=speak, kind="privacy", facts=said, language=language)
+        self._emit(query)
+        await self._query_q.put((query, turn))
+        return True
+
+    def _forget_pending(self, start: float, end: float) -> None:
+        """Clips not yet in the store (waiting for OCR, or being built) in a forgotten range go too."""
+        self._unstored = [c for c in self._unstored if c.end < start or c.start > end]
+        building = self._clips.peek(end=self._stream_t + self._t_offset)
+        if building is not None and building.end >= start and building.start <= end:
+            self._clips.flush(end=self._stream_t + self._t_offset)  # dropped, never stored
 
     async def _reasoning_worker(self) -> None:
         while (item := await self._query_q.get()) is not None:

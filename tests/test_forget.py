@@ -1,0 +1,89 @@
+"""Forgetting on request and pausing memory (issue 13, part): real speech through the real VAD and
+ASR into a persistent memory; a spoken "delete what I said about the dentist" and `omnilive forget`
+remove what they name from recall, from answers and from the bytes on disk, and leave the rest."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+
+from helpers import live, load, mix
+from omnilive.memory.store import MemoryStore
+from omnilive.reasoning.heard import recall_heard
+from omnilive.reasoning.respond import ask_memory
+
+
+def disk(memory) -> bytes:
+    return b"".join(p.read_bytes() for p in memory.iterdir() if p.is_file()).lower()
+
+
+async def speak(session, audio, t0: float) -> float:
+    for i in range(0, len(audio), 1600):
+        await session.put_audio(t0 + i / 16000, audio[i:i + 1600])
+    return t0 + len(audio) / 16000
+
+
+def test_spoken_forget_and_pause_and_the_cli_forget(models, settings, evaldata, tmp_path):
+    printing = load(evaldata, "speech/en/wav16k/en_ljspeech_LJ001-0001.wav")
+    cotton = load(evaldata, "speech/en/wav16k/en_librispeech_1995-1837-0001.wav")
+    harvard = load(evaldata, "speech/en/wav16k/en_harvard_spk1_snt1.wav")
+    tts = models.tts.synthesize
+    note = tts("Remember that my dentist appointment is on Tuesday at three.")
+    forget = tts("Delete what I said about the dentist.")
+
+    async def run():
+        store = MemoryStore.open(tmp_path, models.visual, settings.memory, models.text_embedding)
+        session, rec = await live(models, settings, "forget", memory=store)
+        t = await speak(session, mix(26.0, [(0.5, printing), (12.0, cotton)]), 0.0)
+        t = await speak(session, mix(len(note) / 16000 + 2, [(0.3, note)]), t)
+        await rec.wait_for("answer", timeout=120)  # the note is confirmed
+        assert any(h.kind == "note" for h in rec.of("heard"))
+        paused = await session.ask("Stop remembering.", speak=False)
+        await rec.wait_for("answer", turn_id=paused, timeout=60)
+        t = await speak(session, mix(len(harvard) / 16000 + 2, [(0.3, harvard)]), t)  # heard, not kept
+        resumed = await session.ask("Start remembering again.", speak=False)
+        await rec.wait_for("answer", turn_id=resumed, timeout=60)
+        n = len(rec.of("answer"))
+        t = await speak(session, mix(len(forget) / 16000 + 2, [(0.3, forget)]), t)
+        for _ in range(600):  # the spoken forget is heard, done and confirmed
+            if len(rec.of("answer")) > n:
+                break
+            await asyncio.sleep(0.1)
+        await session.close()
+        store.close()
+        return rec
+
+    rec = asyncio.run(run())
+    said = [a.text for a in rec.of("answer")]
+    assert any("not remembering" in a for a in said) and any("remembering again" in a for a in said), said
+    assert "forgotten" in said[-1].lower() and "dentist" in said[-1].lower(), said
+    assert [e.remembering for e in rec.of("memory_state")] == [False, True]
+    forgotten = rec.of("memory_forgotten")
+    assert forgotten and forgotten[-1].about.endswith("dentist") and forgotten[-1].counts["heard"] >= 2
+
+    store = MemoryStore.open(tmp_path, models.visual, settings.memory, models.text_embedding)
+    try:
+        texts = [i.text.lower() for i in store.heard.items]
+        assert not any("dentist" in x for x in texts), texts  # the note and what was said about it
+        assert not any("birch" in x or "canoe" in x for x in texts), texts  # said while paused: never kept
+        assert any("printing" in x for x in texts) and any("cotton" in x for x in texts), texts  # the rest stays
+        assert "tuesday" not in ask_memory(models, settings, store, "When is my dentist appointment?").answer.lower()
+    finally:
+        store.close()
+    assert b"dentist" not in disk(tmp_path)  # nor its bytes on disk (FTS index and WAL included)
+
+    # `omnilive forget` a range (stream seconds): the printing talk goes, the cotton talk stays
+    proc = subprocess.run([sys.executable, "-m", "omnilive", "forget", "--memory", str(tmp_path), "--start", "0",
+                           "--end", "11", "--json"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["deleted"]["heard"] >= 1
+    store = MemoryStore.open(tmp_path, models.visual, settings.memory, models.text_embedding)
+    try:
+        assert not [i for i, _ in recall_heard(store, "What did someone say about printing?", 3)
+                    if "printing" in i.text.lower()]
+        assert any("cotton" in i.text.lower() for i, _ in recall_heard(store, "What did he say about cotton?", 3))
+    finally:
+        store.close()
+    assert b"printing, in the only sense" not in disk(tmp_path)
