@@ -203,6 +203,12 @@ def test_stale_token_second_tab_and_server_restart_recover_in_the_page(server, p
         sounds = page.eval_on_selector_all("#timeline .item[data-heard=sound]", "els => els.map(e => e.dataset.label)")
         assert any("dog" in s for s in sounds), sounds
         shot(page, "desktop-listening")
+        page.click("#remember")  # pause memory: the server confirms, the page shows it plainly
+        page.wait_for_selector("#remember[data-state=paused]", timeout=20_000)
+        assert "keeps nothing" in page.inner_text("#banner p")
+        shot(page, "desktop-memory-paused")
+        page.click("#remember")
+        page.wait_for_selector("#remember[data-state=on]", timeout=20_000)
 
         other = ctx.new_page()  # a second tab: it says so and offers to take over
         other.goto(server.url)

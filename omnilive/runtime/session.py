@@ -648,10 +648,7 @@ class Session:
         if pause is None and req is None:
             return False
         if pause is not None:
-            self.remembering = self._hearing.remembering = pause == "resume"
-            if self._turn_log is not None:
-                self._turn_log.remembering = self.remembering
-            self._emit(MemoryState(remembering=self.remembering))
+            self.set_remembering(pause == "resume")
             said = pause_said(pause, language)
         else:
             start = float("-inf") if req.everything or req.since_s is None else t - req.since_s
@@ -671,6 +668,13 @@ class Session:
         self._emit(query)
         await self._query_q.put((query, turn))
         return True
+
+    def set_remembering(self, on: bool) -> None:
+        """Keep what is seen and heard (True), or perceive and answer but keep nothing (False)."""
+        self.remembering = self._hearing.remembering = on
+        if self._turn_log is not None:
+            self._turn_log.remembering = on
+        self._emit(MemoryState(remembering=on))
 
     def _forget_pending(self, start: float, end: float) -> None:
         """Clips not yet in the store (waiting for OCR, or being built) in a forgotten range go too."""

@@ -361,6 +361,8 @@ async def _receive(socket: WebSocket, session: Session, clock: TurnClock, metric
                         session.speak_answers = cmd["speak"]
                     if "language" in cmd:
                         session.answer_language = None if cmd["language"] == "auto" else cmd["language"]
+                    if "remember" in cmd and cmd["remember"] != session.remembering:
+                        session.set_remembering(cmd["remember"])
                 else:
                     session.stop()
         except (protocol.ProtocolError, AudioFormatError) as exc:

@@ -3,7 +3,7 @@
 Binary messages carry media, JSON text messages carry everything else:
     client -> server  binary  [kind u8][t f64 LE][payload]   kind 1: PCM16 mono 16 kHz, 2: JPEG
     client -> server  text    {"type": "ask", "text": "...", "speak": true} | {"type": "stop"}
-                              | {"type": "config", "speak": false, "language": "auto"|"en"|"zh"}
+                              | {"type": "config", "speak": false, "language": "auto"|"en"|"zh", "remember": true}
     server -> client  binary  [kind u8 = 17][turn u32 LE][seq u32 LE][PCM16 mono @ rate]
     server -> client  text    an event's to_dict(), e.g. {"type": "interrupt", ...}
 """
@@ -95,10 +95,11 @@ def parse_text(text: str) -> dict[str, Any]:
         if not isinstance(q, str) or not q.strip() or len(q) > MAX_TEXT_CHARS:
             raise ProtocolError(f"`ask` needs a non-empty `text` of at most {MAX_TEXT_CHARS} characters")
     elif msg["type"] == "config":
-        if "speak" not in msg and "language" not in msg:
-            raise ProtocolError("`config` needs `speak` (boolean) or `language`")
-        if "speak" in msg and not isinstance(msg["speak"], bool):
-            raise ProtocolError("`config` needs a boolean `speak`")
+        if not {"speak", "language", "remember"} & set(msg):
+            raise ProtocolError("`config` needs `speak` (boolean), `remember` (boolean) or `language`")
+        for key in ("speak", "remember"):
+            if key in msg and not isinstance(msg[key], bool):
+                raise ProtocolError(f"`config` needs a boolean `{key}`")
         if "language" in msg and msg["language"] not in ANSWER_LANGUAGES:
             raise ProtocolError(f"`language` must be one of {', '.join(ANSWER_LANGUAGES)}")
     elif msg["type"] not in ("stop",):

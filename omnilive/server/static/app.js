@@ -252,6 +252,10 @@ function onMessage(e) {
     }
     case "clip": timeline.add({ ...ev, kind: "seen" }); break;
     case "heard": timeline.addHeard(ev); break;
+    case "memory_state": showRemembering(ev.remembering); break;
+    case "memory_forgotten":
+      if (ev.about) loadHistory(); else timeline.remove(ev.start ?? -Infinity, ev.end ?? Infinity);
+      break;
     case "notice": banner(ev.message); break;
     case "error": if (ev.stage !== "session") banner(t("failed", ev.message)); break;
   }
@@ -304,6 +308,19 @@ async function forget(start, end) {
   }
 }
 
+function showRemembering(on) {
+  const b = $("remember");
+  b.dataset.state = on ? "on" : "paused";
+  b.setAttribute("aria-pressed", String(on));
+  b.dataset.i18n = on ? "memoryOn" : "memoryPaused";
+  b.textContent = t(b.dataset.i18n);
+  if (!on) banner(t("pausedNote"));
+  else if ($("banner").querySelector("p").textContent === t("pausedNote")) banner("");
+}
+
+// Memory time now: this session's stream time on the memory's timeline.
+const memoryNow = () => state.offset + streamTime();
+
 async function fillDevices() {
   try {
     const { cameras, mics } = await devices();
@@ -340,6 +357,16 @@ function wire() {
   $("ui-language").value = language();
   $("ui-language").onchange = () => { setLanguage($("ui-language").value); timeline.relabel(); refresh(); };
   $("answer-language").value = localStorage.getItem("omniliveAnswerLanguage") || "auto";
+  $("remember").onclick = () => {
+    const on = $("remember").dataset.state !== "on";
+    if (state.ws && state.ws.readyState === WebSocket.OPEN) state.ws.send(JSON.stringify({ type: "config", remember: on }));
+    else banner(t("notConnected"));
+  };
+  $("forget-recent").onclick = () => {
+    $("settings").close();
+    const now = state.ws ? memoryNow() : 1e12;
+    confirmThen(t("confirmForgetRecent"), () => forget(now - 300, now + 1));
+  };
   $("new-memory").onclick = () => { $("settings").close(); confirmThen(t("confirmNew"), async () => { stop(); await newToken(); resetViews(); }); };
   $("forget-all").onclick = () => { $("settings").close(); confirmThen(t("confirmForget"), () => forget(-1e12, 1e12)); };
 }

@@ -31,6 +31,9 @@ const STRINGS = {
     failed: "Something went wrong: {0}", notConnected: "Not connected yet: press Start, or wait while it reconnects.",
     micLevel: "Microphone level", speaking: "speaking",
     "heard.speech": "heard", "heard.sound": "sound", "heard.note": "note",
+    confirmForgetRecent: "Forget everything from the last 5 minutes?",
+    memoryOn: "Memory on", memoryPaused: "Memory paused", forgetRecent: "Forget the last 5 minutes",
+    pausedNote: "Memory is paused: omnilive still sees, hears and answers, but keeps nothing.",
   },
   zh: {
     start: "开始", stop: "停止", ask: "提问", askPlaceholder: "输入问题…",
@@ -62,6 +65,9 @@ const STRINGS = {
     failed: "出错了：{0}", notConnected: "尚未连接：请按“开始”，或等待重新连接。",
     micLevel: "麦克风音量", speaking: "说话中",
     "heard.speech": "听到的话", "heard.sound": "声音", "heard.note": "笔记",
+    confirmForgetRecent: "忘掉最近 5 分钟的一切？",
+    memoryOn: "记忆开启", memoryPaused: "记忆已暂停", forgetRecent: "忘掉最近 5 分钟",
+    pausedNote: "记忆已暂停：omnilive 仍然能看、能听、能回答，但什么都不保存。",
   },
 };
 
