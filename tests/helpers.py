@@ -122,3 +122,35 @@ async def live(models, settings, name: str, **kw):
     rec = Recorder()
     session.subscribe(rec)
     return session, rec
+
+
+async def utterance_after(rec, t: float, timeout: float = 120.0):
+    """The first utterance that starts at or after stream time ``t`` (its audio fed already)."""
+    deadline = time.perf_counter() + timeout
+    while time.perf_counter() < deadline:
+        later = [u for u in rec.of("utterance") if u.start >= t - 0.5]
+        if later:
+            return later[0]
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"no utterance after {t:.1f} s; heard {[(u.start, u.text) for u in rec.of('utterance')]}")
+
+
+async def say_until_heard(session, rec, tts, text: str, heard, t: float, tries: int = 3) -> tuple[float, object]:
+    """Say ``text`` (a fresh TTS rendering each time) into the session from stream time ``t`` until
+    its utterance passes ``heard(text) -> bool``, as a person repeats what was misheard; returns
+    (stream time after it, the utterance). The behaviour under test starts from a real transcript,
+    and one unlucky rendering or decoding is not a failure of that behaviour."""
+    said = []
+    for _ in range(tries):
+        audio = tts.synthesize(text)
+        start = t
+        # 2 s before it: past the window in which speech would join the previous turn (turn.join_ms)
+        padded = np.concatenate([np.zeros(32000, np.float32), audio, np.zeros(32000, np.float32)])
+        for i in range(0, len(padded), 1600):
+            await session.put_audio(t + i / 16000, padded[i:i + 1600])
+        t += len(padded) / 16000
+        utt = await utterance_after(rec, start)
+        said.append(utt.text)
+        if heard(utt.text):
+            return t, utt
+    raise AssertionError(f"{text!r} was not heard as such in {tries} tries: {said}")

@@ -9,9 +9,10 @@ import json
 import subprocess
 import sys
 
-from helpers import live, load, mix
+from helpers import live, load, mix, say_until_heard, utterance_after
 from omnilive.memory.store import MemoryStore
-from omnilive.reasoning.heard import recall_heard
+from omnilive.reasoning.heard import note_of, recall_heard
+from omnilive.reasoning.privacy import forget_request
 from omnilive.reasoning.respond import ask_memory
 
 
@@ -29,28 +30,25 @@ def test_spoken_forget_and_pause_and_the_cli_forget(models, settings, evaldata, 
     printing = load(evaldata, "speech/en/wav16k/en_ljspeech_LJ001-0001.wav")
     cotton = load(evaldata, "speech/en/wav16k/en_librispeech_1995-1837-0001.wav")
     harvard = load(evaldata, "speech/en/wav16k/en_harvard_spk1_snt1.wav")
-    tts = models.tts.synthesize
-    note = tts("Remember that my dentist appointment is on Tuesday at three.")
-    forget = tts("Delete what I said about the dentist.")
-
     async def run():
         store = MemoryStore.open(tmp_path, models.visual, settings.memory, models.text_embedding)
         session, rec = await live(models, settings, "forget", memory=store)
         t = await speak(session, mix(26.0, [(0.5, printing), (12.0, cotton)]), 0.0)
-        t = await speak(session, mix(len(note) / 16000 + 2, [(0.3, note)]), t)
-        await rec.wait_for("answer", timeout=120)  # the note is confirmed
+        await utterance_after(rec, 11.0)  # the cotton talk is in (ASR runs behind the audio)
+        t, note = await say_until_heard(session, rec, models.tts, "Remember that my dentist appointment is on Tuesday "
+                                        "at three.", lambda x: "dentist" in (note_of(x) or "").lower(), t)
+        await rec.wait_for("answer", turn_id=note.turn_id, timeout=120)  # the note is confirmed
         assert any(h.kind == "note" for h in rec.of("heard"))
         paused = await session.ask("Stop remembering.", speak=False)
         await rec.wait_for("answer", turn_id=paused, timeout=60)
+        start = t
         t = await speak(session, mix(len(harvard) / 16000 + 2, [(0.3, harvard)]), t)  # heard, not kept
+        await utterance_after(rec, start)
         resumed = await session.ask("Start remembering again.", speak=False)
         await rec.wait_for("answer", turn_id=resumed, timeout=60)
-        n = len(rec.of("answer"))
-        t = await speak(session, mix(len(forget) / 16000 + 2, [(0.3, forget)]), t)
-        for _ in range(600):  # the spoken forget is heard, done and confirmed
-            if len(rec.of("answer")) > n:
-                break
-            await asyncio.sleep(0.1)
+        t, forget = await say_until_heard(session, rec, models.tts, "Delete what I said about the dentist.",
+                                          lambda x: "dentist" in getattr(forget_request(x), "about", ""), t)
+        await rec.wait_for("answer", turn_id=forget.turn_id, timeout=120)  # done, and said
         await session.close()
         store.close()
         return rec

@@ -12,9 +12,9 @@ import sys
 
 import pytest
 
-from helpers import live, load, mix, write_wav
+from helpers import live, load, mix, say_until_heard, write_wav
 from omnilive.memory.store import MemoryStore
-from omnilive.reasoning.heard import recall_heard, route
+from omnilive.reasoning.heard import note_of, recall_heard, route
 from omnilive.reasoning.respond import ask_memory
 from omnilive.runtime.replay import replay
 
@@ -104,15 +104,12 @@ def test_recall_json_and_the_api_shape_return_heard_items_beside_clips(heard_mem
 
 
 def test_a_spoken_note_is_confirmed_and_recalled_after_a_restart(models, settings, tmp_path):
-    note = models.tts.synthesize("Remember that my dentist appointment is on Tuesday at three.")
-
     async def say_note():
         store = open_store(models, settings, tmp_path)
         session, rec = await live(models, settings, "note", memory=store)
-        audio = mix(len(note) / 16000 + 2.0, [(0.5, note)])
-        for i in range(0, len(audio), 1600):
-            await session.put_audio(i / 16000, audio[i:i + 1600])
-        answer = await rec.wait_for("answer", timeout=120)
+        _, utt = await say_until_heard(session, rec, models.tts, "Remember that my dentist appointment is on Tuesday "
+                                       "at three.", lambda x: "dentist" in (note_of(x) or "").lower(), 0.0)
+        answer = await rec.wait_for("answer", turn_id=utt.turn_id, timeout=120)
         await session.close()
         store.close()
         return rec, answer
