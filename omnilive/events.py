@@ -177,6 +177,22 @@ class HeardItem(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class Alert(Event):
+    """A watch matched ("tell me when you see a dog"): what, when, and the frame or words it matched."""
+
+    type: ClassVar[str] = "alert"
+    t: float  # memory time of the match
+    watch_id: int
+    watch: str  # the watched thing ("dog", "telephone", "dentist")
+    kind: str  # "seen" | "sound" | "words"
+    start: float
+    end: float
+    text: str = ""  # heard words, or the sound in plain words
+    labels: tuple[str, ...] = ()
+    keyframe_jpeg: bytes = field(default=b"", repr=False)
+
+
+@dataclass(frozen=True, slots=True)
 class MemoryState(Event):
     """Whether the session keeps what it sees and hears ("stop remembering" / "start remembering")."""
 

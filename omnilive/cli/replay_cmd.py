@@ -15,6 +15,7 @@ from ..perception.media import MediaError
 from ..memory.persist import MemoryLocked, MemoryMismatch
 from ..memory.store import MemoryStore
 from ..runtime.replay import replay
+from ..reasoning.watch import watch_request
 from ..runtime.session import Session
 
 QUIET = {"answer_audio", "answer_delta", "clip", "query", "memory_snapshot"}  # shown with --all
@@ -31,6 +32,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--all", action="store_true", help="also print clips, queries, answer deltas and audio chunks")
     p.add_argument("--speak", metavar="WAV", help="also write the spoken answers to this WAV file")
     p.add_argument("--memory", metavar="DIR", help="remember into (and answer from) this persistent memory")
+    p.add_argument("--watch", action="append", default=[], metavar="WHAT",
+                   help='say when WHAT appears: "a dog" (seen), "the phone rings" (a sound), "someone says X" '
+                        '(words); repeatable; alerts print as {"type": "alert", "t", "watch", "start", "end", ...}')
     p.set_defaults(run=run)
 
 
@@ -65,6 +69,12 @@ def run(args: argparse.Namespace) -> int:
 
 async def _replay(args, settings, models, memory) -> int:
     session = await Session(models, settings, name="replay", memory=memory).start()
+    for what in args.watch:
+        req = watch_request(f"tell me when {what}")
+        if req is None:
+            print(f"omnilive: cannot watch for {what!r}", file=sys.stderr)
+            return 2
+        session.watch(req)
     session.subscribe(_printer(args))
     audio_out: list[bytes] = []
     if args.speak:

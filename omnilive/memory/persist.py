@@ -61,6 +61,9 @@ CREATE TRIGGER IF NOT EXISTS heard_ai AFTER INSERT ON heard BEGIN
     INSERT INTO heard_fts(rowid, text) VALUES (new.id, new.text); END;
 CREATE TRIGGER IF NOT EXISTS heard_ad AFTER DELETE ON heard BEGIN
     INSERT INTO heard_fts(heard_fts, rowid, text) VALUES ('delete', old.id, old.text); END;
+CREATE TABLE IF NOT EXISTS watches (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, thing TEXT NOT NULL, said TEXT NOT NULL,
+    created REAL NOT NULL, active INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS sources (
     path TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, offset REAL NOT NULL, done_t REAL NOT NULL,
     finished INTEGER NOT NULL);
@@ -299,6 +302,21 @@ class MemoryDB:
             rows = self._con.execute(f"SELECT id, text FROM heard WHERE {where} LIMIT ?",
                                      [f"%{g}%" for g in grams] + [limit]).fetchall()
         return [(r[0], sum(g in r[1] for g in grams) / len(grams)) for r in rows]
+
+    # ---- watches (runtime/watching.py) -------------------------------------------------------
+
+    def add_watch(self, kind: str, thing: str, said: str, created: float) -> int:
+        with self._lock:
+            return int(self._con.execute("INSERT INTO watches (kind, thing, said, created, active) VALUES (?,?,?,?,1)",
+                                         (kind, thing, said, created)).lastrowid)
+
+    def end_watch(self, watch_id: int) -> None:
+        with self._lock:
+            self._con.execute("UPDATE watches SET active = 0 WHERE id = ?", (watch_id,))
+
+    def watches(self) -> list[tuple[int, str, str, str, float]]:
+        with self._lock:
+            return self._con.execute("SELECT id, kind, thing, said, created FROM watches WHERE active = 1 ORDER BY id").fetchall()
 
     # ---- the conversation log -----------------------------------------------------------------
 

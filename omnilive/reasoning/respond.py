@@ -62,7 +62,7 @@ def answer_sentences(llm: LLM, query: Query, history: Sequence[ChatMessage] = ()
     fact_text = query.facts
     zh = query.language == "zh"
     summarise = query.kind == "talk_summary" and bool(query.heard)
-    if query.kind in ("note", "privacy") or (query.kind == "talk_summary" and not query.heard):
+    if query.kind in ("note", "privacy", "alert") or (query.kind == "talk_summary" and not query.heard):
         yield fact_text, time.perf_counter()  # a note confirmed, or nothing heard to summarise
         return
     if query.kind != "chat" and facts_first and not zh and not summarise:

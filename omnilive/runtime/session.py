@@ -38,7 +38,7 @@ from ..backends.registry import Models
 from ..config import Settings
 from ..dsp import StreamResampler, float_to_pcm16, resample, to_mono_float
 from ..events import (
-    SAMPLE_RATE, Answer, AnswerAudio, AnswerDelta, AnswerPaused, AnswerResumed, AudioChunk, ClipMemory, ErrorEvent,
+    SAMPLE_RATE, Alert, Answer, AnswerAudio, AnswerDelta, AnswerPaused, AnswerResumed, AudioChunk, ClipMemory, ErrorEvent,
     Event, Frame, HeardItem, Interrupt, MemoryForgotten, MemorySnapshot, MemoryState, Notice, Query, SoundTag, SpeechEnded, SpeechPaused, SpeechStarted, Summary,
     TranscriptPartial, Utterance,
 )
@@ -47,14 +47,16 @@ from ..memory.store import MemoryStore, Snapshot
 from ..perception.vad import SpeechDetector
 from ..perception.video import FrameSampler, validate_frame
 from ..reasoning.answer import SYSTEM
-from ..reasoning.heard import confirm_note, note_of
+from ..reasoning.heard import confirm_note, note_of, to_you
 from ..reasoning.privacy import forget_request, forget_said, pause_request, pause_said
+from ..reasoning.watch import WatchRequest, cancel_request, list_request, watch_request
 from ..reasoning.intent import InstructionFilter, is_stop_command, language_of
 from ..reasoning.respond import answer_sentences, facts_first
 from ..reasoning.retrieve import HISTORY_TURNS, Conversation, ground_question
 from .echo import EchoReference
 from .hearing import Hearing
 from .history import TurnLog
+from .watching import Watcher, alert_said, watches_said
 from .queues import DropOldestQueue
 from .stage import Stage, StageMetrics
 from .turn import Turn, Turns, interrupts
@@ -143,6 +145,8 @@ class Session:
         self._partial_at = 0.0
         self.memory.heard.use(models.text_embedding)
         self._hearing = Hearing(self.memory, models.sound_events, self._stages, self._emit, self._t_offset, name)
+        self._watcher = Watcher(self.memory, models.visual, self._on_alert)
+        self.subscribe(lambda ev: self._watcher.heard(ev) if isinstance(ev, HeardItem) else None)
 
     # ---- lifecycle -----------------------------------------------------------------------------
 
@@ -533,7 +537,8 @@ class Session:
     async def _judge(self, utt: Utterance) -> Utterance:
         if is_stop_command(utt.text):
             return dataclasses.replace(utt, command="stop")
-        if note_of(utt.text) is not None or pause_request(utt.text) or forget_request(utt.text) is not None:
+        if note_of(utt.text) is not None or pause_request(utt.text) or forget_request(utt.text) is not None or \
+                watch_request(utt.text) is not None or cancel_request(utt.text) is not None or list_request(utt.text):
             return dataclasses.replace(utt, for_assistant=True)  # said to the assistant, however phrased
         try:
             verdict = await self._run("judge", self._filter.respond, utt.text)
@@ -565,6 +570,7 @@ class Session:
                 log.warning("%s: encoder rejected frame at %.2fs: %s", self.name, frame.t, exc)
                 continue
             self.counters.frames_encoded += 1
+            self._watcher.frame(frame.t + self._t_offset, feats.vectors[0], feats.labels[0] if feats.labels else [], image)
             for sealed in add_encoded(self._clips, feats, [(frame.t + self._t_offset, image)]):
                 await self._seal(sealed)
         last = self._clips.flush(end=self._stream_t + self._t_offset)
@@ -619,7 +625,7 @@ class Session:
 
     async def _queue_query(self, turn: Turn, text: str, tags: tuple[str, ...], speak: bool, language: str) -> None:
         snap = turn.snapshot or self._snapshot(self._stream_t)
-        if await self._privacy(turn, text, snap.t, speak, language):
+        if await self._privacy(turn, text, snap.t, speak, language) or await self._watch(turn, text, snap.t, speak, language):
             return
         note = note_of(text)
         if note is not None:  # "remember that ...": kept, and confirmed in so many words
@@ -668,6 +674,44 @@ class Session:
         self._emit(query)
         await self._query_q.put((query, turn))
         return True
+
+    async def _watch(self, turn: Turn, text: str, t: float, speak: bool, language: str) -> bool:
+        """"Tell me when you see a dog", "what are you watching for?", "stop watching for dogs"."""
+        req, cancel = watch_request(text), cancel_request(text)
+        if req is not None:
+            self.watch(req, t)
+            said = f"OK, I'll tell you when {to_you(req.said)}." if language != "zh" else f"好的，{req.said}的时候我会告诉你。"
+        elif cancel is not None:
+            gone = self._watcher.cancel(cancel)
+            said = ("OK, I've stopped watching for " + ", ".join(w.thing for w in gone) + ".") if gone else \
+                "I wasn't watching for that."
+        elif list_request(text):
+            said = watches_said(self._watcher.watches)
+        else:
+            return False
+        query = Query(turn_id=turn.turn_id, t=t, text=text, speak=speak, kind="note", facts=said, language=language)
+        self._emit(query)
+        await self._query_q.put((query, turn))
+        return True
+
+    def watch(self, req: WatchRequest, t: float | None = None) -> None:
+        """Start a watch (``omnilive replay --watch``, or a spoken or typed request)."""
+        self._watcher.add(req, self._stream_t + self._t_offset if t is None else t)
+
+    def _on_alert(self, alert: Alert, w) -> None:
+        """A watch matched: tell the client, and say it (an answer of its own turn, held like any
+        answer while the user is talking)."""
+        self._emit(alert)
+        self._next_text_turn += 1
+        turn = self._turns.open(self._next_text_turn, source="alert")
+        query = Query(turn_id=turn.turn_id, t=alert.t, text=f"(watching for {w.thing})", speak=self.speak_answers,
+                      kind="alert", facts=alert_said(alert, w))
+        self._emit(query)
+        try:
+            self._query_q.put_nowait((query, turn))
+        except asyncio.QueueFull:
+            log.warning("%s: alert for %s not spoken: answers are backed up", self.name, w.thing)
+            self._turns.close(turn.turn_id)
 
     def set_remembering(self, on: bool) -> None:
         """Keep what is seen and heard (True), or perceive and answer but keep nothing (False)."""

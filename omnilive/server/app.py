@@ -28,7 +28,7 @@ from fastapi.staticfiles import StaticFiles
 from ..backends.registry import Models, load_models
 from ..config import Settings, load_settings
 from ..dsp import AudioFormatError
-from ..events import AnswerAudio, AudioChunk, ClipMemory, Event, Frame, GroundedClip, HeardItem
+from ..events import Alert, AnswerAudio, AudioChunk, ClipMemory, Event, Frame, GroundedClip, HeardItem
 from ..events import Query as QueryEvent
 from ..memory.store import recall
 from ..perception.media import MediaError
@@ -58,10 +58,10 @@ def event_json(ev: Event) -> dict:
     if isinstance(ev, HeardItem):
         return {"type": "heard", **heard_row(ev)}
     d = ev.to_dict()
-    if isinstance(ev, (ClipMemory, GroundedClip)):  # the page shows key frames as thumbnails
+    if isinstance(ev, (ClipMemory, GroundedClip, Alert)):  # the page shows key frames as thumbnails
         d.pop("keyframe_jpeg_bytes", None)
         d["names"] = [said(label) for label in ev.labels]  # as a person says them (reasoning/words.py)
-        d["keyframe"] = "data:image/jpeg;base64," + base64.b64encode(ev.keyframe_jpeg).decode()
+        d["keyframe"] = "data:image/jpeg;base64," + base64.b64encode(ev.keyframe_jpeg).decode() if ev.keyframe_jpeg else ""
     return d
 
 

@@ -253,6 +253,7 @@ function onMessage(e) {
     case "clip": timeline.add({ ...ev, kind: "seen" }); break;
     case "heard": timeline.addHeard(ev); break;
     case "memory_state": showRemembering(ev.remembering); break;
+    case "alert": banner(t("alert", ev.kind === "seen" ? ev.watch : ev.text || ev.watch, memClock(ev.t))); break;
     case "memory_forgotten":
       if (ev.about) loadHistory(); else timeline.remove(ev.start ?? -Infinity, ev.end ?? Infinity);
       break;

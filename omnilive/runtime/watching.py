@@ -1,0 +1,130 @@
+"""Watches at run time: each encoded frame and each kept heard item is checked against the active
+watches (reasoning/watch.py) at negligible cost (a dot product and a word set per watch), and a
+match raises an ``Alert``, debounced: one per appearance (a watch fires again only after its thing
+was gone for ``ABSENT_S``) and at most one per ``COOLDOWN_S``. Watches persist with the memory."""
+
+from __future__ import annotations
+
+import io
+import logging
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from ..events import Alert, HeardItem
+from ..memory.heard import kind_of
+from ..memory.ranking import content_words, query_text
+from ..reasoning.watch import WatchRequest
+
+log = logging.getLogger(__name__)
+ABSENT_S = 5.0  # gone this long, it may appear again
+COOLDOWN_S = 30.0
+SEEN_MIN = 0.6  # a frame this close to the watched thing (or naming it) is a sighting
+TOP_LABELS = 3
+
+
+@dataclass
+class Watch:
+    watch_id: int
+    kind: str
+    thing: str
+    said: str
+    vector: np.ndarray | None = None
+    words: frozenset[str] = frozenset()
+    last_match: float = float("-inf")
+    last_alert: float = float("-inf")
+
+
+class Watcher:
+    def __init__(self, memory, visual, alert: Callable[[Alert, Watch], None]) -> None:
+        self._memory, self._visual, self._alert = memory, visual, alert
+        self.watches: list[Watch] = []
+        rows = memory.db.watches() if memory.db is not None else []
+        for watch_id, kind, thing, said, _ in rows:
+            self.watches.append(self._prepared(Watch(watch_id, kind, thing, said)))
+        self._next = max((w.watch_id for w in self.watches), default=0) + 1
+
+    def _prepared(self, w: Watch) -> Watch:
+        w.words = frozenset(content_words(w.thing))
+        if w.kind == "seen" and self._visual is not None:
+            w.vector = self._visual.embed_text([query_text(w.thing)])[0].astype(np.float32)
+        return w
+
+    def add(self, req: WatchRequest, t: float) -> Watch:
+        if self._memory.db is not None:
+            watch_id = self._memory.db.add_watch(req.kind, req.thing, req.said, t)
+        else:
+            watch_id, self._next = self._next, self._next + 1
+        w = self._prepared(Watch(watch_id, req.kind, req.thing, req.said))
+        self.watches.append(w)
+        return w
+
+    def cancel(self, thing: str) -> list[Watch]:
+        """Stop watching for ``thing`` ("dogs" ends the "dog" watch), or for everything ("")."""
+        words = set(content_words(thing))
+        gone = [w for w in self.watches if not words or words & w.words or thing.lower() in w.thing.lower()]
+        for w in gone:
+            self.watches.remove(w)
+            if self._memory.db is not None:
+                self._memory.db.end_watch(w.watch_id)
+        return gone
+
+    def frame(self, t: float, vector: np.ndarray, labels: list[tuple[str, float]], image: np.ndarray) -> None:
+        """One encoded frame (memory time ``t``)."""
+        for w in self.watches:
+            if w.kind != "seen":
+                continue
+            names = [label for label, _ in labels[:TOP_LABELS]]
+            said = set()
+            for name in names:
+                said |= content_words(self._visual.label_words(name) if self._visual is not None else name)
+            score = float(vector @ w.vector) if w.vector is not None else 0.0
+            if (w.words and w.words <= said) or score >= SEEN_MIN:
+                self._matched(w, Alert(t=t, watch_id=w.watch_id, watch=w.thing, kind="seen", start=t, end=t,
+                                       labels=tuple(names), keyframe_jpeg=_jpeg(image)))
+
+    def heard(self, item: HeardItem) -> None:
+        for w in self.watches:
+            if w.kind == "sound" and item.kind == "sound" and item.labels and kind_of(item.labels[0]) == w.thing:
+                hit = True
+            elif w.kind == "words" and item.kind == "speech" and item.speaker != "assistant":
+                hit = bool(w.words) and w.words <= content_words(item.text)
+            else:
+                hit = False
+            if hit:
+                self._matched(w, Alert(t=item.start, watch_id=w.watch_id, watch=w.thing, kind=w.kind, start=item.start,
+                                       end=item.end, text=item.text, labels=item.labels))
+
+    def _matched(self, w: Watch, alert: Alert) -> None:
+        new_appearance = alert.t - w.last_match > ABSENT_S
+        w.last_match = max(w.last_match, alert.end)
+        if new_appearance and alert.t - w.last_alert >= COOLDOWN_S:
+            w.last_alert = alert.t
+            self._alert(alert, w)
+
+
+def _jpeg(image: np.ndarray) -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    img = Image.fromarray(image)
+    img.thumbnail((320, 320))
+    img.save(buf, "JPEG", quality=80)
+    return buf.getvalue()
+
+
+def alert_said(alert: Alert, w: Watch, language: str = "en") -> str:
+    if language == "zh":
+        return f"注意：{w.said}。"
+    if alert.kind == "seen":
+        return f"Look, I see {'someone' if w.thing == 'person' else 'a ' + w.thing} now."
+    if alert.kind == "sound":
+        return f"I hear {alert.text} now."
+    return f'Someone just mentioned {w.thing}: "{alert.text}"'
+
+
+def watches_said(watches: list[Watch]) -> str:
+    if not watches:
+        return "I'm not watching for anything."
+    return "I'm watching for: " + "; ".join(w.said for w in watches) + "."
