@@ -330,6 +330,10 @@ class MemoryDB:
                  int(turn["for_assistant"]), turn["answer"], turn["state"], json.dumps(turn["grounding"])))
             return int(cur.lastrowid)
 
+    def set_turn_state(self, turn_id: int, state: str) -> None:
+        with self._lock:
+            self._con.execute("UPDATE turns SET state = ? WHERE id = ?", (state, turn_id))
+
     def delete_turn(self, turn_id: int) -> None:
         with self._lock:
             self._con.execute("DELETE FROM turns WHERE id = ?", (turn_id,))

@@ -39,6 +39,13 @@ class Hearing:
         self.closing = False
         self.remembering = True  # False: "stop remembering" (a note asked for in so many words is still kept)
 
+    async def drain(self) -> None:
+        """Wait until every sound window is tagged and every write is done and emitted."""
+        while self._busy:
+            await asyncio.sleep(0.01)
+        await asyncio.wrap_future(self._stages["memory"].submit(lambda: None))
+        await asyncio.sleep(0)  # the emits queued before it run first
+
     def keep(self, item: HeardItem, turn_id: int | None = None, replaces: int | None = None) -> None:
         """Keep something heard, on the memory thread, then emit it."""
         loop = asyncio.get_running_loop()

@@ -55,6 +55,9 @@ class TurnLog:
                 turn.grounding += [{"start": h.start, "end": h.end, "kind": h.kind, "text": h.text} for h in ev.heard[:3]]
             elif isinstance(ev, Interrupt) and ev.reason == "command" and ev.cancelled_turn in self._open:
                 self._open[ev.cancelled_turn].stopped = True
+            elif isinstance(ev, Interrupt) and ev.cancelled_turn in self._rows:  # cut while it was still played
+                self._store.db.set_turn_state(self._rows[ev.cancelled_turn],
+                                              "stopped" if ev.reason == "command" else "interrupted")
             elif isinstance(ev, Answer) and ev.turn_id in self._open:
                 turn = self._open.pop(ev.turn_id)
                 state = "stopped" if turn.stopped else "interrupted" if ev.interrupted else "answered"

@@ -176,6 +176,7 @@ class Session:
         await asyncio.gather(*self._tasks[:4])
         await self._query_q.put(None)
         await self._tasks[4]
+        await self._hearing.drain()  # heard items kept and shown before the summary
         return self._summary()
 
     @property

@@ -228,7 +228,12 @@ function onMessage(e) {
     case "answer_paused": player.hold(true); break;
     case "answer_resumed": player.hold(false); hearing(false); break;
     case "interrupt":
-      if (ev.reason === "command" && ev.cancelled_turn !== null) state.stopped.add(ev.cancelled_turn);
+      if (ev.cancelled_turn !== null) {  // (also an answer fully written but still being played)
+        if (ev.reason === "command") state.stopped.add(ev.cancelled_turn);
+        state.finishing.delete(ev.cancelled_turn);
+        if (conversation.turns.has(ev.cancelled_turn))
+          conversation.state(ev.cancelled_turn, ev.reason === "command" ? "stopped" : "interrupted");
+      }
       player.drop(ev.cancelled_turn);
       break;
     case "grounding":
@@ -246,6 +251,8 @@ function onMessage(e) {
       if (state.answering === ev.turn_id) state.answering = null;
       const final = ev.interrupted ? (state.stopped.has(ev.turn_id) ? "stopped" : "interrupted") : "answered";
       if (!ev.text && !ev.interrupted) break;
+      const shown = $("conversation").querySelector(`.turn[data-turn="${ev.turn_id}"] .reply`);
+      if (final === "answered" && shown && ["interrupted", "stopped"].includes(shown.dataset.state)) break;
       if (final === "answered" && player.playing && player.turn === ev.turn_id) state.finishing.set(ev.turn_id, final);
       else conversation.state(ev.turn_id, final);
       break;
