@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import dataclasses
 import json
 import re
 import statistics
@@ -186,35 +187,18 @@ def main() -> None:
 
 def ingest_speed(models, settings, audio):
     """`omnilive ingest` of a 2-minute video whose audio track is the stream's talk and sounds."""
-    import av
     from PIL import Image
 
     from omnilive.memory.store import MemoryStore
+    from omnilive.perception.media import write_video
     from omnilive.runtime.ingest import ingest
 
     tmp = Path(tempfile.mkdtemp())
-    video = tmp / "talk.mp4"
     photo = Image.open(EVALDATA / "images/img_skimage_coffee.png").convert("RGB").resize((320, 240))
-    with av.open(str(video), "w") as out:
-        vs = out.add_stream("mpeg4", rate=5)
-        vs.width, vs.height, vs.pix_fmt = 320, 240, "yuv420p"
-        aus = out.add_stream("aac", rate=16000)
-        aus.layout = "mono"
-        for i in range(int(len(audio) / 16000 * 5)):
-            for p in vs.encode(av.VideoFrame.from_image(photo)):
-                out.mux(p)
-        pcm = (audio * 32767).astype(np.int16)
-        for i in range(0, len(pcm), 1024):
-            frame = av.AudioFrame.from_ndarray(pcm[None, i: i + 1024], format="s16", layout="mono")
-            frame.sample_rate = 16000
-            for p in aus.encode(frame):
-                out.mux(p)
-        for s in (vs, aus):
-            for p in s.encode(None):
-                out.mux(p)
+    video = write_video(tmp / "talk.mp4", [photo] * int(len(audio) / 16000 * 5), 5, audio)
     rows = []
     for with_audio in (False, True):
-        m = models if with_audio else __import__("dataclasses").replace(models, asr=None)
+        m = models if with_audio else dataclasses.replace(models, asr=None)  # no ASR: the video alone
         store = MemoryStore.open(tmp / f"mem{with_audio}", models.visual, settings.memory, models.text_embedding)
         r = ingest(video, m, settings, store, progress=False)
         rows.append({"ingest": "video + audio track" if with_audio else "video only", "duration": f"{r.duration_s:.0f} s",

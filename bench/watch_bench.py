@@ -19,7 +19,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import av
 import numpy as np
 from _common import EVALDATA, table
 from PIL import Image
@@ -33,7 +32,7 @@ LATENCY_S = 2.0
 
 
 def compose(minutes: float, path: Path, rng: np.random.Generator):
-    from omnilive.perception.media import read_audio
+    from omnilive.perception.media import read_audio, write_video
 
     scenes, t, total = [], 0.0, minutes * 60
     names = [k for k in PHOTOS if k] + [None] * 4
@@ -55,24 +54,7 @@ def compose(minutes: float, path: Path, rng: np.random.Generator):
         audio[i: i + len(clip)] += clip[: len(audio) - i]
         sounds.append((at, at + len(clip) / 16000, kind))
     images = {f: Image.open(EVALDATA / "images" / f).convert("RGB").resize((320, 240)) for _, _, _, f in scenes}
-    with av.open(str(path), "w") as out:
-        vs = out.add_stream("mpeg4", rate=1)
-        vs.width, vs.height, vs.pix_fmt = 320, 240, "yuv420p"
-        aus = out.add_stream("aac", rate=16000)
-        aus.layout = "mono"
-        for start, end, _, f in scenes:
-            for _ in range(int(round(end - start))):
-                for p in vs.encode(av.VideoFrame.from_image(images[f])):
-                    out.mux(p)
-        pcm = (np.clip(audio, -1, 1) * 32767).astype(np.int16)
-        for i in range(0, len(pcm), 1024):
-            frame = av.AudioFrame.from_ndarray(pcm[None, i: i + 1024], format="s16", layout="mono")
-            frame.sample_rate = 16000
-            for p in aus.encode(frame):
-                out.mux(p)
-        for s in (vs, aus):
-            for p in s.encode(None):
-                out.mux(p)
+    write_video(path, [images[f] for start, end, _, f in scenes for _ in range(int(round(end - start)))], 1, audio)
     return scenes, sounds
 
 
