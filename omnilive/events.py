@@ -193,6 +193,14 @@ class Alert(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class Watches(Event):
+    """The active watches, sent whenever one is added or cancelled (the page lists them)."""
+
+    type: ClassVar[str] = "watches"
+    items: tuple[dict, ...] = ()  # {"watch_id", "kind", "thing", "said"}
+
+
+@dataclass(frozen=True, slots=True)
 class MemoryState(Event):
     """Whether the session keeps what it sees and hears ("stop remembering" / "start remembering")."""
 

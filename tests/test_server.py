@@ -107,6 +107,9 @@ def test_malformed_messages_get_an_error_and_the_session_survives(client, evalda
         assert "image" in json.loads(ws.receive_text())["message"]
         ws.send_bytes(media(protocol.FRAME_IN, 0.0, b"\xff" * (protocol.MAX_FRAME_BYTES + 1)))
         assert "exceeds" in json.loads(ws.receive_text())["message"]
+        ws.send_text(json.dumps({"type": "unwatch", "watch_id": "3"}))
+        assert "watch_id" in json.loads(ws.receive_text())["message"]
+        ws.send_text(json.dumps({"type": "unwatch", "watch_id": 999}))  # no such watch: nothing happens
         ws.send_text(json.dumps({"type": "ask", "text": "What did you see?", "speak": False}))
         seen = receive_until(ws, "answer")
         assert next(ev for k, ev in seen if k == "answer")["text"]

@@ -70,20 +70,27 @@ def test_a_spoken_watch_is_kept_across_a_restart_and_fires(models, settings, eva
         session, rec = await live(models, settings, "watch-2", memory=store)
         listed = await session.ask("What are you watching for?", speak=False)
         listing = (await rec.wait_for("answer", turn_id=listed, timeout=60)).text
+        zh = await session.ask("看到猫的时候告诉我", speak=False)  # named "cat" in English by the LLM
+        zh_said = (await rec.wait_for("answer", turn_id=zh, timeout=120)).text
+        watching = rec.of("watches")[-1].items
         t0 = session.t_offset
         video = compose(evaldata, tmp_path / "scenes.mp4")
         await feed(session, media_items(video, None, settings.runtime.audio_chunk_ms / 1000), speed=2)
-        await rec.wait_for("alert", timeout=60)
+        await rec.wait_for("alert", watch="bus", timeout=60)
+        await rec.wait_for("alert", watch="cat", timeout=60)
         alerts = rec.of("alert")
         stop = await session.ask("Stop watching for buses.", speak=False)
         stopped = (await rec.wait_for("answer", turn_id=stop, timeout=60)).text
         await session.close()
         store.close()
-        return listing, alerts, t0, stopped
+        return listing, zh_said, watching, alerts, t0, stopped
 
-    listing, alerts, t0, stopped = asyncio.run(restart_and_watch())
+    listing, zh_said, watching, alerts, t0, stopped = asyncio.run(restart_and_watch())
     assert "bus" in listing.lower(), listing
-    assert [a.watch for a in alerts] == ["bus"], alerts
-    bus_first = t0 + SCENE_S  # on the memory's timeline
+    assert "看到猫" in zh_said, zh_said
+    assert [w["thing"] for w in watching] == ["bus", "cat"] and watching[1]["said"] == "看到猫", watching
+    assert [a.watch for a in alerts] == ["bus", "cat"], alerts  # once each, nothing for the coffee or the horse
+    bus_first, cat_first = t0 + SCENE_S, t0 + 2 * SCENE_S  # on the memory's timeline
     assert bus_first <= alerts[0].t <= bus_first + 2 and alerts[0].keyframe_jpeg, alerts
+    assert cat_first <= alerts[1].t <= cat_first + 2, alerts
     assert "stopped watching for bus" in stopped.lower(), stopped

@@ -112,6 +112,9 @@ def daypart_of(text: str, wall: float | None) -> tuple[float, float, str] | None
     return (start, end, m.group(0)) if start > 0 else None
 
 
+_ANYTHING = re.compile(r"^(different |distinct )?(?:things?|objects?|items?|stuff)$", re.I)
+
+
 def parse(text: str, wall: float | None = None) -> Question:
     """Understand a question by rules (English; Chinese kinds by cue words). ``wall``: the clock
     time of "now", for "this morning" and "today"."""
@@ -132,6 +135,8 @@ def parse(text: str, wall: float | None = None) -> Question:
     else:
         kind = "chat"
     thing = query_text(_COUNT_WORDS.sub(" ", _WINDOW.sub(" ", text))) if kind in ("search", "count") else ""
+    if (m := _ANYTHING.match(thing)) and (kind == "count" or m.group(1)):  # "how many different things did you see?" asks for the distinct moments
+        kind, thing = "summary", ""
     return Question(kind=kind, thing=thing if thing != text else "", yesno=bool(_YESNO.match(text)),
                     where=bool(_WHERE.search(text)), window_s=window, until_s=until, period=period,
                     anchor=anchor if kind == "summary" else None)
@@ -304,14 +309,18 @@ def _span(q: Question) -> str:
 
 
 def _summary(clips: Sequence[GroundedClip], when, span: str) -> str:
-    """The distinct moments of the range (clips oldest first), at most SUMMARY_MOMENTS, spread
-    over it so a long range is not just its last minute."""
+    """The distinct moments of the range (clips oldest first), at most SUMMARY_MOMENTS: a scene
+    that comes back is said once, and the rest is spread over the range so a long one is not just
+    its last minute."""
     if not clips:
         return f"I haven't seen anything {span}." if span else "I haven't seen anything yet."
     moments: list[GroundedClip] = []
     for c in clips:
         if not moments or _things(c) != _things(moments[-1]):
             moments.append(c)
+    if len(moments) > SUMMARY_MOMENTS:  # too many: each thing once, at its latest sighting
+        latest = {_things(c): c for c in moments}
+        moments = sorted(latest.values(), key=lambda c: c.end)
     if len(moments) > SUMMARY_MOMENTS:  # evenly spread, always keeping the first and the last
         step = (len(moments) - 1) / (SUMMARY_MOMENTS - 1)
         moments = [moments[round(i * step)] for i in range(SUMMARY_MOMENTS)]

@@ -31,16 +31,23 @@ PROMPT = ("In English, name the thing this question asks about in one or two wor
 
 def understand(text: str, llm: LLM | None, wall: float | None = None) -> grounding.Question:
     q = grounding.parse(text, wall)
-    if q.kind not in ("search", "count") or not has_cjk(text) or llm is None or not llm.supports_json:
+    if q.kind not in ("search", "count") or not has_cjk(text):
         return q
+    thing = english_name(text, llm)
+    return dataclasses.replace(q, thing=thing, parsed_by="llm") if thing else q
+
+
+def english_name(text: str, llm: LLM | None) -> str | None:
+    """The thing a Chinese question or request is about, named in English by the LLM (None: it
+    could not); watches use it too ("看到猫的时候告诉我" watches for "cat")."""
+    if llm is None or not llm.supports_json:
+        return None
     try:
         # the fixed system prompt first, as for answers, so llama.cpp keeps reusing its evaluated prefix
         got = llm.json([ChatMessage("system", grounding.SYSTEM), ChatMessage("user", PROMPT + text)], SCHEMA,
                        max_tokens=32)
         thing = str(got.get("object") or "").strip()
     except Exception as exc:  # the LLM is down or wrote nonsense: the rules' reading stands
-        log.warning("question parse by the LLM failed (%s); using the rules", exc)
-        return q
-    if not thing or has_cjk(thing):
-        return q
-    return dataclasses.replace(q, thing=thing, parsed_by="llm")
+        log.warning("naming by the LLM failed (%s); using the rules", exc)
+        return None
+    return thing if thing and not has_cjk(thing) else None

@@ -25,7 +25,7 @@ _WORDS = re.compile(r"^(?:someone|somebody|anyone|anybody|he|she|they|people)\s+
 _SOUNDING = re.compile(r"\b(rings?|rang|rung|ringing|barks?|barking|barked|go(?:es)? off|beeps?|beeping|sounds?|"
                        r"cr(?:y|ies|ying)|laughs?|laughing|plays?|playing|knocks?|knocking|meows?|honks?|hear)\b", re.I)
 _ONLY_HEARD = {"telephone", "alarm", "doorbell", "knock", "siren", "music", "laughter", "applause", "baby crying"}
-_ZH_SEE = re.compile(r"^(?:你)?(?:看到|看见|发现)(?:了)?")
+ZH_SEE = re.compile(r"^(?:你)?(?:看到|看见|发现)(?:了)?")
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,10 +39,10 @@ def watch_request(text: str) -> WatchRequest | None:
     m = _WATCH.match(text.strip())
     if m is None:
         z = _WATCH_ZH.match(text.strip())
-        if z is None or not _ZH_SEE.match(z.group("what")):
+        if z is None or not ZH_SEE.match(z.group("what")):
             return None
-        thing = _ZH_SEE.sub("", z.group("what")).strip()
-        return WatchRequest("seen", thing, thing) if thing else None
+        thing = ZH_SEE.sub("", z.group("what")).strip()  # named in English by the session's LLM
+        return WatchRequest("seen", thing, z.group("what").strip()) if thing else None
     what = m.group("what").strip()
     words = _WORDS.match(what)
     if words:
@@ -54,6 +54,11 @@ def watch_request(text: str) -> WatchRequest | None:
         return WatchRequest("sound", sorted(kinds)[0], what)
     thing = _ARTICLE.sub("", _SEE.sub("", what)).strip()
     return WatchRequest("seen", thing, what) if thing else None
+
+
+def renamed(req: WatchRequest, english: str) -> WatchRequest:
+    """The watch for ``english`` ("a Cat" -> "cat"), as the user put it still."""
+    return WatchRequest(req.kind, _ARTICLE.sub("", english.strip().lower()), req.said)
 
 
 def list_request(text: str) -> bool:

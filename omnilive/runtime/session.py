@@ -40,8 +40,9 @@ from ..dsp import StreamResampler, float_to_pcm16, resample, to_mono_float
 from ..events import (
     SAMPLE_RATE, Alert, Answer, AnswerAudio, AnswerDelta, AnswerPaused, AnswerResumed, AudioChunk, ClipMemory, ErrorEvent,
     Event, Frame, HeardItem, Interrupt, MemoryForgotten, MemorySnapshot, MemoryState, Notice, Query, SoundTag, SpeechEnded, SpeechPaused, SpeechStarted, Summary,
-    TranscriptPartial, Utterance,
+    TranscriptPartial, Utterance, Watches,
 )
+from ..text import has_cjk
 from ..memory.clips import ClipBuilder, Sealed, add_encoded, fit, with_text
 from ..memory.store import MemoryStore, Snapshot
 from ..perception.vad import SpeechDetector
@@ -49,7 +50,8 @@ from ..perception.video import FrameSampler, validate_frame
 from ..reasoning.answer import SYSTEM
 from ..reasoning.heard import confirm_note, note_of, to_you
 from ..reasoning.privacy import forget_request, forget_said, pause_request, pause_said
-from ..reasoning.watch import WatchRequest, cancel_request, list_request, watch_request
+from ..reasoning.watch import WatchRequest, cancel_request, list_request, renamed, watch_request
+from ..reasoning.understand import english_name
 from ..reasoning.intent import InstructionFilter, is_stop_command, language_of
 from ..reasoning.respond import answer_sentences, facts_first
 from ..reasoning.retrieve import HISTORY_TURNS, Conversation, ground_question
@@ -679,11 +681,18 @@ class Session:
     async def _watch(self, turn: Turn, text: str, t: float, speak: bool, language: str) -> bool:
         """"Tell me when you see a dog", "what are you watching for?", "stop watching for dogs"."""
         req, cancel = watch_request(text), cancel_request(text)
+        if req is not None and req.kind == "seen" and has_cjk(req.thing):
+            # the frames' text side is English: "看到猫的时候告诉我" watches for "cat"
+            english = await self._run("retrieve", english_name, text, self.models.llm)
+            if english is None:
+                log.warning("%s: watch %r could not be named in English; it may never match", self.name, req.thing)
+            req = renamed(req, english) if english else req
         if req is not None:
             self.watch(req, t)
             said = f"OK, I'll tell you when {to_you(req.said)}." if language != "zh" else f"好的，{req.said}的时候我会告诉你。"
         elif cancel is not None:
             gone = self._watcher.cancel(cancel)
+            self._emit(self.watches())
             said = ("OK, I've stopped watching for " + ", ".join(w.thing for w in gone) + ".") if gone else \
                 "I wasn't watching for that."
         elif list_request(text):
@@ -698,6 +707,18 @@ class Session:
     def watch(self, req: WatchRequest, t: float | None = None) -> None:
         """Start a watch (``omnilive replay --watch``, or a spoken or typed request)."""
         self._watcher.add(req, self._stream_t + self._t_offset if t is None else t)
+        self._emit(self.watches())
+
+    def unwatch(self, watch_id: int) -> bool:
+        """Cancel one watch by its id (the page's cancel button)."""
+        gone = self._watcher.cancel_id(watch_id)
+        if gone:
+            self._emit(self.watches())
+        return gone
+
+    def watches(self) -> Watches:
+        return Watches(items=tuple({"watch_id": w.watch_id, "kind": w.kind, "thing": w.thing, "said": w.said}
+                                   for w in self._watcher.watches))
 
     def _on_alert(self, alert: Alert, w) -> None:
         """A watch matched: tell the client, and say it (an answer of its own turn, held like any

@@ -15,7 +15,8 @@ import numpy as np
 from ..events import Alert, HeardItem
 from ..memory.heard import kind_of
 from ..memory.ranking import content_words, query_text
-from ..reasoning.watch import WatchRequest
+from ..reasoning.watch import ZH_SEE, WatchRequest
+from ..text import has_cjk
 
 log = logging.getLogger(__name__)
 ABSENT_S = 5.0  # gone this long, it may appear again
@@ -70,6 +71,14 @@ class Watcher:
                 self._memory.db.end_watch(w.watch_id)
         return gone
 
+    def cancel_id(self, watch_id: int) -> bool:
+        gone = [w for w in self.watches if w.watch_id == watch_id]
+        for w in gone:
+            self.watches.remove(w)
+            if self._memory.db is not None:
+                self._memory.db.end_watch(w.watch_id)
+        return bool(gone)
+
     def frame(self, t: float, vector: np.ndarray, labels: list[tuple[str, float]], image: np.ndarray) -> None:
         """One encoded frame (memory time ``t``)."""
         for w in self.watches:
@@ -114,9 +123,10 @@ def _jpeg(image: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def alert_said(alert: Alert, w: Watch, language: str = "en") -> str:
-    if language == "zh":
-        return f"注意：{w.said}。"
+def alert_said(alert: Alert, w: Watch) -> str:
+    """What the assistant says when a watch fires, in the language the watch was asked in."""
+    if has_cjk(w.said):
+        return f"注意：我看到{ZH_SEE.sub('', w.said)}了。" if alert.kind == "seen" else f"注意：{w.said}。"
     if alert.kind == "seen":
         return f"Look, I see {'someone' if w.thing == 'person' else 'a ' + w.thing} now."
     if alert.kind == "sound":

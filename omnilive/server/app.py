@@ -179,6 +179,18 @@ def create_app(settings: Settings | None = None, models: Models | None = None) -
         deleted = await read(_bearer(authorization) or token, lambda store: store.forget(start, end))
         return JSONResponse({"deleted": deleted})
 
+    @app.get("/api/watches")
+    async def watches(token: str | None = None, authorization: str | None = Header(None)) -> JSONResponse:
+        """The memory's active watches ("tell me when you see a dog"), for a page not connected yet."""
+        rows = await read(_bearer(authorization) or token, lambda store: store.db.watches() if store.db else [])
+        return JSONResponse({"items": [{"watch_id": i, "kind": k, "thing": th, "said": sd} for i, k, th, sd, _ in rows]})
+
+    @app.delete("/api/watches/{watch_id}")
+    async def unwatch(watch_id: int, token: str | None = None, authorization: str | None = Header(None)) -> JSONResponse:
+        """Cancel a watch while no session is live (a live one is told over its socket: ``unwatch``)."""
+        await read(_bearer(authorization) or token, lambda store: store.db.end_watch(watch_id) if store.db else None)
+        return JSONResponse({"cancelled": watch_id})
+
     @app.get("/api/keyframe")
     async def keyframe(t: float, token: str | None = None, authorization: str | None = Header(None)) -> Response:
         """The key frame of the moment at memory time ``t`` (the page's grounding thumbnails)."""
@@ -241,7 +253,8 @@ def create_app(settings: Settings | None = None, models: Models | None = None) -
 
         try:
             await socket.send_json({"type": "ready", "t_offset": session.t_offset,
-                                    "clock_origin": _clock_origin(store), "memory": store.stats()})
+                                    "clock_origin": _clock_origin(store), "memory": store.stats(),
+                                    "watches": list(session.watches().items)})
             task = asyncio.ensure_future(_serve(socket, session, m, source))
             serving.set_result(task)
             await task
@@ -363,6 +376,8 @@ async def _receive(socket: WebSocket, session: Session, clock: TurnClock, metric
                         session.answer_language = None if cmd["language"] == "auto" else cmd["language"]
                     if "remember" in cmd and cmd["remember"] != session.remembering:
                         session.set_remembering(cmd["remember"])
+                elif cmd["type"] == "unwatch":
+                    session.unwatch(cmd["watch_id"])
                 else:
                     session.stop()
         except (protocol.ProtocolError, AudioFormatError) as exc:

@@ -4,6 +4,7 @@ Binary messages carry media, JSON text messages carry everything else:
     client -> server  binary  [kind u8][t f64 LE][payload]   kind 1: PCM16 mono 16 kHz, 2: JPEG
     client -> server  text    {"type": "ask", "text": "...", "speak": true} | {"type": "stop"}
                               | {"type": "config", "speak": false, "language": "auto"|"en"|"zh", "remember": true}
+                              | {"type": "unwatch", "watch_id": 3}
     server -> client  binary  [kind u8 = 17][turn u32 LE][seq u32 LE][PCM16 mono @ rate]
     server -> client  text    an event's to_dict(), e.g. {"type": "interrupt", ...}
 """
@@ -102,6 +103,9 @@ def parse_text(text: str) -> dict[str, Any]:
                 raise ProtocolError(f"`config` needs a boolean `{key}`")
         if "language" in msg and msg["language"] not in ANSWER_LANGUAGES:
             raise ProtocolError(f"`language` must be one of {', '.join(ANSWER_LANGUAGES)}")
+    elif msg["type"] == "unwatch":
+        if not isinstance(msg.get("watch_id"), int) or isinstance(msg.get("watch_id"), bool):
+            raise ProtocolError("`unwatch` needs an integer `watch_id`")
     elif msg["type"] not in ("stop",):
         raise ProtocolError(f"unknown message type {msg['type']!r}")
     return msg

@@ -116,6 +116,7 @@ async function connect({ takeover = false } = {}) {
   state.offset = ready.t_offset;
   state.origin = ready.clock_origin;
   timeline.origin = ready.clock_origin;
+  showWatches(ready.watches || []);
   state.retry = 0;
   state.link = "open";
   ws.onmessage = onMessage;
@@ -260,6 +261,7 @@ function onMessage(e) {
     case "clip": timeline.add({ ...ev, kind: "seen" }); break;
     case "heard": timeline.addHeard(ev); break;
     case "memory_state": showRemembering(ev.remembering); break;
+    case "watches": showWatches(ev.items); break;
     case "alert": banner(t("alert", ev.kind === "seen" ? ev.watch : ev.text || ev.watch, memClock(ev.t))); break;
     case "memory_forgotten":
       if (ev.about) loadHistory(); else timeline.remove(ev.start ?? -Infinity, ev.end ?? Infinity);
@@ -285,7 +287,8 @@ function ask(text) {
 
 async function loadHistory() {
   try {
-    const [h] = await Promise.all([api("/api/history?limit=50"), timeline.load()]);
+    const [h, w] = await Promise.all([api("/api/history?limit=50"), api("/api/watches"), timeline.load()]);
+    if (!state.ws) showWatches(w.items);  // (a live session sends its own)
     resetConversation();
     conversation.restore(h.turns, memClock);
   } catch (err) {
@@ -314,6 +317,33 @@ async function forget(start, end) {
   } catch (err) {
     banner(t("failed", err.message));
   }
+}
+
+// The active watches, each with a button that cancels it (also cancelled by voice: "stop watching for dogs").
+function showWatches(items) {
+  const list = $("watches").querySelector("ul");
+  list.replaceChildren(...items.map((w) => {
+    const li = document.createElement("li");
+    li.dataset.watch = w.watch_id;
+    li.dataset.kind = w.kind;
+    const what = document.createElement("span");
+    // "see: bus", "hear: telephone", "words: dentist"; a Chinese request as it was said
+    what.textContent = /[\u3400-\u9fff]/.test(w.said) ? w.said : t(`watch.${w.kind}`, w.thing);
+    what.title = w.said;
+    const cancel = document.createElement("button");
+    cancel.type = "button";
+    cancel.className = "unwatch";
+    cancel.textContent = "×";
+    cancel.title = cancel.ariaLabel = t("unwatch", w.said);
+    cancel.onclick = () => {
+      if (state.ws) state.ws.send(JSON.stringify({ type: "unwatch", watch_id: w.watch_id }));
+      else api(`/api/watches/${w.watch_id}`, { method: "DELETE" }).then(() => li.remove())
+        .then(() => { $("watches").hidden = !list.children.length; }, (err) => banner(t("failed", err.message)));
+    };
+    li.append(what, cancel);
+    return li;
+  }));
+  $("watches").hidden = items.length === 0;
 }
 
 function showRemembering(on) {
