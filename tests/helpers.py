@@ -154,3 +154,68 @@ async def say_until_heard(session, rec, tts, text: str, heard, t: float, tries: 
         if heard(utt.text):
             return t, utt
     raise AssertionError(f"{text!r} was not heard as such in {tries} tries: {said}")
+
+
+# ---- model servers started by a test (tests/test_llm_server.py, tests/test_remote_models.py) ----
+
+import contextlib  # noqa: E402 - appended section: helpers.py is shared, additions go at the end
+import socket  # noqa: E402
+import subprocess  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ServerLog:
+    """The server's output, read as it comes, so a test can wait for a line."""
+
+    def __init__(self, proc: subprocess.Popen) -> None:
+        self.lines: list[str] = []
+        self._proc = proc
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        for line in self._proc.stdout:
+            self.lines.append(line)
+
+    def wait_for(self, text: str, since: int = 0, timeout: float = 60.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if any(text in line for line in self.lines[since:]):
+                return True
+            time.sleep(0.05)
+        return False
+
+
+@contextlib.contextmanager
+def server_process(cmd: list[str], ready_url: str, *, env: dict | None = None, headers: dict | None = None,
+                   timeout: float = 180.0):
+    """Run a server (its output in a ServerLog) until the block ends; ready once ``ready_url``
+    answers 200, polled, so a test waits exactly as long as the server takes to start."""
+    import httpx
+    import pytest
+
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    log = ServerLog(proc)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            if httpx.get(ready_url, headers=headers, timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    else:
+        proc.kill()
+        pytest.fail(f"{cmd[:3]} did not start:\n" + "".join(log.lines[-30:]))
+    try:
+        yield log
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()

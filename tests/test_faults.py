@@ -506,7 +506,7 @@ def test_kill_9_of_the_server_mid_session_keeps_its_memory(settings, evaldata, t
         proc.kill()
         pytest.fail("omnilive serve did not start")
 
-    from test_llm_server import free_port
+    from helpers import free_port
 
     port = free_port()
     proc = serve(port)

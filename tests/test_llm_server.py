@@ -12,70 +12,26 @@ import dataclasses
 import http.server
 import json
 import socket
-import subprocess
 import sys
 import threading
-import time
 
-import httpx
 import pytest
-from helpers import Recorder
+from helpers import Recorder, free_port, server_process
 
 from omnilive.backends.base import ChatMessage, ModelUnavailable
 from omnilive.backends.llm import EMBEDDED, LLMError, OpenAICompatLLM
 from omnilive.runtime.session import Session
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class ServerLog:
-    """The server's output, read as it comes, so a test can wait for a line."""
-
-    def __init__(self, proc: subprocess.Popen) -> None:
-        self.lines: list[str] = []
-        self._proc = proc
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        for line in self._proc.stdout:
-            self.lines.append(line)
-
-    def wait_for(self, text: str, since: int = 0, timeout: float = 60.0) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if any(text in line for line in self.lines[since:]):
-                return True
-            time.sleep(0.05)
-        return False
-
-
 @pytest.fixture(scope="module")
 def llama_server(settings):
     gguf = EMBEDDED["qwen2.5-0.5b"].path(settings.cache_dir)
     port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--model_alias", "qwen-local",
-         "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048", "--n_threads", "1"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    log = ServerLog(proc)
     url = f"http://127.0.0.1:{port}/v1"
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            if httpx.get(f"{url}/models", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    else:
-        proc.kill()
-        pytest.fail("llama_cpp.server did not start:\n" + "".join(log.lines[-30:]))
-    yield url, log
-    proc.terminate()
-    proc.wait(20)
+    with server_process([sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--model_alias", "qwen-local",
+                         "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048", "--n_threads", "1"],
+                        f"{url}/models") as log:
+        yield url, log
 
 
 def openai_settings(settings, url: str, **llm):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import zlib
@@ -58,7 +59,6 @@ class WhisperASR(ASRModel):
         )
         self._short_form = cfg.short_form
         self._retry_below = cfg.retry_below_logprob
-        self._to_simplified = None
 
     @staticmethod
     def source(settings: Settings) -> str:
@@ -174,16 +174,21 @@ class WhisperASR(ASRModel):
         return allowed[0][0], allowed[0][1] / total
 
     def _clean(self, text: str, language: str) -> str:
-        # the Chinese priming prompt can come back as the "transcript" of a short or unclear
-        # utterance ("以下是普通话的句子。"): it is never something the user said
-        text = text.replace(ZH_PROMPT, "").replace(ZH_PROMPT.rstrip("。"), "").strip()
-        if language == "zh":
-            if self._to_simplified is None:
-                import opencc  # opencc-python-reimplemented
+        return clean_transcript(text, language)
 
-                self._to_simplified = opencc.OpenCC("t2s")
-            text = self._to_simplified.convert(text)
-        return text
+
+def clean_transcript(text: str, language: str) -> str:
+    """The Chinese priming prompt can come back as the "transcript" of a short or unclear utterance
+    ("以下是普通话的句子。"): it is never something the user said. Chinese comes out simplified."""
+    text = text.replace(ZH_PROMPT, "").replace(ZH_PROMPT.rstrip("。"), "").strip()
+    return _t2s()(text) if language == "zh" else text
+
+
+@functools.cache
+def _t2s():
+    import opencc  # opencc-python-reimplemented
+
+    return opencc.OpenCC("t2s").convert
 
 
 def _frames(mel: np.ndarray) -> int:

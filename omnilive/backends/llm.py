@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
-import logging
 import threading
-import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,11 +16,10 @@ import httpx
 from ..config import Settings
 from .assets import assemble_split_file, package_file, user_path
 from .base import LLM, ChatMessage, ModelUnavailable
+from .remote import RETRIES, Endpoint, RemoteError, endpoint_source, stream_with_retries
 
-log = logging.getLogger(__name__)
 
-
-class LLMError(RuntimeError):
+class LLMError(RemoteError):
     """The LLM failed mid-request (server down, timeout); the session reports it and goes on."""
 
 
@@ -129,21 +126,15 @@ class OpenAICompatLLM(LLM):
     supports_json = True
 
     def __init__(self, settings: Settings) -> None:
-        cfg = settings.llm
-        if not cfg.url:
-            raise ModelUnavailable(
-                "llm.backend=openai needs a server URL: set OMNILIVE_LLM__URL (e.g. http://localhost:8000/v1)"
-            )
-        self.name = cfg.model
-        self.url = cfg.url.rstrip("/")
-        self._headers = {"Authorization": f"Bearer {cfg.api_key}"} if cfg.api_key else {}
-        self._timeout = httpx.Timeout(cfg.timeout_s, connect=5.0)
-        self._temperature = cfg.temperature
-        self.retries = 2
+        self._server = Endpoint.of(settings, "llm", error=LLMError)  # pooled keep-alive connections
+        self.name = settings.llm.model
+        self.url = self._server.url
+        self._temperature = settings.llm.temperature
+        self.retries = RETRIES
 
     @staticmethod
     def source(settings: Settings) -> str:
-        return f"{settings.llm.url or '(llm.url unset)'} model={settings.llm.model}"
+        return endpoint_source(settings, "llm")
 
     @classmethod
     def load(cls, settings: Settings) -> "OpenAICompatLLM":
@@ -153,22 +144,19 @@ class OpenAICompatLLM(LLM):
 
     def check(self) -> None:
         """Fail fast at start-up with a readable message when the server is not there."""
-        try:
-            httpx.get(f"{self.url}/models", headers=self._headers, timeout=5.0).raise_for_status()
-        except httpx.HTTPError as exc:
-            raise ModelUnavailable(f"LLM server at {self.url} is not reachable ({exc}); start it or fix llm.url") from exc
+        with self._server.loading():
+            self._server.request("GET", "/models", retries=0, timeout=5.0)
 
     def json(self, messages: Sequence[ChatMessage], schema: dict, *, max_tokens: int) -> dict:
         """``response_format`` with the schema (vLLM, SGLang, LMDeploy, Ollama, llama.cpp's server)."""
         body = {"model": self.name, "messages": [{"role": m.role, "content": m.content} for m in messages],
                 "max_tokens": max_tokens, "temperature": 0.0,
                 "response_format": {"type": "json_schema", "json_schema": {"name": "reply", "schema": schema}}}
+        resp = self._server.request("POST", "/chat/completions", json=body, retries=self.retries)
         try:
-            resp = httpx.post(f"{self.url}/chat/completions", json=body, headers=self._headers, timeout=self._timeout)
-            resp.raise_for_status()
             return json.loads(resp.json()["choices"][0]["message"]["content"])
-        except (httpx.HTTPError, json.JSONDecodeError, KeyError, IndexError) as exc:
-            raise LLMError(f"LLM server at {self.url} failed: {exc}") from exc
+        except (json.JSONDecodeError, KeyError, IndexError, TypeError) as exc:
+            raise LLMError(f"{self._server.where} failed: {exc!r}") from exc
 
     @staticmethod
     def _content(m: ChatMessage) -> str | list[dict]:
@@ -189,28 +177,23 @@ class OpenAICompatLLM(LLM):
             "temperature": self._temperature,
             "stream": True,
         }
-        for attempt in range(self.retries + 1):
-            yielded = False
-            try:
-                with httpx.stream("POST", f"{self.url}/chat/completions", json=body,
-                                  headers=self._headers, timeout=self._timeout) as resp:
-                    resp.raise_for_status()
-                    for line in resp.iter_lines():
-                        if cancel is not None and cancel.is_set():
-                            return
-                        if not line.startswith("data:"):
-                            continue
-                        data = line[5:].strip()
-                        if data == "[DONE]":
-                            return
-                        delta = json.loads(data)["choices"][0].get("delta", {}).get("content")
-                        if delta:
-                            yielded = True
-                            yield delta
-                return
-            except (httpx.HTTPError, json.JSONDecodeError, KeyError, IndexError) as exc:
-                # Retrying after text went out would repeat it; only retry clean failures.
-                if yielded or attempt == self.retries:
-                    raise LLMError(f"LLM server at {self.url} failed: {exc}") from exc
-                log.warning("LLM request failed (%s), retry %d", exc, attempt + 1)
-                time.sleep(0.5 * (attempt + 1))
+        try:
+            # a failure before the first delta is retried; after it, retrying would repeat the text
+            yield from stream_with_retries(lambda: self._deltas(body, cancel), self.retries, self._server.what)
+        except (httpx.HTTPError, json.JSONDecodeError, KeyError, IndexError, TypeError) as exc:
+            raise LLMError(self._server.failed(exc)) from exc
+
+    def _deltas(self, body: dict, cancel: threading.Event | None) -> Iterator[str]:
+        """The text deltas of one streamed request (server-sent events), until [DONE] or ``cancel``."""
+        with self._server.stream("POST", "/chat/completions", json=body) as resp:
+            for line in resp.iter_lines():
+                if cancel is not None and cancel.is_set():
+                    return  # closing the response drops the connection: the server stops generating
+                if not line.startswith("data:"):
+                    continue
+                data = line[5:].strip()
+                if data == "[DONE]":
+                    return
+                delta = json.loads(data)["choices"][0].get("delta", {}).get("content")
+                if delta:
+                    yield delta

@@ -33,7 +33,8 @@ def _turn(name: str):
 
 def _asr(name: str):
     from .asr_whisper import WhisperASR
-    return {"whisper": WhisperASR}[name]
+    from .remote import OpenAIASR
+    return {"whisper": WhisperASR, "openai": OpenAIASR}[name]
 
 
 def _sound(name: str):
@@ -42,8 +43,9 @@ def _sound(name: str):
 
 
 def _text(name: str):
+    from .remote import OpenAIEmbedder
     from .text_minilm import SentenceEmbedder
-    return {"sentence_transformers": SentenceEmbedder}[name]
+    return {"sentence_transformers": SentenceEmbedder, "openai": OpenAIEmbedder}[name]
 
 
 def _visual(name: str):
@@ -65,8 +67,9 @@ def _llm(name: str):
 
 
 def _tts(name: str):
+    from .remote import OpenAITTS
     from .tts_piper import EspeakTTS, PiperTTS
-    return {"piper": PiperTTS, "espeak": EspeakTTS}[name]
+    return {"piper": PiperTTS, "espeak": EspeakTTS, "openai": OpenAITTS}[name]
 
 
 _RESOLVERS: dict[str, Callable[[str], Any]] = {
