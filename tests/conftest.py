@@ -47,3 +47,28 @@ def read_wav(path: Path) -> np.ndarray:
     from omnilive.perception.media import read_audio
 
     return read_audio(path)
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """One real PostgreSQL server for the whole run (tests/postgres.py)."""
+    from postgres import Postgres
+
+    server = Postgres.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def mem(request, settings, tmp_path):
+    """Where a memory test keeps its memory, once in SQLite files and once in PostgreSQL:
+    ``mem.where`` (a directory or a memory name) and ``mem.cfg`` (the memory settings)."""
+    from types import SimpleNamespace
+
+    if request.param == "sqlite":
+        return SimpleNamespace(kind="sqlite", where=tmp_path / "memory", cfg=settings.memory, url=None)
+    from postgres import memory_name
+
+    url = request.getfixturevalue("postgres").url
+    return SimpleNamespace(kind="postgresql", where=memory_name(), url=url,
+                           cfg=settings.memory.model_copy(update={"url": url}))

@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 import sys
+
+import psycopg
 
 from helpers import live, load, mix, say_until_heard, utterance_after
 from omnilive.memory.store import MemoryStore
@@ -16,8 +19,13 @@ from omnilive.reasoning.privacy import forget_request
 from omnilive.reasoning.respond import ask_memory
 
 
-def disk(memory) -> bytes:
-    return b"".join(p.read_bytes() for p in memory.iterdir() if p.is_file()).lower()
+def disk(mem, postgres) -> bytes:
+    """The bytes the memory is kept in: its SQLite files, or PostgreSQL's table and index files."""
+    if mem.kind == "sqlite":
+        return b"".join(p.read_bytes() for p in mem.where.iterdir() if p.is_file()).lower()
+    with psycopg.connect(mem.url, autocommit=True) as con:
+        con.execute("CHECKPOINT")  # the table files on disk catch up with the buffers
+    return b"".join(p.read_bytes() for p in (postgres.data / "base").rglob("*") if p.is_file()).lower()
 
 
 async def speak(session, audio, t0: float) -> float:
@@ -26,12 +34,12 @@ async def speak(session, audio, t0: float) -> float:
     return t0 + len(audio) / 16000
 
 
-def test_spoken_forget_and_pause_and_the_cli_forget(models, settings, evaldata, tmp_path):
+def test_spoken_forget_and_pause_and_the_cli_forget(models, settings, evaldata, mem, request):
     printing = load(evaldata, "speech/en/wav16k/en_ljspeech_LJ001-0001.wav")
     cotton = load(evaldata, "speech/en/wav16k/en_librispeech_1995-1837-0001.wav")
     harvard = load(evaldata, "speech/en/wav16k/en_harvard_spk1_snt1.wav")
     async def run():
-        store = MemoryStore.open(tmp_path, models.visual, settings.memory, models.text_embedding)
+        store = MemoryStore.open(mem.where, models.visual, mem.cfg, models.text_embedding)
         session, rec = await live(models, settings, "forget", memory=store)
         t = await speak(session, mix(26.0, [(0.5, printing), (12.0, cotton)]), 0.0)
         await utterance_after(rec, 11.0)  # the cotton talk is in (ASR runs behind the audio)
@@ -61,7 +69,7 @@ def test_spoken_forget_and_pause_and_the_cli_forget(models, settings, evaldata, 
     forgotten = rec.of("memory_forgotten")
     assert forgotten and forgotten[-1].about.endswith("dentist") and forgotten[-1].counts["heard"] >= 2
 
-    store = MemoryStore.open(tmp_path, models.visual, settings.memory, models.text_embedding)
+    store = MemoryStore.open(mem.where, models.visual, mem.cfg, models.text_embedding)
     try:
         texts = [i.text.lower() for i in store.heard.items]
         assert not any("dentist" in x for x in texts), texts  # the note and what was said about it
@@ -70,18 +78,20 @@ def test_spoken_forget_and_pause_and_the_cli_forget(models, settings, evaldata, 
         assert "tuesday" not in ask_memory(models, settings, store, "When is my dentist appointment?").answer.lower()
     finally:
         store.close()
-    assert b"dentist" not in disk(tmp_path)  # nor its bytes on disk (FTS index and WAL included)
+    postgres = request.getfixturevalue("postgres") if mem.kind == "postgresql" else None
+    assert b"dentist" not in disk(mem, postgres)  # nor its bytes on disk (FTS index and WAL included)
 
     # `omnilive forget` a range (stream seconds): the printing talk goes, the cotton talk stays
-    proc = subprocess.run([sys.executable, "-m", "omnilive", "forget", "--memory", str(tmp_path), "--start", "0",
-                           "--end", "11", "--json"], capture_output=True, text=True, timeout=300)
+    env = {**os.environ, **({"OMNILIVE_MEMORY__URL": mem.url} if mem.url else {})}
+    proc = subprocess.run([sys.executable, "-m", "omnilive", "forget", "--memory", str(mem.where), "--start", "0",
+                           "--end", "11", "--json"], capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["deleted"]["heard"] >= 1
-    store = MemoryStore.open(tmp_path, models.visual, settings.memory, models.text_embedding)
+    store = MemoryStore.open(mem.where, models.visual, mem.cfg, models.text_embedding)
     try:
         assert not [i for i, _ in recall_heard(store, "What did someone say about printing?", 3)
                     if "printing" in i.text.lower()]
         assert any("cotton" in i.text.lower() for i, _ in recall_heard(store, "What did he say about cotton?", 3))
     finally:
         store.close()
-    assert b"printing, in the only sense" not in disk(tmp_path)
+    assert b"printing, in the only sense" not in disk(mem, postgres)

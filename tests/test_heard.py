@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 import sys
 
 import pytest
+from postgres import memory_name
+from types import SimpleNamespace
 
 from helpers import live, load, mix, say_until_heard, write_wav
 from omnilive.memory.store import MemoryStore
@@ -31,15 +34,18 @@ STREAM = [
 DURATION = 60.0
 
 
-@pytest.fixture(scope="module")
-def heard_memory(models, settings, evaldata, tmp_path_factory):
-    """The stream replayed (as fast as the machine goes) into a persistent memory."""
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def heard_memory(request, models, settings, evaldata, tmp_path_factory):
+    """The stream replayed (as fast as the machine goes) into a persistent memory: SQLite files,
+    then PostgreSQL (``where``: a directory or a memory name, ``cfg``: the memory settings)."""
     tmp = tmp_path_factory.mktemp("heard")
     audio = write_wav(tmp / "stream.wav", mix(DURATION, [(t, load(evaldata, f)) for t, f, _ in STREAM]))
-    memory = tmp / "memory"
+    url = request.getfixturevalue("postgres").url if request.param == "postgresql" else None
+    memory = memory_name() if url else tmp / "memory"
+    cfg = settings.memory.model_copy(update={"url": url})
 
     async def run():
-        store = MemoryStore.open(memory, models.visual, settings.memory, models.text_embedding)
+        store = MemoryStore.open(memory, models.visual, cfg, models.text_embedding)
         session, rec = await live(models, settings, "heard", memory=store)
         await replay(session, evaldata / "video/vid_imageio_cockatoo.mp4", audio, speed=0)
         await session.close()
@@ -47,18 +53,17 @@ def heard_memory(models, settings, evaldata, tmp_path_factory):
         return rec
 
     rec = asyncio.run(run())
-    return memory, rec
+    return SimpleNamespace(where=memory, cfg=cfg, url=url, rec=rec)
 
 
-def open_store(models, settings, memory):
-    return MemoryStore.open(memory, models.visual, settings.memory, models.text_embedding)
+def open_store(models, cfg, memory):
+    return MemoryStore.open(memory, models.visual, cfg, models.text_embedding)
 
 
 def test_what_was_said_and_heard_is_found_by_words_meaning_and_kind(models, settings, heard_memory):
-    memory, rec = heard_memory
-    live_items = rec.of("heard")
+    live_items = heard_memory.rec.of("heard")
     assert any(h.kind == "sound" for h in live_items) and any(h.kind == "speech" for h in live_items)
-    store = open_store(models, settings, memory)
+    store = open_store(models, heard_memory.cfg, heard_memory.where)
     try:
         speech = [i for i in store.heard.items if i.kind == "speech"]
         english = [i for i in speech if i.language == "en"]
@@ -92,9 +97,9 @@ def test_what_was_said_and_heard_is_found_by_words_meaning_and_kind(models, sett
 
 
 def test_recall_json_and_the_api_shape_return_heard_items_beside_clips(heard_memory):
-    memory, _ = heard_memory
-    proc = subprocess.run([sys.executable, "-m", "omnilive", "recall", "--memory", str(memory), "--json",
-                           "When did the dog bark?"], capture_output=True, text=True, timeout=300)
+    env = {**os.environ, **({"OMNILIVE_MEMORY__URL": heard_memory.url} if heard_memory.url else {})}
+    proc = subprocess.run([sys.executable, "-m", "omnilive", "recall", "--memory", str(heard_memory.where), "--json",
+                           "When did the dog bark?"], capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert "clips" in out and out["heard"], out
@@ -103,9 +108,9 @@ def test_recall_json_and_the_api_shape_return_heard_items_beside_clips(heard_mem
     assert dog["kind"] == "sound" and "dog" in dog["text"] and 12 <= dog["start"] <= 16, dog
 
 
-def test_a_spoken_note_is_confirmed_and_recalled_after_a_restart(models, settings, tmp_path):
+def test_a_spoken_note_is_confirmed_and_recalled_after_a_restart(models, settings, mem):
     async def say_note():
-        store = open_store(models, settings, tmp_path)
+        store = open_store(models, mem.cfg, mem.where)
         session, rec = await live(models, settings, "note", memory=store)
         _, utt = await say_until_heard(session, rec, models.tts, "Remember that my dentist appointment is on Tuesday "
                                        "at three.", lambda x: "dentist" in (note_of(x) or "").lower(), 0.0)
@@ -118,7 +123,7 @@ def test_a_spoken_note_is_confirmed_and_recalled_after_a_restart(models, setting
     assert "remember" in answer.text.lower() and "your dentist" in answer.text.lower(), answer.text
     notes = [h.text.lower() for h in rec.of("heard") if h.kind == "note"]
     assert len(notes) == 1 and notes[0].startswith("my dentist appointment is on tuesday at"), notes
-    store = open_store(models, settings, tmp_path)  # a restart: a new process opens the memory
+    store = open_store(models, mem.cfg, mem.where)  # a restart: a new process opens the memory
     try:
         for question in ("When is my dentist appointment?", "What day is the dentist?"):
             got = ask_memory(models, settings, store, question).answer
@@ -138,7 +143,7 @@ def test_a_summary_of_the_talk_names_its_topic(models, settings, evaldata, tmp_p
     audio = mix(t + 1.0, pieces)
 
     async def run():
-        store = open_store(models, settings, tmp_path)
+        store = open_store(models, settings.memory, tmp_path)
         session, rec = await live(models, settings, "meeting", memory=store)
         for i in range(0, len(audio), 1600):
             await session.put_audio(i / 16000, audio[i:i + 1600])

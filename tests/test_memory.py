@@ -1,6 +1,7 @@
 """Visual memory with the real encoder: clips, episodes, grounding, snapshots, persistence, ingest."""
 
 import json
+import os
 import subprocess
 import sys
 from types import SimpleNamespace
@@ -8,6 +9,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 from PIL import Image
+from postgres import memory_name
 from streams import compose, evaldata_items
 
 from omnilive.memory.clips import ClipBuilder
@@ -32,9 +34,9 @@ def overlaps(clip, span) -> bool:
     return clip.start < span[1] and span[0] < clip.end
 
 
-def test_ingested_video_answers_where_an_object_was_seen_and_survives_a_restart(models, settings, stream, tmp_path):
+def test_ingested_video_answers_where_an_object_was_seen_and_survives_a_restart(models, settings, stream, mem):
     video, truth = stream
-    store = MemoryStore.open(tmp_path, models.visual, settings.memory)
+    store = MemoryStore.open(mem.where, models.visual, mem.cfg)
     report = ingest(video, models, settings, store, progress=False)
     assert report.status == "ingested" and report.frames == 64
     assert all(a.end <= b.start for a, b in zip(store.clips, store.clips[1:]))  # one timeline, no overlaps
@@ -50,7 +52,7 @@ def test_ingested_video_answers_where_an_object_was_seen_and_survives_a_restart(
     n_clips = len(store)
     store.close()
 
-    reopened = MemoryStore.open(tmp_path, models.visual, settings.memory)  # a restart
+    reopened = MemoryStore.open(mem.where, models.visual, mem.cfg)  # a restart
     assert len(reopened) == n_clips
     for question, spans in answers.items():
         assert [(c.start, c.end) for c in recall(reopened, models.visual, question, k=3)] == spans
@@ -59,10 +61,10 @@ def test_ingested_video_answers_where_an_object_was_seen_and_survives_a_restart(
     reopened.close()
 
 
-def test_consolidation_compresses_old_clips_into_episodes_that_still_ground(models, settings, stream, tmp_path):
+def test_consolidation_compresses_old_clips_into_episodes_that_still_ground(models, settings, stream, mem):
     video, truth = stream
-    cfg = settings.memory.model_copy(update={"short_term_s": 0.0})  # consolidate everything at once
-    store = MemoryStore.open(tmp_path, models.visual, cfg)
+    cfg = mem.cfg.model_copy(update={"short_term_s": 0.0})  # consolidate everything at once
+    store = MemoryStore.open(mem.where, models.visual, cfg)
     ingest(video, models, settings.model_copy(update={"memory": cfg}), store, progress=False)
     episodes = store.episodes
     assert len(episodes) >= 3 and sum(e.n_clips for e in episodes) > len(episodes)  # clips were merged
@@ -73,7 +75,7 @@ def test_consolidation_compresses_old_clips_into_episodes_that_still_ground(mode
     store.close()
 
 
-def test_interrupted_ingest_resumes_without_losing_or_duplicating_clips(models, settings, stream, tmp_path):
+def test_interrupted_ingest_resumes_without_losing_or_duplicating_clips(models, settings, stream, mem):
     video, truth = stream
 
     class Crash(Exception):
@@ -93,14 +95,14 @@ def test_interrupted_ingest_resumes_without_losing_or_duplicating_clips(models, 
             return real.encode(images)
 
     crashing = type(models)(**{**models.__dict__, "visual": CrashingEncoder()})
-    store = MemoryStore.open(tmp_path, real, settings.memory)
+    store = MemoryStore.open(mem.where, real, mem.cfg)
     with pytest.raises(KeyboardInterrupt):
         ingest(video, crashing, settings, store, progress=False)
     kept = [(c.start, c.end) for c in store.clips]
     store.close()
     assert kept and kept[-1][1] < 64
 
-    store = MemoryStore.open(tmp_path, real, settings.memory)
+    store = MemoryStore.open(mem.where, real, mem.cfg)
     report = ingest(video, models, settings, store, progress=False)
     assert report.status == "resumed" and report.frames < 64
     spans = [(c.start, c.end) for c in store.clips]
@@ -134,10 +136,10 @@ def test_snapshot_ignores_frames_added_after_it(models, settings, evaldata):
     assert recall(store, models.visual, "a bus", k=1)[0].start == 3  # without the snapshot it is found
 
 
-def test_memory_made_by_another_encoder_is_refused(models, settings, tmp_path):
+def test_memory_made_by_another_encoder_is_refused(models, settings, mem):
     from omnilive.memory.persist import MemoryMismatch
 
-    MemoryStore.open(tmp_path, models.visual, settings.memory).close()
+    MemoryStore.open(mem.where, models.visual, mem.cfg).close()
 
     class Other:
         dim, name, concept_names, concept_vectors = models.visual.dim, "clip:some-model", None, None
@@ -146,10 +148,10 @@ def test_memory_made_by_another_encoder_is_refused(models, settings, tmp_path):
             return label
 
     with pytest.raises(MemoryMismatch, match="clip:some-model"):
-        MemoryStore.open(tmp_path, Other(), settings.memory)
+        MemoryStore.open(mem.where, Other(), mem.cfg)
 
 
-def test_cli_ingest_and_recall(stream, tmp_path, evaldata):
+def test_cli_ingest_and_recall_the_same_from_sqlite_and_from_postgresql(stream, tmp_path, evaldata, postgres):
     video, truth = stream
     broken = tmp_path / "broken.mp4"
     broken.write_bytes(video.read_bytes()[:2000])  # a truncated download
@@ -170,6 +172,24 @@ def test_cli_ingest_and_recall(stream, tmp_path, evaldata):
     assert {"start", "end", "score", "labels", "keyframe"} <= set(clips[0])
     with open(clips[0]["keyframe"], "rb") as f:
         assert f.read(2) == b"\xff\xd8"
+
+    # the same video into a memory in PostgreSQL (memory.url; --memory names it), recalled by another process
+    env = {**os.environ, "OMNILIVE_MEMORY__URL": postgres.url}
+    name = memory_name()
+    proc = subprocess.run([sys.executable, "-m", "omnilive", "ingest", str(video), "--memory", name, "--json"],
+                          capture_output=True, text=True, timeout=600, env=env)
+    assert proc.returncode == 0 and json.loads(proc.stdout)["status"] == "ingested", proc.stderr
+    proc = subprocess.run([sys.executable, "-m", "omnilive", "recall", "--memory", name, "where is the cat?",
+                           "--json", "-k", "2"], capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr
+    from_pg = json.loads(proc.stdout)["clips"]
+    assert [(c["start"], c["end"], c["score"], c["labels"]) for c in from_pg] == \
+        [(c["start"], c["end"], c["score"], c["labels"]) for c in clips]
+    with open(from_pg[0]["keyframe"], "rb") as f:
+        assert f.read(2) == b"\xff\xd8"
+    missing = subprocess.run([sys.executable, "-m", "omnilive", "recall", "--memory", "nobody", "a cat"],
+                             capture_output=True, text=True, timeout=300, env=env)
+    assert missing.returncode == 2 and "no memory" in missing.stderr
 
 
 def test_unreadable_video_is_a_clear_error(models, settings, tmp_path):

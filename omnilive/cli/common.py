@@ -5,12 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
 from ..backends.base import ModelUnavailable
 from ..backends.registry import Models, load_models
 from ..config import Settings, load_settings
-from ..memory.persist import DB_NAME, MemoryLocked, MemoryMismatch
+from ..memory.persist import MemoryLocked, MemoryMismatch, memory_exists
 from ..memory.store import MemoryStore
 
 
@@ -28,13 +27,13 @@ def open_memory(args: argparse.Namespace, capabilities: tuple[str, ...], *, crea
                 settings: Settings | None = None) -> tuple[Settings, Models, MemoryStore] | None:
     """Load what a verb needs and open ``--memory``; None (after saying why on stderr) if it can't."""
     settings = settings or load_settings(args.config)
-    if not create and not (Path(args.memory) / DB_NAME).exists():
+    if not create and not memory_exists(args.memory, settings.memory.url):
         print(f"omnilive: no memory in {args.memory} (create one with `omnilive ingest`)", file=sys.stderr)
         return None
     try:
         models = load_models(settings, capabilities)
         return settings, models, MemoryStore.open(args.memory, models.visual, settings.memory, models.text_embedding)
-    except (ModelUnavailable, MemoryMismatch, MemoryLocked) as exc:
+    except (ModelUnavailable, MemoryMismatch, MemoryLocked, ConnectionError) as exc:
         print(f"omnilive: {exc}", file=sys.stderr)
         return None
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from pathlib import Path
 
 from ..events import GroundedClip
@@ -35,7 +36,10 @@ def run(args: argparse.Namespace) -> int:
         heard = [heard_row(i, s) for i, s in recall_heard(store, args.question, k)]
     finally:
         store.close()
-    rows = [clip_row(c, Path(args.memory)) for c in clips]
+    # beside a memory directory; for a memory in PostgreSQL, in this machine's cache
+    frames = settings.cache_dir / "keyframes" / re.sub(r"\W", "_", args.memory) if settings.memory.url \
+        else Path(args.memory)
+    rows = [clip_row(c, frames) for c in clips]
     if args.json:
         print(json.dumps({"clips": rows, "heard": heard}, ensure_ascii=False))
     else:
@@ -52,12 +56,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def clip_row(c: GroundedClip, memory_dir: Path) -> dict:
-    """A grounded clip as JSON, its key frame written out as a file beside the memory."""
+    """A grounded clip as JSON, its key frame written out as a file (``memory_dir``/keyframes)."""
     keyframe = None
     if c.keyframe_jpeg:
         path = memory_dir / "keyframes" / f"clip-{c.clip_id}-{c.n_clips}.jpg"
         if not path.exists():
-            path.parent.mkdir(exist_ok=True)
+            path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(c.keyframe_jpeg)
         keyframe = str(path)
     return {"start": round(c.start, 3), "end": round(c.end, 3), "score": round(c.score, 4),

@@ -70,6 +70,79 @@ CREATE TABLE IF NOT EXISTS sources (
 """
 
 
+# ---- rows: how each memory item is stored, shared with the PostgreSQL store (memory/pg.py) ----
+
+HEARD_COLUMNS = 'id, start, "end", kind, text, labels, speaker, score, language, vector'
+TURN_COLUMNS = 'start, "end", wall, heard, language, source, for_assistant, answer, state, grounding'
+_TURN_KEYS = ("id", "start", "end", "wall", "heard", "language", "source", "for_assistant", "answer", "state")
+
+
+def clip_row(c: ClipMemory) -> tuple:
+    return (c.clip_id, c.start, c.end, c.n_frames, json.dumps(c.labels), c.text,
+            c.global_vector.astype(np.float32).tobytes(), c.tokens.astype(np.float16).tobytes(),
+            json.dumps(c.tokens.shape), c.keyframe_jpeg, json.dumps(c.concepts))
+
+
+def clip_of(r) -> ClipMemory:
+    return ClipMemory(clip_id=r[0], start=r[1], end=r[2], n_frames=r[3], labels=tuple(json.loads(r[4])),
+                      text=r[5], global_vector=np.frombuffer(r[6], np.float32).copy(),
+                      tokens=np.frombuffer(r[7], np.float16).reshape(json.loads(r[8])).copy(),
+                      keyframe_jpeg=bytes(r[9]), concepts=tuple((k, p) for k, p in json.loads(r[10])))
+
+
+def episode_row(e: Episode) -> tuple:
+    return (e.episode_id, e.start, e.end, e.n_clips, e.n_frames, json.dumps(e.labels), json.dumps(e.concepts),
+            e.text, e.vectors.astype(np.float16).tobytes(), len(e.vectors), e.tokens.astype(np.float16).tobytes(),
+            json.dumps(e.tokens.shape), e.keyframe_jpeg, e.first_clip, e.last_clip)
+
+
+def episode_of(r, dim: int) -> Episode:
+    return Episode(episode_id=r[0], start=r[1], end=r[2], n_clips=r[3], n_frames=r[4],
+                   labels=tuple(json.loads(r[5])), concepts=tuple((k, p) for k, p in json.loads(r[6])), text=r[7],
+                   vectors=np.frombuffer(r[8], np.float16).reshape(r[9], dim).copy(),
+                   tokens=np.frombuffer(r[10], np.float16).reshape(json.loads(r[11])).copy(),
+                   keyframe_jpeg=bytes(r[12]), first_clip=r[13], last_clip=r[14])
+
+
+def heard_row(item: HeardItem, vector: np.ndarray | None) -> tuple:
+    return (item.item_id, item.start, item.end, item.kind, item.text, json.dumps(item.labels), item.speaker,
+            item.score, item.language, None if vector is None else vector.astype(np.float16).tobytes())
+
+
+def heard_of(r) -> tuple[HeardItem, np.ndarray | None]:
+    item = HeardItem(item_id=r[0], start=r[1], end=r[2], kind=r[3], text=r[4], labels=tuple(json.loads(r[5])),
+                     speaker=r[6], score=r[7], language=r[8])
+    return item, None if r[9] is None else np.frombuffer(r[9], np.float16).astype(np.float32)
+
+
+def turn_row(turn: dict[str, Any]) -> tuple:
+    return (turn["start"], turn["end"], turn["wall"], turn["heard"], turn["language"], turn["source"],
+            int(turn["for_assistant"]), turn["answer"], turn["state"], json.dumps(turn["grounding"]))
+
+
+def turn_of(r) -> dict[str, Any]:
+    return {**dict(zip(_TURN_KEYS, r[:10])), "for_assistant": bool(r[7]), "grounding": json.loads(r[10])}
+
+
+def word_grams(words: list[str]) -> dict[str, list[str]]:
+    """The trigrams of each long word (a name the ASR may spell differently)."""
+    return {w: [w[i:i + 3] for i in range(len(w) - 2)] for w in words if len(w) >= 5}
+
+
+def add_fuzzy(scores: dict[int, float], grams: dict[str, list[str]], rows) -> None:
+    """At half weight, rows (id, text) holding at least FUZZY_SHARE of one word's trigrams."""
+    for rowid, text in rows:
+        low = text.lower()
+        share = max(sum(g in low for g in gs) / len(gs) for gs in grams.values())
+        if share >= FUZZY_SHARE:
+            scores[rowid] = max(scores.get(rowid, 0.0), 0.5 * share)
+
+
+def like_share(grams: list[str], rows) -> list[tuple[int, float]]:
+    """Chinese: (id, share of the question's character pairs found) per row (id, text)."""
+    return [(r[0], sum(g in r[1] for g in grams) / len(grams)) for r in rows]
+
+
 class MemoryMismatch(RuntimeError):
     """The directory holds memory made by another encoder (its vectors live in another space)."""
 
@@ -95,6 +168,24 @@ def _lock(directory: Path):
     f.write(f"process {os.getpid()}")
     f.flush()
     return f
+
+
+def open_db(where: str | Path, encoder_id: str, dim: int, url: str | None = None):
+    """The memory at ``where``: a directory (SQLite), or with ``url`` a memory's name in that
+    PostgreSQL database (memory/pg.py)."""
+    if url:
+        from .pg import PostgresMemoryDB
+
+        return PostgresMemoryDB(url, str(where), encoder_id, dim)
+    return MemoryDB(where, encoder_id, dim)
+
+
+def memory_exists(where: str | Path, url: str | None = None) -> bool:
+    if url:
+        from .pg import PostgresMemories
+
+        return PostgresMemories(url).exists(str(where))
+    return (Path(where) / DB_NAME).exists()
 
 
 class MemoryDB:
@@ -161,42 +252,18 @@ class MemoryDB:
             self._con.execute("INSERT OR REPLACE INTO meta VALUES ('wall_end', ?)", (json.dumps(wall_end),))
             if source is not None:
                 self._con.execute("INSERT OR REPLACE INTO sources VALUES (?,?,?,?,0)", source)
-            self._con.execute(
-                "INSERT INTO clips VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                (c.clip_id, c.start, c.end, c.n_frames, json.dumps(c.labels), c.text,
-                 c.global_vector.astype(np.float32).tobytes(), c.tokens.astype(np.float16).tobytes(),
-                 json.dumps(c.tokens.shape), c.keyframe_jpeg, json.dumps(c.concepts)))
+            self._con.execute("INSERT INTO clips VALUES (?,?,?,?,?,?,?,?,?,?,?)", clip_row(c))
 
     def add_episode(self, e: Episode, clip_ids: list[int]) -> None:
         with self._transaction():
-            self._con.execute(
-                "INSERT INTO episodes VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (e.episode_id, e.start, e.end, e.n_clips, e.n_frames, json.dumps(e.labels),
-                 json.dumps(e.concepts), e.text, e.vectors.astype(np.float16).tobytes(), len(e.vectors),
-                 e.tokens.astype(np.float16).tobytes(), json.dumps(e.tokens.shape), e.keyframe_jpeg,
-                 e.first_clip, e.last_clip))
+            self._con.execute("INSERT INTO episodes VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", episode_row(e))
             self._con.executemany("DELETE FROM clips WHERE id = ?", [(i,) for i in clip_ids])
 
     def load(self, dim: int) -> tuple[list[ClipMemory], list[Episode]]:
         with self._lock:
             clip_rows = self._con.execute("SELECT * FROM clips ORDER BY id").fetchall()
             ep_rows = self._con.execute("SELECT * FROM episodes ORDER BY id").fetchall()
-        clips = [
-            ClipMemory(clip_id=r[0], start=r[1], end=r[2], n_frames=r[3], labels=tuple(json.loads(r[4])),
-                       text=r[5], global_vector=np.frombuffer(r[6], np.float32).copy(),
-                       tokens=np.frombuffer(r[7], np.float16).reshape(json.loads(r[8])).copy(), keyframe_jpeg=r[9],
-                       concepts=tuple((k, p) for k, p in json.loads(r[10])))
-            for r in clip_rows
-        ]
-        episodes = [
-            Episode(episode_id=r[0], start=r[1], end=r[2], n_clips=r[3], n_frames=r[4],
-                    labels=tuple(json.loads(r[5])), concepts=tuple((k, p) for k, p in json.loads(r[6])), text=r[7],
-                    vectors=np.frombuffer(r[8], np.float16).reshape(r[9], dim).copy(),
-                    tokens=np.frombuffer(r[10], np.float16).reshape(json.loads(r[11])).copy(),
-                    keyframe_jpeg=r[12], first_clip=r[13], last_clip=r[14])
-            for r in ep_rows
-        ]
-        return clips, episodes
+        return [clip_of(r) for r in clip_rows], [episode_of(r, dim) for r in ep_rows]
 
     def delete_between(self, start: float, end: float) -> dict[str, int]:
         """Delete every clip, episode and conversation turn overlapping [start, end], in one transaction."""
@@ -231,11 +298,8 @@ class MemoryDB:
 
     def add_heard(self, item: HeardItem, vector: np.ndarray | None) -> None:
         with self._lock:
-            self._con.execute(
-                'INSERT INTO heard (id, start, "end", kind, text, labels, speaker, score, language, vector)'
-                " VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (item.item_id, item.start, item.end, item.kind, item.text, json.dumps(item.labels), item.speaker,
-                 item.score, item.language, None if vector is None else vector.astype(np.float16).tobytes()))
+            self._con.execute(f"INSERT INTO heard ({HEARD_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                              heard_row(item, vector))
 
     def update_heard(self, item: HeardItem) -> None:
         """A merged sound grew: only its end and score change (its text, and so the index, stay)."""
@@ -261,11 +325,8 @@ class MemoryDB:
 
     def heard_items(self) -> list[tuple[HeardItem, np.ndarray | None]]:
         with self._lock:
-            rows = self._con.execute('SELECT id, start, "end", kind, text, labels, speaker, score, language, vector'
-                                     " FROM heard ORDER BY start, id").fetchall()
-        return [(HeardItem(item_id=r[0], start=r[1], end=r[2], kind=r[3], text=r[4], labels=tuple(json.loads(r[5])),
-                           speaker=r[6], score=r[7], language=r[8]),
-                 None if r[9] is None else np.frombuffer(r[9], np.float16).astype(np.float32)) for r in rows]
+            rows = self._con.execute(f"SELECT {HEARD_COLUMNS} FROM heard ORDER BY start, id").fetchall()
+        return [heard_of(r) for r in rows]
 
     def heard_match(self, words: list[str], limit: int = 50) -> list[tuple[int, float]]:
         """FTS5 over the heard text: (id, 0..1) for rows with any of these words (by bm25 rank), or,
@@ -273,18 +334,14 @@ class MemoryDB:
         the ASR spelt differently ("Mainz" / "Maintz") is still found, below exact matches."""
         words = [w.replace('"', "") for w in words]
         scores = self._fts(" OR ".join(f'"{w}"' for w in words), limit)
-        long = {w: [w[i:i + 3] for i in range(len(w) - 2)] for w in words if len(w) >= 5}
-        grams = list(dict.fromkeys(g for gs in long.values() for g in gs))
+        grams = word_grams(words)
         if grams:  # a row counts when it holds most of one word's trigrams ("ing" alone is no match)
             with self._lock:
                 rows = self._con.execute(
                     "SELECT rowid, text FROM heard_fts WHERE heard_fts MATCH ? ORDER BY bm25(heard_fts) LIMIT ?",
-                    (" OR ".join(f'"{g}"' for g in grams), 4 * limit)).fetchall()
-            for rowid, text in rows:
-                low = text.lower()
-                share = max(sum(g in low for g in gs) / len(gs) for gs in long.values())
-                if share >= FUZZY_SHARE:
-                    scores[rowid] = max(scores.get(rowid, 0.0), 0.5 * share)
+                    (" OR ".join(f'"{g}"' for g in sorted({g for gs in grams.values() for g in gs})),
+                     4 * limit)).fetchall()
+            add_fuzzy(scores, grams, rows)
         return sorted(scores.items(), key=lambda p: -p[1])[:limit]
 
     def _fts(self, query: str, limit: int) -> dict[int, float]:
@@ -301,7 +358,7 @@ class MemoryDB:
         with self._lock:
             rows = self._con.execute(f"SELECT id, text FROM heard WHERE {where} LIMIT ?",
                                      [f"%{g}%" for g in grams] + [limit]).fetchall()
-        return [(r[0], sum(g in r[1] for g in grams) / len(grams)) for r in rows]
+        return like_share(grams, rows)
 
     # ---- watches (runtime/watching.py) -------------------------------------------------------
 
@@ -323,11 +380,7 @@ class MemoryDB:
     def add_turn(self, turn: dict[str, Any]) -> int:
         """One turn of the conversation (see runtime/history.py); returns its id."""
         with self._lock:
-            cur = self._con.execute(
-                'INSERT INTO turns (start, "end", wall, heard, language, source, for_assistant, answer, state, grounding)'
-                " VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (turn["start"], turn["end"], turn["wall"], turn["heard"], turn["language"], turn["source"],
-                 int(turn["for_assistant"]), turn["answer"], turn["state"], json.dumps(turn["grounding"])))
+            cur = self._con.execute(f"INSERT INTO turns ({TURN_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)", turn_row(turn))
             return int(cur.lastrowid)
 
     def set_turn_state(self, turn_id: int, state: str) -> None:
@@ -341,12 +394,9 @@ class MemoryDB:
     def turns(self, limit: int = 50, before: int | None = None) -> list[dict[str, Any]]:
         """The latest ``limit`` turns (before turn id ``before``), oldest first."""
         with self._lock:
-            rows = self._con.execute(
-                'SELECT id, start, "end", wall, heard, language, source, for_assistant, answer, state, grounding'
-                " FROM turns WHERE id < ? ORDER BY id DESC LIMIT ?", (before or 2**62, limit)).fetchall()
-        keys = ("id", "start", "end", "wall", "heard", "language", "source", "for_assistant", "answer", "state")
-        return [{**dict(zip(keys, r[:10])), "for_assistant": bool(r[7]), "grounding": json.loads(r[10])}
-                for r in rows[::-1]]
+            rows = self._con.execute(f"SELECT id, {TURN_COLUMNS} FROM turns WHERE id < ? ORDER BY id DESC LIMIT ?",
+                                     (before or 2**62, limit)).fetchall()
+        return [turn_of(r) for r in rows[::-1]]
 
     # ---- ingested files -----------------------------------------------------------------------
 

@@ -23,7 +23,7 @@ from ..config import MemoryConfig
 from ..events import ClipMemory, GroundedClip
 from .heard import HeardMemory
 from .longterm import Consolidator, Episode
-from .persist import MemoryDB
+from .persist import MemoryDB, open_db
 from .clips import CONCEPTS
 from .ranking import Candidate, Vocabulary, concept_scores, content_words, query_text, rank
 
@@ -106,10 +106,11 @@ class MemoryStore:
         self._consolidator = Consolidator(self.cfg, first_id=episodes[-1].episode_id + 1 if episodes else 0)
 
     @classmethod
-    def open(cls, directory: str | Path, encoder: VisualEncoder, cfg: MemoryConfig,
+    def open(cls, where: str | Path, encoder: VisualEncoder, cfg: MemoryConfig,
              text: TextEmbedder | None = None) -> "MemoryStore":
-        """The persistent memory in ``directory`` for this encoder's embedding space."""
-        return cls(encoder.dim, cfg, MemoryDB(directory, encoder.name, encoder.dim), encoder, text)
+        """The persistent memory at ``where`` for this encoder's embedding space: a directory, or
+        with ``cfg.url`` set a memory's name in that PostgreSQL database."""
+        return cls(encoder.dim, cfg, open_db(where, encoder.name, encoder.dim, cfg.url), encoder, text)
 
     def _keys(self, item: ClipMemory | Episode) -> "_Keys":
         idx, prior = self._vocab.encode(item.concepts, CONCEPTS) if self._vocab else (None, None)

@@ -16,6 +16,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+import os
+import platform
 from contextlib import asynccontextmanager
 from importlib import resources
 
@@ -80,7 +82,7 @@ def create_app(settings: Settings | None = None, models: Models | None = None) -
         app.state.tokens = Tokens(memory_root(settings) / "sessions", app.state.models.visual, settings.memory,
                                   app.state.models.text_embedding)
         app.state.new_sessions = RateLimit(settings.server.new_sessions_per_minute)
-        log.info("omnilive ready; session memory in %s", app.state.tokens.root)
+        log.info("omnilive ready; session memory in %s", app.state.tokens.location)
         yield
         for _ in range(100):  # let closing sessions put their last clips into memory first
             if app.state.sessions == 0:
@@ -90,6 +92,14 @@ def create_app(settings: Settings | None = None, models: Models | None = None) -
 
     app = FastAPI(title="omnilive", lifespan=lifespan)
     install_log_redaction()
+    process = f"{platform.node()}:{os.getpid()}"
+
+    @app.middleware("http")
+    async def which_process(request, call_next):
+        """Every response names the process that served it (several behind one proxy: docs/SCALING.md)."""
+        response = await call_next(request)
+        response.headers["X-Omnilive-Process"] = process
+        return response
 
     @app.get("/", response_class=HTMLResponse)
     async def index() -> str:

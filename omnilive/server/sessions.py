@@ -1,9 +1,10 @@
 """Session tokens and per-user memory.
 
 A token is a 192-bit random secret handed out by ``POST /api/sessions``. Its memory lives in
-``<memory root>/<sha256(token)[:32]>/`` (the token itself is never written to disk), so a token is
-valid exactly when its directory exists, and a returning user with the same token gets the same
-memory back after a server restart. One live connection per token at a time: the memory has one
+``<memory root>/<sha256(token)[:32]>/`` (the token itself is never written to disk), or with
+``memory.url`` set in the PostgreSQL memory of that name, so a token is valid exactly when its
+memory exists, and a returning user with the same token gets the same memory back after a server
+restart, from any server process on the same database. One live connection per token at a time: the memory has one
 writer, and two cameras feeding one memory would interleave two timelines.
 """
 
@@ -39,8 +40,14 @@ class SessionBusy(RuntimeError):
 class Tokens:
     def __init__(self, root: Path, encoder: VisualEncoder, cfg: MemoryConfig, text: TextEmbedder | None = None) -> None:
         self.root = Path(root)
-        self.root.mkdir(parents=True, exist_ok=True)
         self._encoder, self._cfg, self._text = encoder, cfg, text
+        self._pg = None
+        if cfg.url:
+            from ..memory.pg import PostgresMemories
+
+            self._pg = PostgresMemories(cfg.url)
+        else:
+            self.root.mkdir(parents=True, exist_ok=True)
         self._stores: dict[str, MemoryStore] = {}
         self._live: dict[str, Callable[[], None]] = {}  # key -> ends that live connection (a takeover)
         self._closing: dict[str, threading.Event] = {}  # memories a session that just ended is closing
@@ -55,14 +62,36 @@ class Tokens:
     def create(self, limit: int | None = None) -> str:
         """A new token and its (empty) memory directory; TokensFull once ``limit`` exist."""
         with self._lock:
-            if limit is not None and sum(1 for p in self.root.iterdir() if p.is_dir()) >= limit:
+            if limit is not None and self._count() >= limit:
                 raise TokensFull(f"this server holds as many sessions as it may ({limit}, server.max_tokens)")
             token = secrets.token_urlsafe(24)
-            (self.root / self._key(token)).mkdir()
+            if self._pg is not None:
+                self._pg.create(self._key(token))
+            else:
+                (self.root / self._key(token)).mkdir()
         return token
 
+    def _count(self) -> int:
+        return self._pg.count() if self._pg is not None else sum(1 for p in self.root.iterdir() if p.is_dir())
+
+    def _exists(self, key: str) -> bool:
+        return self._pg.exists(key) if self._pg is not None else (self.root / key).is_dir()
+
+    def _open(self, key: str) -> MemoryStore:
+        where = key if self._pg is not None else self.root / key
+        return MemoryStore.open(where, self._encoder, self._cfg, self._text)
+
+    @property
+    def location(self) -> str:
+        """Where memories are kept, for the log (a database URL without its password)."""
+        if self._pg is not None:
+            from ..memory.pg import redact
+
+            return redact(self._pg.url)
+        return str(self.root)
+
     def check(self, token: str | None) -> str:
-        if not token or not (self.root / self._key(token)).is_dir():
+        if not token or not self._exists(self._key(token)):
             raise TokenError("a valid session token is required (POST /api/sessions gives one)")
         return self._key(token)
 
@@ -86,7 +115,7 @@ class Tokens:
             if store is not None:
                 yield store
                 return
-            store = MemoryStore.open(self.root / key, self._encoder, self._cfg, self._text)
+            store = self._open(key)
             try:
                 yield store
             finally:
@@ -110,7 +139,7 @@ class Tokens:
             one_at_a_time = self._readers.setdefault(key, threading.Lock())
         try:
             with one_at_a_time:  # after any read that has the memory open
-                store = MemoryStore.open(self.root / key, self._encoder, self._cfg, self._text)
+                store = self._open(key)
                 with self._lock:
                     self._stores[key] = store
         except BaseException:

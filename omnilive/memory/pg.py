@@ -1,0 +1,403 @@
+"""Memory in PostgreSQL (``memory.url = "postgresql://..."``): many memories in one database, so
+any server process can reach any user's memory, and front ends keep nothing on their own disk.
+
+The same methods as the SQLite ``MemoryDB`` (persist.py), row for row the same encoding (the row
+functions are shared), every table keyed by the memory's id. What differs, and why:
+
+* **One writer per memory, across processes**: a session-level advisory lock on the memory's name,
+  held by the store's connection for as long as it is open (released by PostgreSQL when the
+  connection or process dies, so a crash never leaves a stale lock). A second open, in any process,
+  gets ``MemoryLocked``, as a second SQLite open gets it from ``flock``.
+* **Vectors are ``bytea``, ranked in numpy**: the store loads one user's clips, episodes and heard
+  vectors into RAM when it opens their memory (as with SQLite), and a brute-force dot product over
+  a day of them takes about a millisecond (bench/memory_bench.py). pgvector would only pay off for
+  a search across users or a memory larger than RAM; Debian's PostgreSQL 15 does not ship it.
+* **Search of what was heard**: a ``tsvector`` of the words ('simple' configuration: no stemming
+  or stop words, as SQLite's trigram index) with prefix matching, ranked by ``ts_rank``; loose
+  matches of long words by their trigrams with ``LIKE`` (a ``pg_trgm`` GIN index speeds it up
+  where the extension is installed).
+* **Forgetting**: deleted in one transaction, then the tables it touched are rewritten (``VACUUM
+  FULL``): a plain VACUUM frees a dead row's space but leaves its bytes in the page, and a GIN
+  index keeps a deleted word's key. tests/test_forget.py greps the database's files for what was
+  forgotten. PostgreSQL's write-ahead log and any backups keep them until
+  they are recycled: a deployment that must prove erasure sets its WAL retention and backup policy
+  accordingly (docs/SCALING.md).
+* **Schema migrations** are versioned in ``omnilive_schema`` and applied in order, under a
+  transaction-level advisory lock so two processes starting at once do not race.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+import time
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+
+from ..events import ClipMemory, HeardItem
+from .longterm import Episode
+from .persist import (
+    HEARD_COLUMNS, SCHEMA_VERSION, TURN_COLUMNS, MemoryLocked, MemoryMismatch, add_fuzzy, clip_of, clip_row,
+    episode_of, episode_row, heard_of, heard_row, like_share, turn_of, turn_row, word_grams,
+)
+
+log = logging.getLogger(__name__)
+LOCK_SPACE = "omnilive:"  # advisory lock keys: hashtextextended(LOCK_SPACE || name, 0)
+MIGRATE_LOCK = 0x6F6D6E69  # "omni": held while migrations run
+
+MIGRATIONS: list[tuple[int, str]] = [
+    (1, """
+CREATE TABLE memories (id BIGSERIAL PRIMARY KEY, name TEXT UNIQUE NOT NULL, created DOUBLE PRECISION NOT NULL);
+CREATE TABLE meta (memory_id BIGINT NOT NULL REFERENCES memories ON DELETE CASCADE, key TEXT NOT NULL,
+    value TEXT NOT NULL, PRIMARY KEY (memory_id, key));
+CREATE TABLE clips (memory_id BIGINT NOT NULL REFERENCES memories ON DELETE CASCADE, id BIGINT NOT NULL,
+    start DOUBLE PRECISION NOT NULL, "end" DOUBLE PRECISION NOT NULL, n_frames INTEGER NOT NULL, labels TEXT NOT NULL,
+    text TEXT NOT NULL, vector BYTEA NOT NULL, tokens BYTEA NOT NULL, tokens_shape TEXT NOT NULL,
+    keyframe BYTEA NOT NULL, concepts TEXT NOT NULL, PRIMARY KEY (memory_id, id));
+CREATE TABLE episodes (memory_id BIGINT NOT NULL REFERENCES memories ON DELETE CASCADE, id BIGINT NOT NULL,
+    start DOUBLE PRECISION NOT NULL, "end" DOUBLE PRECISION NOT NULL, n_clips INTEGER NOT NULL,
+    n_frames INTEGER NOT NULL, labels TEXT NOT NULL, concepts TEXT NOT NULL, text TEXT NOT NULL,
+    vectors BYTEA NOT NULL, n_vectors INTEGER NOT NULL, tokens BYTEA NOT NULL, tokens_shape TEXT NOT NULL,
+    keyframe BYTEA NOT NULL, first_clip BIGINT NOT NULL, last_clip BIGINT NOT NULL, PRIMARY KEY (memory_id, id));
+CREATE TABLE turns (memory_id BIGINT NOT NULL REFERENCES memories ON DELETE CASCADE, id BIGSERIAL PRIMARY KEY,
+    start DOUBLE PRECISION NOT NULL, "end" DOUBLE PRECISION NOT NULL, wall DOUBLE PRECISION NOT NULL,
+    heard TEXT NOT NULL, language TEXT NOT NULL, source TEXT NOT NULL, for_assistant INTEGER NOT NULL,
+    answer TEXT NOT NULL, state TEXT NOT NULL, grounding TEXT NOT NULL);
+CREATE INDEX turns_memory ON turns (memory_id, id);
+CREATE TABLE heard (memory_id BIGINT NOT NULL REFERENCES memories ON DELETE CASCADE, id BIGINT NOT NULL,
+    start DOUBLE PRECISION NOT NULL, "end" DOUBLE PRECISION NOT NULL, kind TEXT NOT NULL, text TEXT NOT NULL,
+    labels TEXT NOT NULL, speaker TEXT NOT NULL, score DOUBLE PRECISION NOT NULL, language TEXT NOT NULL,
+    vector BYTEA, words TSVECTOR GENERATED ALWAYS AS (to_tsvector('simple', text)) STORED,
+    PRIMARY KEY (memory_id, id));
+CREATE INDEX heard_words ON heard USING GIN (words);
+CREATE TABLE heard_episodes (memory_id BIGINT NOT NULL REFERENCES memories ON DELETE CASCADE,
+    id BIGSERIAL PRIMARY KEY, start DOUBLE PRECISION NOT NULL, "end" DOUBLE PRECISION NOT NULL,
+    n_items INTEGER NOT NULL, summary TEXT NOT NULL);
+CREATE TABLE watches (memory_id BIGINT NOT NULL REFERENCES memories ON DELETE CASCADE, id BIGSERIAL PRIMARY KEY,
+    kind TEXT NOT NULL, thing TEXT NOT NULL, said TEXT NOT NULL, created DOUBLE PRECISION NOT NULL,
+    active INTEGER NOT NULL);
+CREATE TABLE sources (memory_id BIGINT NOT NULL REFERENCES memories ON DELETE CASCADE, path TEXT NOT NULL,
+    fingerprint TEXT NOT NULL, "offset" DOUBLE PRECISION NOT NULL, done_t DOUBLE PRECISION NOT NULL,
+    finished INTEGER NOT NULL, PRIMARY KEY (memory_id, path));
+"""),
+]
+_TRGM = "CREATE INDEX IF NOT EXISTS heard_trgm ON heard USING GIN (lower(text) gin_trgm_ops)"
+_TABLES = ("clips", "episodes", "turns", "heard", "heard_episodes")
+
+
+def _connect(url: str):
+    import psycopg
+
+    try:
+        return psycopg.connect(url, autocommit=True, connect_timeout=10, application_name="omnilive")
+    except psycopg.OperationalError as exc:
+        raise ConnectionError(f"PostgreSQL at {redact(url)} is not reachable ({_first_line(exc)}); start it or "
+                              "fix memory.url") from None
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for messages and logs."""
+    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def migrate(con) -> int:
+    """Bring the database's schema up to date; returns its version."""
+    with con.transaction():
+        con.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATE_LOCK,))
+        con.execute("CREATE TABLE IF NOT EXISTS omnilive_schema (version INTEGER PRIMARY KEY, applied TIMESTAMPTZ "
+                    "NOT NULL DEFAULT now())")
+        have = con.execute("SELECT coalesce(max(version), 0) FROM omnilive_schema").fetchone()[0]
+        for version, sql in MIGRATIONS:
+            if version > have:
+                con.execute(sql)
+                con.execute("INSERT INTO omnilive_schema (version) VALUES (%s)", (version,))
+                log.info("memory database migrated to schema %d", version)
+                have = version
+    try:  # optional: loose matching of names stays correct without it, only slower
+        with con.transaction():
+            con.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+            con.execute(_TRGM)
+    except Exception as exc:  # noqa: BLE001 - any failure here leaves a working (slower) store
+        log.info("pg_trgm not available (%s): loose matches of heard words scan the memory's rows", _first_line(exc))
+    return have
+
+
+class PostgresMemories:
+    """The memories in one PostgreSQL database, by name (a CLI ``--memory NAME``, a server token's
+    key). One connection, reopened if the server dropped it (a server checks a token per request)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._lock = threading.Lock()
+        self._con = _connect(url)
+        migrate(self._con)
+
+    def _query(self, sql: str, params: tuple = ()):
+        with self._lock:
+            for attempt in (0, 1):
+                try:
+                    if self._con.closed:
+                        self._con = _connect(self.url)
+                    cur = self._con.execute(sql, params)
+                    return cur.fetchall() if cur.description else []
+                except Exception as exc:  # a dropped connection: once more on a new one
+                    import psycopg
+
+                    if attempt or not isinstance(exc, psycopg.OperationalError):
+                        raise
+                    self._con.close()
+
+    def exists(self, name: str) -> bool:
+        return bool(self._query("SELECT 1 FROM memories WHERE name = %s", (name,)))
+
+    def create(self, name: str) -> None:
+        self._query("INSERT INTO memories (name, created) VALUES (%s, %s)", (name, time.time()))
+
+    def count(self) -> int:
+        return int(self._query("SELECT count(*) FROM memories")[0][0])
+
+    def drop(self, name: str) -> None:
+        """Delete a memory and everything in it (cascades to every table)."""
+        self._query("DELETE FROM memories WHERE name = %s", (name,))
+
+    def close(self) -> None:
+        with self._lock:
+            self._con.close()
+
+
+class PostgresMemoryDB:
+    """One memory in PostgreSQL, open for writing by this process alone (see the module docstring)."""
+
+    def __init__(self, url: str, name: str, encoder_id: str, dim: int) -> None:
+        self.name, self.url = name, url
+        self._deleted: set[str] = set()  # tables rows were deleted from since the last scrub
+        self._con = _connect(url)
+        self._lock = threading.Lock()  # one connection, used from the encoder thread and readers
+        try:
+            migrate(self._con)
+            locked = self._con.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))",
+                                       (LOCK_SPACE + name,)).fetchone()[0]
+            if not locked:
+                raise MemoryLocked(f"memory {name!r} is in use by another process (a live session or an ingest); "
+                                   "stop it first, or use another --memory name")
+            self._con.execute("INSERT INTO memories (name, created) VALUES (%s, %s) ON CONFLICT (name) DO NOTHING",
+                              (name, time.time()))
+            self.memory_id = self._con.execute("SELECT id FROM memories WHERE name = %s", (name,)).fetchone()[0]
+            self._check_identity(encoder_id, dim)
+        except BaseException:
+            self._con.close()  # also releases the advisory lock
+            raise
+
+    def _check_identity(self, encoder_id: str, dim: int) -> None:
+        meta = self.meta()
+        if not meta:
+            self.set_meta(schema=SCHEMA_VERSION, encoder=encoder_id, dim=dim)
+            return
+        if meta.get("encoder") != encoder_id or int(meta.get("dim", -1)) != dim:
+            raise MemoryMismatch(
+                f"memory {self.name!r} holds memory encoded by {meta.get('encoder')!r} (dim {meta.get('dim')}), "
+                f"but the configured visual encoder is {encoder_id!r} (dim {dim}); use another --memory name "
+                "or the encoder it was made with")
+
+    def _run(self, sql: str, params: tuple | list = ()):
+        """``sql`` whose first parameter is this memory's id."""
+        with self._lock:
+            return self._con.execute(sql, (self.memory_id, *params))
+
+    def _run_raw(self, sql: str, params: tuple):
+        with self._lock:
+            return self._con.execute(sql, params)
+
+    @contextmanager
+    def _transaction(self):
+        with self._lock, self._con.transaction():
+            yield self._con
+
+    # ---- meta ---------------------------------------------------------------------------------
+
+    def meta(self) -> dict[str, Any]:
+        return {k: json.loads(v) for k, v in self._run("SELECT key, value FROM meta WHERE memory_id = %s").fetchall()}
+
+    def set_meta(self, **values: Any) -> None:
+        with self._transaction() as con:
+            self._put_meta(con, values)
+
+    def _put_meta(self, con, values: dict[str, Any]) -> None:
+        con.cursor().executemany("INSERT INTO meta VALUES (%s, %s, %s) ON CONFLICT (memory_id, key) DO UPDATE SET value = "
+                        "EXCLUDED.value", [(self.memory_id, k, json.dumps(v)) for k, v in values.items()])
+
+    # ---- clips and episodes -------------------------------------------------------------------
+
+    def add_clip(self, c: ClipMemory, wall_end: float, source: tuple[str, str, float, float] | None = None) -> None:
+        with self._transaction() as con:
+            self._put_meta(con, {"wall_end": wall_end})
+            if source is not None:
+                self._put_source(con, (*source, False))
+            con.execute("INSERT INTO clips VALUES (%s" + ",%s" * 11 + ")", (self.memory_id, *clip_row(c)))
+
+    def add_episode(self, e: Episode, clip_ids: list[int]) -> None:
+        with self._transaction() as con:
+            con.execute("INSERT INTO episodes VALUES (%s" + ",%s" * 15 + ")", (self.memory_id, *episode_row(e)))
+            con.execute("DELETE FROM clips WHERE memory_id = %s AND id = ANY(%s)", (self.memory_id, clip_ids))
+
+    def load(self, dim: int) -> tuple[list[ClipMemory], list[Episode]]:
+        clip_rows = self._run("SELECT * FROM clips WHERE memory_id = %s ORDER BY id").fetchall()
+        ep_rows = self._run("SELECT * FROM episodes WHERE memory_id = %s ORDER BY id").fetchall()
+        return [clip_of(r[1:]) for r in clip_rows], [episode_of(r[1:], dim) for r in ep_rows]
+
+    def delete_between(self, start: float, end: float) -> dict[str, int]:
+        counts = {}
+        with self._transaction() as con:
+            for table in _TABLES:
+                cur = con.execute(f'DELETE FROM {table} WHERE memory_id = %s AND "end" >= %s AND start <= %s',
+                                  (self.memory_id, start, end))
+                counts[table] = cur.rowcount
+                if cur.rowcount:
+                    self._deleted.add(table)
+        return counts
+
+    def scrub(self) -> None:
+        """After a forget: the tables rows were deleted from are rewritten (``VACUUM FULL``), since
+        PostgreSQL leaves a deleted row's bytes in its page, and its text in a GIN index, until
+        the space is reused. The rewrite locks that table for every memory while it runs (measured
+        in bench/scale_bench.py); the write-ahead log is the deployment's to manage (module docstring)."""
+        with self._lock:
+            for table in sorted(self._deleted):
+                self._con.execute(f"VACUUM FULL {table}")
+            self._deleted.clear()
+
+    def delete_heard_items(self, ids: list[int], words: list[str]) -> int:
+        with self._transaction() as con:
+            con.execute("DELETE FROM heard WHERE memory_id = %s AND id = ANY(%s)", (self.memory_id, ids))
+            self._deleted.update(("heard", "turns"))
+            n = 0
+            for w in words:
+                n += con.execute("DELETE FROM turns WHERE memory_id = %s AND (heard ILIKE %s OR answer ILIKE %s)",
+                                 (self.memory_id, f"%{w}%", f"%{w}%")).rowcount
+        return n
+
+    # ---- heard memory -------------------------------------------------------------------------
+
+    def add_heard(self, item: HeardItem, vector: np.ndarray | None) -> None:
+        self._run(f"INSERT INTO heard (memory_id, {HEARD_COLUMNS}) VALUES (%s" + ",%s" * 10 + ")",
+                  heard_row(item, vector))
+
+    def update_heard(self, item: HeardItem) -> None:
+        self._run_raw('UPDATE heard SET "end" = %s, score = %s WHERE memory_id = %s AND id = %s',
+                      (item.end, item.score, self.memory_id, item.item_id))
+
+    def add_heard_episode(self, start: float, end: float, n_items: int, summary: str) -> None:
+        self._run('INSERT INTO heard_episodes (memory_id, start, "end", n_items, summary) VALUES (%s,%s,%s,%s,%s)',
+                  (start, end, n_items, summary))
+
+    def heard_episodes(self) -> list[tuple[float, float, int, str]]:
+        return [tuple(r) for r in self._run('SELECT start, "end", n_items, summary FROM heard_episodes '
+                                            "WHERE memory_id = %s ORDER BY start").fetchall()]
+
+    def delete_heard_between(self, start: float, end: float) -> None:
+        self._run('DELETE FROM heard WHERE memory_id = %s AND "end" >= %s AND start <= %s', (start, end))
+
+    def delete_heard(self, item_id: int) -> None:
+        self._deleted.add("heard")
+        self._run("DELETE FROM heard WHERE memory_id = %s AND id = %s", (item_id,))
+
+    def heard_items(self) -> list[tuple[HeardItem, np.ndarray | None]]:
+        rows = self._run(f"SELECT {HEARD_COLUMNS} FROM heard WHERE memory_id = %s ORDER BY start, id").fetchall()
+        return [heard_of(r) for r in rows]
+
+    def heard_match(self, words: list[str], limit: int = 50) -> list[tuple[int, float]]:
+        """The words (each also as a prefix: "print" finds "printing"), ranked by ``ts_rank``, then
+        loose matches of long words by their trigrams at half weight (persist.add_fuzzy)."""
+        terms = [t for t in (re.sub(r"[^\w]", "", w.lower()) for w in words) if t]
+        scores: dict[int, float] = {}
+        if terms:
+            rows = self._run_raw(
+                "SELECT id, ts_rank(words, q) AS r FROM heard, to_tsquery('simple', %s) q "
+                "WHERE memory_id = %s AND words @@ q ORDER BY r DESC LIMIT %s",
+                (" | ".join(f"{t}:*" for t in terms), self.memory_id, limit)).fetchall()
+            best = max((r[1] for r in rows), default=0.0)
+            scores = {r[0]: (r[1] / best) if best > 0 else 1.0 for r in rows}
+        grams = word_grams(terms)
+        if grams:
+            patterns = sorted({f"%{g}%" for gs in grams.values() for g in gs})
+            rows = self._run_raw("SELECT id, text FROM heard WHERE memory_id = %s AND lower(text) LIKE ANY(%s) LIMIT %s",
+                                 (self.memory_id, patterns, 4 * limit)).fetchall()
+            add_fuzzy(scores, grams, rows)
+        return sorted(scores.items(), key=lambda p: -p[1])[:limit]
+
+    def heard_like(self, grams: list[str], limit: int = 50) -> list[tuple[int, float]]:
+        grams = grams[:12]
+        rows = self._run_raw("SELECT id, text FROM heard WHERE memory_id = %s AND text LIKE ANY(%s) LIMIT %s",
+                             (self.memory_id, [f"%{g}%" for g in grams], limit)).fetchall()
+        return like_share(grams, rows)
+
+    # ---- watches ------------------------------------------------------------------------------
+
+    def add_watch(self, kind: str, thing: str, said: str, created: float) -> int:
+        return int(self._run("INSERT INTO watches (memory_id, kind, thing, said, created, active) "
+                             "VALUES (%s,%s,%s,%s,%s,1) RETURNING id", (kind, thing, said, created)).fetchone()[0])
+
+    def end_watch(self, watch_id: int) -> None:
+        self._run("UPDATE watches SET active = 0 WHERE memory_id = %s AND id = %s", (watch_id,))
+
+    def watches(self) -> list[tuple[int, str, str, str, float]]:
+        return [tuple(r) for r in self._run("SELECT id, kind, thing, said, created FROM watches "
+                                            "WHERE memory_id = %s AND active = 1 ORDER BY id").fetchall()]
+
+    # ---- the conversation log -----------------------------------------------------------------
+
+    def add_turn(self, turn: dict[str, Any]) -> int:
+        return int(self._run(f"INSERT INTO turns (memory_id, {TURN_COLUMNS}) VALUES (%s" + ",%s" * 10 + ") RETURNING id",
+                             turn_row(turn)).fetchone()[0])
+
+    def set_turn_state(self, turn_id: int, state: str) -> None:
+        self._run_raw("UPDATE turns SET state = %s WHERE memory_id = %s AND id = %s", (state, self.memory_id, turn_id))
+
+    def delete_turn(self, turn_id: int) -> None:
+        self._deleted.add("turns")
+        self._run("DELETE FROM turns WHERE memory_id = %s AND id = %s", (turn_id,))
+
+    def turns(self, limit: int = 50, before: int | None = None) -> list[dict[str, Any]]:
+        rows = self._run(f"SELECT id, {TURN_COLUMNS} FROM turns WHERE memory_id = %s AND id < %s "
+                         "ORDER BY id DESC LIMIT %s", (before or 2**62, limit)).fetchall()
+        return [turn_of(r) for r in rows[::-1]]
+
+    # ---- ingested files -----------------------------------------------------------------------
+
+    def source(self, path: str) -> dict[str, Any] | None:
+        row = self._run('SELECT fingerprint, "offset", done_t, finished FROM sources WHERE memory_id = %s AND path = %s',
+                        (path,)).fetchone()
+        return None if row is None else {"fingerprint": row[0], "offset": row[1], "done_t": row[2],
+                                         "finished": bool(row[3])}
+
+    def set_source(self, path: str, fingerprint: str, offset: float, done_t: float, finished: bool) -> None:
+        with self._transaction() as con:
+            self._put_source(con, (path, fingerprint, offset, done_t, finished))
+
+    def _put_source(self, con, row: tuple) -> None:
+        path, fingerprint, offset, done_t, finished = row
+        con.execute('INSERT INTO sources VALUES (%s,%s,%s,%s,%s,%s) ON CONFLICT (memory_id, path) DO UPDATE SET '
+                    'fingerprint = EXCLUDED.fingerprint, "offset" = EXCLUDED."offset", done_t = EXCLUDED.done_t, '
+                    "finished = EXCLUDED.finished", (self.memory_id, path, fingerprint, offset, done_t, int(finished)))
+
+    def checkpoint(self) -> None:
+        """(SQLite folds its write-ahead log here; PostgreSQL manages its own.)"""
+
+    def close(self) -> None:
+        with self._lock:
+            self._con.close()  # ends the session: the advisory lock goes with it
+
+    def size_bytes(self) -> int:
+        """This memory's share of the tables (its rows' stored size)."""
+        parts = " + ".join(f"(SELECT coalesce(sum(pg_column_size(t.*)), 0) FROM {table} t WHERE memory_id = %(m)s)"
+                           for table in (*_TABLES, "watches", "meta"))
+        with self._lock:
+            return int(self._con.execute(f"SELECT {parts}", {"m": self.memory_id}).fetchone()[0])
