@@ -59,7 +59,7 @@ def _inputs(tts) -> tuple[list[tuple[float, bytes]], np.ndarray, list[float]]:
 async def client(url: str, frames, audio: np.ndarray, ends: list[float], delay: float = 0.0) -> dict:
     await asyncio.sleep(delay)  # users do not all start (and ask) at the same instant
     token = httpx.post(url.replace("ws://", "http://") + "/api/sessions").json()["token"]
-    latencies, first_audio, turns_seen = [], {}, {}
+    latencies, first_audio, turns_seen, served = [], {}, {}, {}
     pcm = float_to_pcm16(audio)
     async with websockets.connect(f"{url}/ws?token={token}", max_size=None) as ws:
         async def receive():
@@ -69,6 +69,8 @@ async def client(url: str, frames, audio: np.ndarray, ends: list[float], delay: 
                     first_audio.setdefault(turn, time.perf_counter())
                 else:
                     ev = json.loads(msg)
+                    if ev["type"] == "ready":
+                        served["process"] = ev.get("process", "")
                     if ev["type"] == "utterance" and ev.get("for_assistant"):
                         turns_seen[ev["turn_id"]] = ev["end"]
 
@@ -92,7 +94,7 @@ async def client(url: str, frames, audio: np.ndarray, ends: list[float], delay: 
         spoken_end = min(ends, key=lambda e: abs(e - end_t))
         if turn in first_audio and spoken_end in sent_end:
             latencies.append(first_audio[turn] - sent_end[spoken_end])
-    return {"latencies": latencies, "turns": len(turns_seen)}
+    return {"latencies": latencies, "turns": len(turns_seen), "process": served.get("process", "")}
 
 
 def rss_mb(pid: int) -> float:

@@ -184,7 +184,7 @@ class Alert(Event):
     t: float  # memory time of the match
     watch_id: int
     watch: str  # the watched thing ("dog", "telephone", "dentist")
-    kind: str  # "seen" | "sound" | "words"
+    kind: str  # "seen" | "sound" | "words" | "text"
     start: float
     end: float
     text: str = ""  # heard words, or the sound in plain words
@@ -197,7 +197,7 @@ class Watches(Event):
     """The active watches, sent whenever one is added or cancelled (the page lists them)."""
 
     type: ClassVar[str] = "watches"
-    items: tuple[dict, ...] = ()  # {"watch_id", "kind", "thing", "said"}
+    items: tuple[dict, ...] = ()  # {"watch_id", "kind", "thing", "said", "expires"}
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,12 +20,22 @@ from omnilive.reasoning.respond import ask_memory
 
 
 def disk(mem, postgres) -> bytes:
-    """The bytes the memory is kept in: its SQLite files, or PostgreSQL's table and index files."""
+    """The bytes the memory is kept in: its SQLite files, or the files of its PostgreSQL partitions
+    (tables, their indexes and TOAST; other tests' memories share the server)."""
     if mem.kind == "sqlite":
         return b"".join(p.read_bytes() for p in mem.where.iterdir() if p.is_file()).lower()
     with psycopg.connect(mem.url, autocommit=True) as con:
         con.execute("CHECKPOINT")  # the table files on disk catch up with the buffers
-    return b"".join(p.read_bytes() for p in (postgres.data / "base").rglob("*") if p.is_file()).lower()
+        mid = con.execute("SELECT id FROM memories WHERE name = %s", (mem.where,)).fetchone()[0]
+        own = "SELECT oid FROM pg_class WHERE relname ~ %s"
+        rels = con.execute(f"""WITH t AS ({own}), toast AS (SELECT reltoastrelid AS oid FROM pg_class
+                                   WHERE oid IN (SELECT oid FROM t) AND reltoastrelid <> 0)
+                               SELECT pg_relation_filepath(oid) FROM (SELECT oid FROM t UNION SELECT oid FROM toast
+                                   UNION SELECT indexrelid FROM pg_index WHERE indrelid IN
+                                   (SELECT oid FROM t UNION SELECT oid FROM toast)) r""", (f"_{mid}$",)).fetchall()
+    files = [p for (rel,) in rels for p in postgres.data.glob(rel + "*")]
+    assert len(files) >= 10, files  # five tables at least, with their indexes
+    return b"".join(p.read_bytes() for p in files).lower()
 
 
 async def speak(session, audio, t0: float) -> float:
@@ -79,7 +89,9 @@ def test_spoken_forget_and_pause_and_the_cli_forget(models, settings, evaldata, 
     finally:
         store.close()
     postgres = request.getfixturevalue("postgres") if mem.kind == "postgresql" else None
-    assert b"dentist" not in disk(mem, postgres)  # nor its bytes on disk (FTS index and WAL included)
+    kept = disk(mem, postgres)
+    assert b"dentist" not in kept  # nor its bytes on disk (FTS index and WAL included) ...
+    assert b"cotton" in kept  # ... where what was not forgotten still is
 
     # `omnilive forget` a range (stream seconds): the printing talk goes, the cotton talk stays
     env = {**os.environ, **({"OMNILIVE_MEMORY__URL": mem.url} if mem.url else {})}

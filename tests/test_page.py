@@ -157,12 +157,13 @@ def test_a_long_memory_fits_the_screen_typed_questions_work_before_start_and_a_r
         first = turns(page)
         assert len(first) == 1 and first[0]["source"] == "typed" and first[0]["reply"], first
         # watches, typed: listed under the camera, one cancelled with its button
-        for request in ("Tell me when you see a bus.", "Let me know if the phone rings."):
+        for request in ("Tell me when you see a bus in the next hour.", "Let me know if the phone rings."):
             page.fill("#question", request)
             page.click("#ask")
         page.wait_for_function("document.querySelectorAll('#watches li').length === 2", timeout=60_000)
         watches = page.eval_on_selector_all("#watches li", "els => els.map(e => [e.dataset.kind, e.innerText])")
         assert [k for k, _ in watches] == ["seen", "sound"] and "bus" in watches[0][1], watches
+        assert "until" in watches[0][1] and "until" not in watches[1][1], watches  # the one with an end says when
         page.click("#watches li[data-kind=sound] .unwatch")
         page.wait_for_function("document.querySelectorAll('#watches li').length === 1")
         page.click("#timeline .item >> nth=-1")  # a moment opens large
@@ -187,7 +188,8 @@ def test_a_long_memory_fits_the_screen_typed_questions_work_before_start_and_a_r
                                "document.querySelectorAll('#watches li').length === 1", timeout=30_000)
         again = turns(page)
         assert again[0] == {**first[0], "state": "answered"} and len(again) == 3, (again, first)
-        assert "bus" in page.inner_text("#watches li") and page.evaluate(WIDE_OK)
+        assert "bus" in page.inner_text("#watches li") and "until" in page.inner_text("#watches li")
+        assert page.evaluate(WIDE_OK)
         page.click("#watches .unwatch")  # not connected now: cancelled through the API
         page.wait_for_selector("#watches", state="hidden")
         assert httpx.get(f"{server.url}/api/watches", params={"token": token}).json()["items"] == []

@@ -172,3 +172,12 @@ def test_nginx_pins_every_request_of_a_token_to_one_process(servers, nginx):
         mine = next(s for s in servers if str(s.proc.pid) == pid)
         assert mine.sessions() == 1  # ... on the process its API calls go to
         assert ask(live, "Remember that the spare key is under the blue pot.")["text"]
+
+
+def test_a_database_that_is_down_is_a_clear_error_without_its_password():
+    closed = free_port()
+    env = {**os.environ, "OMNILIVE_MEMORY__URL": f"postgresql://omnilive:hunter2-secret@127.0.0.1:{closed}/omnilive"}
+    proc = subprocess.run([sys.executable, "-m", "omnilive", "recall", "--memory", "alice", "where is my cat?"],
+                          capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 2 and "not reachable" in proc.stderr and "memory.url" in proc.stderr, proc.stderr
+    assert "hunter2-secret" not in proc.stderr + proc.stdout and "omnilive:***@" in proc.stderr

@@ -20,8 +20,9 @@ from omnilive.perception.media import write_video
 from omnilive.reasoning.watch import watch_request
 from omnilive.runtime.replay import feed, media_items
 
-# what the camera shows, 6 s each at 1 fps (stream seconds 0, 6, 12, 18)
-SCENES = ["img_skimage_coffee.png", "img_ultralytics_bus.jpg", "img_skimage_chelsea.png", "img_skimage_horse.png"]
+# what the camera shows, 6 s each at 1 fps (stream seconds 0, 6, 12, 18, 24): the last is a printed page
+SCENES = ["img_skimage_coffee.png", "img_ultralytics_bus.jpg", "img_skimage_chelsea.png", "img_skimage_horse.png",
+          "img_skimage_page.png"]
 SCENE_S = 6
 BARK_AT = 19.0
 
@@ -32,18 +33,26 @@ def compose(evaldata: Path, path: Path, audio: np.ndarray | None = None) -> Path
     return write_video(path, [photos[i // (SCENE_S * 5)] for i in range(len(SCENES) * SCENE_S * 5)], 5, audio)
 
 
-def test_replay_watch_alerts_on_the_cat_and_the_bark_and_on_nothing_else(evaldata, tmp_path):
+def test_replay_watch_alerts_on_the_cat_the_bark_and_the_text_and_an_expired_watch_never(evaldata, tmp_path):
     audio = np.zeros(16000 * len(SCENES) * SCENE_S, np.float32)
     bark = load(evaldata, "events/wav16k/ev_esc50_4-183992-A-0_dog.wav")
     audio[int(BARK_AT * 16000): int(BARK_AT * 16000) + len(bark)] += bark
     video = compose(evaldata, tmp_path / "scenes.mp4", audio)
     proc = subprocess.run([sys.executable, "-m", "omnilive", "replay", str(video), "--speed", "2", "--json",
-                           "--watch", "a cat", "--watch", "the dog barks"], capture_output=True, text=True, timeout=600)
+                           "--watch", "a cat", "--watch", "the dog barks", "--watch", "the word segmentation",
+                           "--watch", "a bus in the next 3 seconds"], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
-    alerts = [e for e in map(json.loads, proc.stdout.splitlines()) if e["type"] == "alert"]
+    events = [json.loads(line) for line in proc.stdout.splitlines()]
+    alerts = [e for e in events if e["type"] == "alert"]
     cats = [a for a in alerts if a["watch"] == "cat"]
     dogs = [a for a in alerts if a["watch"] == "dog"]
-    assert len(cats) == 1 and len(dogs) == 1, alerts  # one alert per appearance, none for the others
+    texts = [a for a in alerts if a["kind"] == "text"]
+    assert len(cats) == 1 and len(dogs) == 1 and len(texts) == 1, alerts  # one per appearance, none for the others
+    assert not [a for a in alerts if a["watch"] == "bus"], alerts  # the bus came at 6 s, after its watch ended
+    ended = [e for e in events if e["type"] == "watches"]
+    assert ended and "bus" not in [w["thing"] for w in ended[0]["items"]], ended  # the page is told it ended
+    assert texts[0]["watch"] == "segmentation" and "Region-based segmentation" in texts[0]["text"], texts
+    assert 4 * SCENE_S <= texts[0]["t"] <= 5 * SCENE_S and texts[0]["keyframe_jpeg_bytes"] > 0, texts
     cat_first = 2 * SCENE_S
     assert cat_first <= cats[0]["t"] <= cat_first + 2, cats  # within 2 s of the cat's first frame at 1 fps
     assert dogs[0]["kind"] == "sound" and BARK_AT - 1 <= dogs[0]["start"] <= BARK_AT + 5, dogs

@@ -27,10 +27,10 @@ def open_memory(args: argparse.Namespace, capabilities: tuple[str, ...], *, crea
                 settings: Settings | None = None) -> tuple[Settings, Models, MemoryStore] | None:
     """Load what a verb needs and open ``--memory``; None (after saying why on stderr) if it can't."""
     settings = settings or load_settings(args.config)
-    if not create and not memory_exists(args.memory, settings.memory.url):
-        print(f"omnilive: no memory in {args.memory} (create one with `omnilive ingest`)", file=sys.stderr)
-        return None
     try:
+        if not create and not memory_exists(args.memory, settings.memory.url):
+            print(f"omnilive: no memory in {args.memory} (create one with `omnilive ingest`)", file=sys.stderr)
+            return None
         models = load_models(settings, capabilities)
         return settings, models, MemoryStore.open(args.memory, models.visual, settings.memory, models.text_embedding)
     except (ModelUnavailable, MemoryMismatch, MemoryLocked, ConnectionError) as exc:

@@ -34,7 +34,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--memory", metavar="DIR", help="remember into (and answer from) this persistent memory")
     p.add_argument("--watch", action="append", default=[], metavar="WHAT",
                    help='say when WHAT appears: "a dog" (seen), "the phone rings" (a sound), "someone says X" '
-                        '(words); repeatable; alerts print as {"type": "alert", "t", "watch", "start", "end", ...}')
+                        '(words), "the word EXIT" (text in view); "... in the next 5 minutes" ends it; repeatable; '
+                        'alerts print as {"type": "alert", "t", "watch", "kind", "start", "end", ...}')
     p.set_defaults(run=run)
 
 

@@ -32,7 +32,7 @@ import numpy as np
 from ..events import ClipMemory, HeardItem
 from .longterm import Episode
 
-SCHEMA_VERSION = 3  # 2: the conversation log (turns); 3: heard memory; older files gain the tables on open
+SCHEMA_VERSION = 4  # 2: the conversation log (turns); 3: heard memory; 4: watch expiry; older files gain them on open
 DB_NAME = "memory.sqlite"
 FUZZY_SHARE = 0.34  # of a word's trigrams a row must hold to match it loosely
 
@@ -63,7 +63,7 @@ CREATE TRIGGER IF NOT EXISTS heard_ad AFTER DELETE ON heard BEGIN
     INSERT INTO heard_fts(heard_fts, rowid, text) VALUES ('delete', old.id, old.text); END;
 CREATE TABLE IF NOT EXISTS watches (
     id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, thing TEXT NOT NULL, said TEXT NOT NULL,
-    created REAL NOT NULL, active INTEGER NOT NULL);
+    created REAL NOT NULL, active INTEGER NOT NULL, expires REAL);
 CREATE TABLE IF NOT EXISTS sources (
     path TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, offset REAL NOT NULL, done_t REAL NOT NULL,
     finished INTEGER NOT NULL);
@@ -188,6 +188,21 @@ def memory_exists(where: str | Path, url: str | None = None) -> bool:
     return (Path(where) / DB_NAME).exists()
 
 
+def check_identity(db, where: str, encoder_id: str, dim: int) -> None:
+    """A new memory records its embedding space; an existing one must be in the configured one."""
+    meta = db.meta()
+    if not meta:
+        db.set_meta(schema=SCHEMA_VERSION, encoder=encoder_id, dim=dim)
+        return
+    if int(meta.get("schema", 1)) < SCHEMA_VERSION:
+        db.set_meta(schema=SCHEMA_VERSION)
+    if meta.get("encoder") != encoder_id or int(meta.get("dim", -1)) != dim:
+        raise MemoryMismatch(
+            f"{where} holds memory encoded by {meta.get('encoder')!r} (dim {meta.get('dim')}), "
+            f"but the configured visual encoder is {encoder_id!r} (dim {dim}); use another --memory "
+            "or the encoder it was made with")
+
+
 class MemoryDB:
     def __init__(self, directory: str | Path, encoder_id: str, dim: int) -> None:
         self.dir = Path(directory)
@@ -201,23 +216,12 @@ class MemoryDB:
             self._con.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across process crashes
             self._con.execute("PRAGMA secure_delete=ON")  # deleted rows are overwritten, not just unlinked
             self._con.executescript(_SCHEMA)
-            self._check_identity(encoder_id, dim)
+            if "expires" not in {r[1] for r in self._con.execute("PRAGMA table_info(watches)")}:  # schema 3
+                self._con.execute("ALTER TABLE watches ADD COLUMN expires REAL")
+            check_identity(self, str(self.dir), encoder_id, dim)
         except BaseException:
             self._lockfile.close()  # a memory that cannot be opened is not held either
             raise
-
-    def _check_identity(self, encoder_id: str, dim: int) -> None:
-        meta = self.meta()
-        if not meta:
-            self.set_meta(schema=SCHEMA_VERSION, encoder=encoder_id, dim=dim)
-            return
-        if int(meta.get("schema", 1)) < SCHEMA_VERSION:
-            self.set_meta(schema=SCHEMA_VERSION)
-        if meta.get("encoder") != encoder_id or int(meta.get("dim", -1)) != dim:
-            raise MemoryMismatch(
-                f"{self.dir} holds memory encoded by {meta.get('encoder')!r} (dim {meta.get('dim')}), "
-                f"but the configured visual encoder is {encoder_id!r} (dim {dim}); use another --memory "
-                "directory or the encoder it was made with")
 
     # ---- meta ---------------------------------------------------------------------------------
 
@@ -362,18 +366,20 @@ class MemoryDB:
 
     # ---- watches (runtime/watching.py) -------------------------------------------------------
 
-    def add_watch(self, kind: str, thing: str, said: str, created: float) -> int:
+    def add_watch(self, kind: str, thing: str, said: str, created: float, expires: float | None = None) -> int:
         with self._lock:
-            return int(self._con.execute("INSERT INTO watches (kind, thing, said, created, active) VALUES (?,?,?,?,1)",
-                                         (kind, thing, said, created)).lastrowid)
+            return int(self._con.execute("INSERT INTO watches (kind, thing, said, created, active, expires) "
+                                         "VALUES (?,?,?,?,1,?)", (kind, thing, said, created, expires)).lastrowid)
 
     def end_watch(self, watch_id: int) -> None:
         with self._lock:
             self._con.execute("UPDATE watches SET active = 0 WHERE id = ?", (watch_id,))
 
-    def watches(self) -> list[tuple[int, str, str, str, float]]:
+    def watches(self) -> list[tuple[int, str, str, str, float, float | None]]:
+        """The active watches: (id, kind, thing, said, created, expires)."""
         with self._lock:
-            return self._con.execute("SELECT id, kind, thing, said, created FROM watches WHERE active = 1 ORDER BY id").fetchall()
+            return self._con.execute("SELECT id, kind, thing, said, created, expires FROM watches WHERE active = 1 "
+                                     "ORDER BY id").fetchall()
 
     # ---- the conversation log -----------------------------------------------------------------
 

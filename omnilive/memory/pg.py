@@ -16,10 +16,13 @@ functions are shared), every table keyed by the memory's id. What differs, and w
   or stop words, as SQLite's trigram index) with prefix matching, ranked by ``ts_rank``; loose
   matches of long words by their trigrams with ``LIKE`` (a ``pg_trgm`` GIN index speeds it up
   where the extension is installed).
-* **Forgetting**: deleted in one transaction, then the tables it touched are rewritten (``VACUUM
-  FULL``): a plain VACUUM frees a dead row's space but leaves its bytes in the page, and a GIN
-  index keeps a deleted word's key. tests/test_forget.py greps the database's files for what was
-  forgotten. PostgreSQL's write-ahead log and any backups keep them until
+* **Each memory has its own partition** of the five tables a forget deletes from (``PARTITION BY
+  LIST (memory_id)``, made when the memory is first opened), so a query touches one user's rows
+  and erasing them rewrites one user's partition.
+* **Forgetting**: deleted in one transaction, then the partitions it touched are rewritten
+  (``VACUUM FULL``): a plain VACUUM frees a dead row's space but leaves its bytes in the page, and a
+  GIN index keeps a deleted word's key. tests/test_forget.py greps the database's files for what
+  was forgotten. PostgreSQL's write-ahead log and any backups keep them until
   they are recycled: a deployment that must prove erasure sets its WAL retention and backup policy
   accordingly (docs/SCALING.md).
 * **Schema migrations** are versioned in ``omnilive_schema`` and applied in order, under a
@@ -41,7 +44,7 @@ import numpy as np
 from ..events import ClipMemory, HeardItem
 from .longterm import Episode
 from .persist import (
-    HEARD_COLUMNS, SCHEMA_VERSION, TURN_COLUMNS, MemoryLocked, MemoryMismatch, add_fuzzy, clip_of, clip_row,
+    HEARD_COLUMNS, TURN_COLUMNS, MemoryLocked, add_fuzzy, check_identity, clip_of, clip_row,
     episode_of, episode_row, heard_of, heard_row, like_share, turn_of, turn_row, word_grams,
 )
 
@@ -57,26 +60,27 @@ CREATE TABLE meta (memory_id BIGINT NOT NULL REFERENCES memories ON DELETE CASCA
 CREATE TABLE clips (memory_id BIGINT NOT NULL REFERENCES memories ON DELETE CASCADE, id BIGINT NOT NULL,
     start DOUBLE PRECISION NOT NULL, "end" DOUBLE PRECISION NOT NULL, n_frames INTEGER NOT NULL, labels TEXT NOT NULL,
     text TEXT NOT NULL, vector BYTEA NOT NULL, tokens BYTEA NOT NULL, tokens_shape TEXT NOT NULL,
-    keyframe BYTEA NOT NULL, concepts TEXT NOT NULL, PRIMARY KEY (memory_id, id));
+    keyframe BYTEA NOT NULL, concepts TEXT NOT NULL, PRIMARY KEY (memory_id, id)) PARTITION BY LIST (memory_id);
 CREATE TABLE episodes (memory_id BIGINT NOT NULL REFERENCES memories ON DELETE CASCADE, id BIGINT NOT NULL,
     start DOUBLE PRECISION NOT NULL, "end" DOUBLE PRECISION NOT NULL, n_clips INTEGER NOT NULL,
     n_frames INTEGER NOT NULL, labels TEXT NOT NULL, concepts TEXT NOT NULL, text TEXT NOT NULL,
     vectors BYTEA NOT NULL, n_vectors INTEGER NOT NULL, tokens BYTEA NOT NULL, tokens_shape TEXT NOT NULL,
-    keyframe BYTEA NOT NULL, first_clip BIGINT NOT NULL, last_clip BIGINT NOT NULL, PRIMARY KEY (memory_id, id));
-CREATE TABLE turns (memory_id BIGINT NOT NULL REFERENCES memories ON DELETE CASCADE, id BIGSERIAL PRIMARY KEY,
+    keyframe BYTEA NOT NULL, first_clip BIGINT NOT NULL, last_clip BIGINT NOT NULL, PRIMARY KEY (memory_id, id))
+    PARTITION BY LIST (memory_id);
+CREATE TABLE turns (memory_id BIGINT NOT NULL REFERENCES memories ON DELETE CASCADE, id BIGSERIAL,
     start DOUBLE PRECISION NOT NULL, "end" DOUBLE PRECISION NOT NULL, wall DOUBLE PRECISION NOT NULL,
     heard TEXT NOT NULL, language TEXT NOT NULL, source TEXT NOT NULL, for_assistant INTEGER NOT NULL,
-    answer TEXT NOT NULL, state TEXT NOT NULL, grounding TEXT NOT NULL);
-CREATE INDEX turns_memory ON turns (memory_id, id);
+    answer TEXT NOT NULL, state TEXT NOT NULL, grounding TEXT NOT NULL, PRIMARY KEY (memory_id, id))
+    PARTITION BY LIST (memory_id);
 CREATE TABLE heard (memory_id BIGINT NOT NULL REFERENCES memories ON DELETE CASCADE, id BIGINT NOT NULL,
     start DOUBLE PRECISION NOT NULL, "end" DOUBLE PRECISION NOT NULL, kind TEXT NOT NULL, text TEXT NOT NULL,
     labels TEXT NOT NULL, speaker TEXT NOT NULL, score DOUBLE PRECISION NOT NULL, language TEXT NOT NULL,
     vector BYTEA, words TSVECTOR GENERATED ALWAYS AS (to_tsvector('simple', text)) STORED,
-    PRIMARY KEY (memory_id, id));
+    PRIMARY KEY (memory_id, id)) PARTITION BY LIST (memory_id);
 CREATE INDEX heard_words ON heard USING GIN (words);
 CREATE TABLE heard_episodes (memory_id BIGINT NOT NULL REFERENCES memories ON DELETE CASCADE,
-    id BIGSERIAL PRIMARY KEY, start DOUBLE PRECISION NOT NULL, "end" DOUBLE PRECISION NOT NULL,
-    n_items INTEGER NOT NULL, summary TEXT NOT NULL);
+    id BIGSERIAL, start DOUBLE PRECISION NOT NULL, "end" DOUBLE PRECISION NOT NULL,
+    n_items INTEGER NOT NULL, summary TEXT NOT NULL, PRIMARY KEY (memory_id, id)) PARTITION BY LIST (memory_id);
 CREATE TABLE watches (memory_id BIGINT NOT NULL REFERENCES memories ON DELETE CASCADE, id BIGSERIAL PRIMARY KEY,
     kind TEXT NOT NULL, thing TEXT NOT NULL, said TEXT NOT NULL, created DOUBLE PRECISION NOT NULL,
     active INTEGER NOT NULL);
@@ -84,9 +88,25 @@ CREATE TABLE sources (memory_id BIGINT NOT NULL REFERENCES memories ON DELETE CA
     fingerprint TEXT NOT NULL, "offset" DOUBLE PRECISION NOT NULL, done_t DOUBLE PRECISION NOT NULL,
     finished INTEGER NOT NULL, PRIMARY KEY (memory_id, path));
 """),
+    (2, "ALTER TABLE watches ADD COLUMN expires DOUBLE PRECISION"),  # "... in the next ten minutes"
 ]
 _TRGM = "CREATE INDEX IF NOT EXISTS heard_trgm ON heard USING GIN (lower(text) gin_trgm_ops)"
+# what a forget deletes from; each is partitioned by memory, so erasing one user's rows rewrites
+# only that user's partition
 _TABLES = ("clips", "episodes", "turns", "heard", "heard_episodes")
+
+
+# clips are deleted as they are consolidated into episodes: their space (key frames and tokens, in
+# TOAST) is vacuumed for reuse every couple of hundred clips, not at PostgreSQL's default 20 % of the table
+_CHURN = ("WITH (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 200, "
+          "toast.autovacuum_vacuum_scale_factor = 0, toast.autovacuum_vacuum_threshold = 200)")
+
+
+def _partitions(con, memory_id: int) -> None:
+    """This memory's own partition of each table (made when it is first opened)."""
+    for table in _TABLES:
+        con.execute(f"CREATE TABLE IF NOT EXISTS {table}_{int(memory_id)} PARTITION OF {table} "
+                    f"FOR VALUES IN ({int(memory_id)}) {_CHURN if table == 'clips' else ''}")
 
 
 def _connect(url: str):
@@ -101,7 +121,7 @@ def _connect(url: str):
 
 def redact(url: str) -> str:
     """The URL without its password, for messages and logs."""
-    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
+    return re.sub(r"(://[^:/@\s]+):[^@\s]*@", r"\1:***@", url)
 
 
 def _first_line(exc: Exception) -> str:
@@ -165,7 +185,10 @@ class PostgresMemories:
         return int(self._query("SELECT count(*) FROM memories")[0][0])
 
     def drop(self, name: str) -> None:
-        """Delete a memory and everything in it (cascades to every table)."""
+        """Delete a memory and everything in it: its partitions, then its rows elsewhere."""
+        for (memory_id,) in self._query("SELECT id FROM memories WHERE name = %s", (name,)):
+            for table in _TABLES:
+                self._query(f"DROP TABLE IF EXISTS {table}_{int(memory_id)}")
         self._query("DELETE FROM memories WHERE name = %s", (name,))
 
     def close(self) -> None:
@@ -191,21 +214,11 @@ class PostgresMemoryDB:
             self._con.execute("INSERT INTO memories (name, created) VALUES (%s, %s) ON CONFLICT (name) DO NOTHING",
                               (name, time.time()))
             self.memory_id = self._con.execute("SELECT id FROM memories WHERE name = %s", (name,)).fetchone()[0]
-            self._check_identity(encoder_id, dim)
+            _partitions(self._con, self.memory_id)
+            check_identity(self, f"memory {name!r}", encoder_id, dim)
         except BaseException:
             self._con.close()  # also releases the advisory lock
             raise
-
-    def _check_identity(self, encoder_id: str, dim: int) -> None:
-        meta = self.meta()
-        if not meta:
-            self.set_meta(schema=SCHEMA_VERSION, encoder=encoder_id, dim=dim)
-            return
-        if meta.get("encoder") != encoder_id or int(meta.get("dim", -1)) != dim:
-            raise MemoryMismatch(
-                f"memory {self.name!r} holds memory encoded by {meta.get('encoder')!r} (dim {meta.get('dim')}), "
-                f"but the configured visual encoder is {encoder_id!r} (dim {dim}); use another --memory name "
-                "or the encoder it was made with")
 
     def _run(self, sql: str, params: tuple | list = ()):
         """``sql`` whose first parameter is this memory's id."""
@@ -265,14 +278,18 @@ class PostgresMemoryDB:
         return counts
 
     def scrub(self) -> None:
-        """After a forget: the tables rows were deleted from are rewritten (``VACUUM FULL``), since
-        PostgreSQL leaves a deleted row's bytes in its page, and its text in a GIN index, until
-        the space is reused. The rewrite locks that table for every memory while it runs (measured
-        in bench/scale_bench.py); the write-ahead log is the deployment's to manage (module docstring)."""
+        """After a forget: this memory's partitions rows were deleted from are rewritten (``VACUUM
+        FULL``), since PostgreSQL leaves a deleted row's bytes in its page, and its text in a GIN
+        index, until the space is reused. Only this user's rows are rewritten, and only this user
+        waits (bench/scale_bench.py); the write-ahead log is the deployment's to manage."""
+        self.compact(sorted(self._deleted))
+        self._deleted.clear()
+
+    def compact(self, tables: "list[str] | tuple[str, ...]" = _TABLES) -> None:
+        """Rewrite this memory's partitions of ``tables`` to hold only their live rows."""
         with self._lock:
-            for table in sorted(self._deleted):
-                self._con.execute(f"VACUUM FULL {table}")
-            self._deleted.clear()
+            for table in tables:
+                self._con.execute(f"VACUUM FULL {table}_{int(self.memory_id)}")
 
     def delete_heard_items(self, ids: list[int], words: list[str]) -> int:
         with self._transaction() as con:
@@ -341,15 +358,15 @@ class PostgresMemoryDB:
 
     # ---- watches ------------------------------------------------------------------------------
 
-    def add_watch(self, kind: str, thing: str, said: str, created: float) -> int:
-        return int(self._run("INSERT INTO watches (memory_id, kind, thing, said, created, active) "
-                             "VALUES (%s,%s,%s,%s,%s,1) RETURNING id", (kind, thing, said, created)).fetchone()[0])
+    def add_watch(self, kind: str, thing: str, said: str, created: float, expires: float | None = None) -> int:
+        return int(self._run("INSERT INTO watches (memory_id, kind, thing, said, created, active, expires) "
+                             "VALUES (%s,%s,%s,%s,%s,1,%s) RETURNING id", (kind, thing, said, created, expires)).fetchone()[0])
 
     def end_watch(self, watch_id: int) -> None:
         self._run("UPDATE watches SET active = 0 WHERE memory_id = %s AND id = %s", (watch_id,))
 
-    def watches(self) -> list[tuple[int, str, str, str, float]]:
-        return [tuple(r) for r in self._run("SELECT id, kind, thing, said, created FROM watches "
+    def watches(self) -> list[tuple[int, str, str, str, float, float | None]]:
+        return [tuple(r) for r in self._run("SELECT id, kind, thing, said, created, expires FROM watches "
                                             "WHERE memory_id = %s AND active = 1 ORDER BY id").fetchall()]
 
     # ---- the conversation log -----------------------------------------------------------------
@@ -396,8 +413,9 @@ class PostgresMemoryDB:
             self._con.close()  # ends the session: the advisory lock goes with it
 
     def size_bytes(self) -> int:
-        """This memory's share of the tables (its rows' stored size)."""
-        parts = " + ".join(f"(SELECT coalesce(sum(pg_column_size(t.*)), 0) FROM {table} t WHERE memory_id = %(m)s)"
-                           for table in (*_TABLES, "watches", "meta"))
+        """This memory's partitions on disk (indexes and TOAST included), plus its rows elsewhere."""
+        parts = " + ".join(f"pg_total_relation_size('{t}_{int(self.memory_id)}')" for t in _TABLES)
+        rest = " + ".join(f"(SELECT coalesce(sum(pg_column_size(t.*)), 0) FROM {t} t WHERE memory_id = %(m)s)"
+                          for t in ("watches", "meta", "sources"))
         with self._lock:
-            return int(self._con.execute(f"SELECT {parts}", {"m": self.memory_id}).fetchone()[0])
+            return int(self._con.execute(f"SELECT {parts} + {rest}", {"m": self.memory_id}).fetchone()[0])

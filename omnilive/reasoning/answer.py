@@ -97,6 +97,23 @@ def window_of(text: str) -> float | None:
     return None
 
 
+_AHEAD = re.compile(r"\s*\b(?:for|in|during|within|over)\s+(?:the\s+)?(?:next\s+)?(?:(\d+|a|an|one|two|three|four|"
+                    r"five|six|seven|eight|nine|ten|fifteen|twenty|thirty|few|couple of)\s+)?(second|sec|minute|min|hour)s?\b",
+                    re.I)
+_AHEAD_ZH = re.compile(r"(?:在)?(?:接下来|之后|未来)的?\s*(\d+|一|两|二|三|四|五|六|七|八|九|十)\s*(秒|分钟|个?小时)(?:内|里|之内)?")
+
+
+def ahead_of(text: str) -> tuple[float, str] | None:
+    """"for the next ten minutes" -> (600, the text without it); None when no span ahead is named."""
+    if m := _AHEAD.search(text):
+        n = _NUM.get((m.group(1) or "one").lower()) or int(m.group(1))
+        return float(n * _UNIT[m.group(2).lower()]), (text[:m.start()] + text[m.end():]).strip()
+    if m := _AHEAD_ZH.search(text):
+        n = _ZH_NUM.get(m.group(1)) or int(m.group(1))
+        return float(n * _ZH_UNIT[m.group(2).lstrip("个")]), (text[:m.start()] + text[m.end():]).strip()
+    return None
+
+
 def daypart_of(text: str, wall: float | None) -> tuple[float, float, str] | None:
     """"this morning" / "today" -> (seconds back to its start, seconds back to its end, its name),
     by the local clock at ``wall`` (None: no clock, as for a recorded memory)."""

@@ -58,7 +58,7 @@ from ..reasoning.retrieve import HISTORY_TURNS, Conversation, ground_question
 from .echo import EchoReference
 from .hearing import Hearing
 from .history import TurnLog
-from .watching import Watcher, alert_said, watches_said
+from .watching import Watcher, alert_said, for_next, watches_said
 from .queues import DropOldestQueue
 from .stage import Stage, StageMetrics
 from .turn import Turn, Turns, interrupts
@@ -147,8 +147,8 @@ class Session:
         self._partial_at = 0.0
         self.memory.heard.use(models.text_embedding)
         self._hearing = Hearing(self.memory, models.sound_events, self._stages, self._emit, self._t_offset, name)
-        self._watcher = Watcher(self.memory, models.visual, self._on_alert)
-        self.subscribe(lambda ev: self._watcher.heard(ev) if isinstance(ev, HeardItem) else None)
+        self._watcher = Watcher(self.memory, models.visual, self._on_alert, changed=lambda: self._emit(self.watches()))
+        self.subscribe(self._watch_event)
 
     # ---- lifecycle -----------------------------------------------------------------------------
 
@@ -689,10 +689,10 @@ class Session:
             req = renamed(req, english) if english else req
         if req is not None:
             self.watch(req, t)
-            said = f"OK, I'll tell you when {to_you(req.said)}." if language != "zh" else f"好的，{req.said}的时候我会告诉你。"
+            said = f"OK, I'll tell you when {to_you(req.said)}{for_next(req.for_s)}." if language != "zh" else \
+                f"好的，{req.said}的时候我会告诉你。"
         elif cancel is not None:
             gone = self._watcher.cancel(cancel)
-            self._emit(self.watches())
             said = ("OK, I've stopped watching for " + ", ".join(w.thing for w in gone) + ".") if gone else \
                 "I wasn't watching for that."
         elif list_request(text):
@@ -707,18 +707,21 @@ class Session:
     def watch(self, req: WatchRequest, t: float | None = None) -> None:
         """Start a watch (``omnilive replay --watch``, or a spoken or typed request)."""
         self._watcher.add(req, self._stream_t + self._t_offset if t is None else t)
-        self._emit(self.watches())
 
     def unwatch(self, watch_id: int) -> bool:
         """Cancel one watch by its id (the page's cancel button)."""
-        gone = self._watcher.cancel_id(watch_id)
-        if gone:
-            self._emit(self.watches())
-        return gone
+        return self._watcher.cancel_id(watch_id)
+
+    def _watch_event(self, ev: Event) -> None:
+        """Heard items and stored clips (their OCR text) go past the watches too."""
+        if isinstance(ev, HeardItem):
+            self._watcher.heard(ev)
+        elif isinstance(ev, ClipMemory):
+            self._watcher.clip(ev)
 
     def watches(self) -> Watches:
-        return Watches(items=tuple({"watch_id": w.watch_id, "kind": w.kind, "thing": w.thing, "said": w.said}
-                                   for w in self._watcher.watches))
+        return Watches(items=tuple({"watch_id": w.watch_id, "kind": w.kind, "thing": w.thing, "said": w.said,
+                                    "expires": w.expires} for w in self._watcher.watches))
 
     def _on_alert(self, alert: Alert, w) -> None:
         """A watch matched: tell the client, and say it (an answer of its own turn, held like any

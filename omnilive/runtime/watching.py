@@ -1,7 +1,9 @@
 """Watches at run time: each encoded frame and each kept heard item is checked against the active
 watches (reasoning/watch.py) at negligible cost (a dot product and a word set per watch), and a
 match raises an ``Alert``, debounced: one per appearance (a watch fires again only after its thing
-was gone for ``ABSENT_S``) and at most one per ``COOLDOWN_S``. Watches persist with the memory."""
+was gone for ``ABSENT_S``) and at most one per ``COOLDOWN_S``. Text in view is checked on each clip's
+OCR text. Watches persist with the memory, and end by themselves when given a span ("in the next
+ten minutes")."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..events import Alert, HeardItem
+from ..events import Alert, ClipMemory, HeardItem
 from ..memory.heard import kind_of
 from ..memory.ranking import content_words, query_text
 from ..reasoning.watch import ZH_SEE, WatchRequest
@@ -31,6 +33,7 @@ class Watch:
     kind: str
     thing: str
     said: str
+    expires: float | None = None  # memory time it ends at ("in the next ten minutes"); None: until cancelled
     vector: np.ndarray | None = None
     words: frozenset[str] = frozenset()
     last_match: float = float("-inf")
@@ -38,12 +41,16 @@ class Watch:
 
 
 class Watcher:
-    def __init__(self, memory, visual, alert: Callable[[Alert, Watch], None]) -> None:
-        self._memory, self._visual, self._alert = memory, visual, alert
+    """The active watches of one session. ``changed`` is called whenever one is added, cancelled
+    or expires (the session tells the page)."""
+
+    def __init__(self, memory, visual, alert: Callable[[Alert, Watch], None],
+                 changed: Callable[[], None] = lambda: None) -> None:
+        self._memory, self._visual, self._alert, self._changed = memory, visual, alert, changed
         self.watches: list[Watch] = []
         rows = memory.db.watches() if memory.db is not None else []
-        for watch_id, kind, thing, said, _ in rows:
-            self.watches.append(self._prepared(Watch(watch_id, kind, thing, said)))
+        for watch_id, kind, thing, said, _, expires in rows:
+            self.watches.append(self._prepared(Watch(watch_id, kind, thing, said, expires)))
         self._next = max((w.watch_id for w in self.watches), default=0) + 1
 
     def _prepared(self, w: Watch) -> Watch:
@@ -53,34 +60,40 @@ class Watcher:
         return w
 
     def add(self, req: WatchRequest, t: float) -> Watch:
+        expires = t + req.for_s if req.for_s else None
         if self._memory.db is not None:
-            watch_id = self._memory.db.add_watch(req.kind, req.thing, req.said, t)
+            watch_id = self._memory.db.add_watch(req.kind, req.thing, req.said, t, expires)
         else:
             watch_id, self._next = self._next, self._next + 1
-        w = self._prepared(Watch(watch_id, req.kind, req.thing, req.said))
+        w = self._prepared(Watch(watch_id, req.kind, req.thing, req.said, expires))
         self.watches.append(w)
+        self._changed()
         return w
 
     def cancel(self, thing: str) -> list[Watch]:
         """Stop watching for ``thing`` ("dogs" ends the "dog" watch), or for everything ("")."""
         words = set(content_words(thing))
-        gone = [w for w in self.watches if not words or words & w.words or thing.lower() in w.thing.lower()]
-        for w in gone:
-            self.watches.remove(w)
-            if self._memory.db is not None:
-                self._memory.db.end_watch(w.watch_id)
-        return gone
+        return self._end([w for w in self.watches if not words or words & w.words or thing.lower() in w.thing.lower()])
 
     def cancel_id(self, watch_id: int) -> bool:
-        gone = [w for w in self.watches if w.watch_id == watch_id]
+        return bool(self._end([w for w in self.watches if w.watch_id == watch_id]))
+
+    def expire(self, t: float) -> list[Watch]:
+        """End the watches whose time is up at memory time ``t``."""
+        return self._end([w for w in self.watches if w.expires is not None and t >= w.expires])
+
+    def _end(self, gone: list[Watch]) -> list[Watch]:
         for w in gone:
             self.watches.remove(w)
             if self._memory.db is not None:
                 self._memory.db.end_watch(w.watch_id)
-        return bool(gone)
+        if gone:
+            self._changed()
+        return gone
 
     def frame(self, t: float, vector: np.ndarray, labels: list[tuple[str, float]], image: np.ndarray) -> None:
         """One encoded frame (memory time ``t``)."""
+        self.expire(t)
         for w in self.watches:
             if w.kind != "seen":
                 continue
@@ -93,7 +106,16 @@ class Watcher:
                 self._matched(w, Alert(t=t, watch_id=w.watch_id, watch=w.thing, kind="seen", start=t, end=t,
                                        labels=tuple(names), keyframe_jpeg=_jpeg(image)))
 
+    def clip(self, clip: ClipMemory) -> None:
+        """A clip with the text its key frame shows (OCR): "tell me when you see the word EXIT"."""
+        said = " ".join(clip.text.lower().split())
+        for w in self.watches:
+            if w.kind == "text" and said and w.thing in said:
+                self._matched(w, Alert(t=clip.start, watch_id=w.watch_id, watch=w.thing, kind="text", start=clip.start,
+                                       end=clip.end, text=clip.text, keyframe_jpeg=clip.keyframe_jpeg))
+
     def heard(self, item: HeardItem) -> None:
+        self.expire(item.end)
         for w in self.watches:
             if w.kind == "sound" and item.kind == "sound" and item.labels and kind_of(item.labels[0]) == w.thing:
                 hit = True
@@ -131,7 +153,18 @@ def alert_said(alert: Alert, w: Watch) -> str:
         return f"Look, I see {'someone' if w.thing == 'person' else 'a ' + w.thing} now."
     if alert.kind == "sound":
         return f"I hear {alert.text} now."
+    if alert.kind == "text":
+        return f'I can see the text "{w.thing}" now.'
     return f'Someone just mentioned {w.thing}: "{alert.text}"'
+
+
+def for_next(seconds: float | None) -> str:
+    """" for the next 10 minutes" (an expiry said back), or "" for a watch without one."""
+    if not seconds:
+        return ""
+    n, unit = (round(seconds / 3600, 1), "hour") if seconds >= 3600 else (round(seconds / 60), "minute") \
+        if seconds >= 60 else (round(seconds), "second")
+    return f" for the next {'' if n == 1 else f'{n:g} '}{unit}{'' if n == 1 else 's'}"
 
 
 def watches_said(watches: list[Watch]) -> str:

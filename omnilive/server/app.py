@@ -193,7 +193,8 @@ def create_app(settings: Settings | None = None, models: Models | None = None) -
     async def watches(token: str | None = None, authorization: str | None = Header(None)) -> JSONResponse:
         """The memory's active watches ("tell me when you see a dog"), for a page not connected yet."""
         rows = await read(_bearer(authorization) or token, lambda store: store.db.watches() if store.db else [])
-        return JSONResponse({"items": [{"watch_id": i, "kind": k, "thing": th, "said": sd} for i, k, th, sd, _ in rows]})
+        return JSONResponse({"items": [{"watch_id": i, "kind": k, "thing": th, "said": sd, "expires": ex}
+                                       for i, k, th, sd, _, ex in rows]})
 
     @app.delete("/api/watches/{watch_id}")
     async def unwatch(watch_id: int, token: str | None = None, authorization: str | None = Header(None)) -> JSONResponse:
@@ -263,7 +264,7 @@ def create_app(settings: Settings | None = None, models: Models | None = None) -
 
         try:
             await socket.send_json({"type": "ready", "t_offset": session.t_offset,
-                                    "clock_origin": _clock_origin(store), "memory": store.stats(),
+                                    "clock_origin": _clock_origin(store), "memory": store.stats(), "process": process,
                                     "watches": list(session.watches().items)})
             task = asyncio.ensure_future(_serve(socket, session, m, source))
             serving.set_result(task)

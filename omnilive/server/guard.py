@@ -9,12 +9,15 @@ import time
 from collections import defaultdict, deque
 from urllib.parse import urlsplit
 
+from ..memory.pg import redact as redact_url
+
 _TOKEN_IN_TEXT = re.compile(r"(token=|token\.|Bearer\s+)[A-Za-z0-9_\-]+", re.I)
 SUBPROTOCOL = "omnilive"  # the page offers ["omnilive", "token.<T>"]: the token stays out of the URL
 
 
 def redact(text: str) -> str:
-    return _TOKEN_IN_TEXT.sub(lambda m: m.group(1) + "***", text)
+    """Session tokens and URL passwords (``postgresql://user:***@host``) out of a log line."""
+    return redact_url(_TOKEN_IN_TEXT.sub(lambda m: m.group(1) + "***", text))
 
 
 class RedactTokens(logging.Filter):

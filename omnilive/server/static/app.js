@@ -328,7 +328,8 @@ function showWatches(items) {
     li.dataset.kind = w.kind;
     const what = document.createElement("span");
     // "see: bus", "hear: telephone", "words: dentist"; a Chinese request as it was said
-    what.textContent = /[\u3400-\u9fff]/.test(w.said) ? w.said : t(`watch.${w.kind}`, w.thing);
+    what.textContent = (/[\u3400-\u9fff]/.test(w.said) ? w.said : t(`watch.${w.kind}`, w.thing)) +
+      (w.expires != null ? " " + t("watchUntil", memClock(w.expires)) : "");
     what.title = w.said;
     const cancel = document.createElement("button");
     cancel.type = "button";
