@@ -42,7 +42,6 @@ from ..events import (
     Event, Frame, HeardItem, Interrupt, MemoryForgotten, MemorySnapshot, MemoryState, Notice, Query, SoundTag, SpeechEnded, SpeechPaused, SpeechStarted, Summary,
     TranscriptPartial, Utterance, Watches,
 )
-from ..text import has_cjk
 from ..memory.clips import ClipBuilder, Sealed, add_encoded, fit, with_text
 from ..memory.store import MemoryStore, Snapshot
 from ..perception.vad import SpeechDetector
@@ -55,6 +54,7 @@ from ..reasoning.understand import english_name
 from ..reasoning.intent import InstructionFilter, is_stop_command, language_of
 from ..reasoning.respond import answer_sentences, facts_first
 from ..reasoning.retrieve import HISTORY_TURNS, Conversation, ground_question
+from ..text import has_cjk
 from .echo import EchoReference
 from .hearing import Hearing
 from .history import TurnLog

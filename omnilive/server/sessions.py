@@ -4,8 +4,9 @@ A token is a 192-bit random secret handed out by ``POST /api/sessions``. Its mem
 ``<memory root>/<sha256(token)[:32]>/`` (the token itself is never written to disk), or with
 ``memory.url`` set in the PostgreSQL memory of that name, so a token is valid exactly when its
 memory exists, and a returning user with the same token gets the same memory back after a server
-restart, from any server process on the same database. One live connection per token at a time: the memory has one
-writer, and two cameras feeding one memory would interleave two timelines.
+restart, from any server process on the same database. One live connection per token at a time
+(across processes too: memory/pg.py locks it): the memory has one writer, and two cameras feeding
+one memory would interleave two timelines.
 """
 
 from __future__ import annotations
@@ -170,3 +171,5 @@ class Tokens:
             for store in self._stores.values():
                 store.close()
             self._stores.clear()
+        if self._pg is not None:
+            self._pg.close()
