@@ -92,7 +92,8 @@ def test_a_backchannel_or_a_cough_over_the_answer_does_not_cancel_it(models, set
     assert rec.index("answer_paused", turn_id=turn) < rec.index("answer_resumed", turn_id=turn)
     heard = next(e for e in rec.of("utterance") if e.source == "speech")
     assert not heard.for_assistant, heard.text  # "yeah, okay" was heard, and not taken as a question
-    assert not [e for e in rec.of("interrupt") if e.cancelled_turn == turn]
+    heard_all = [(u.text, u.for_assistant, u.joins) for u in rec.of("utterance")]
+    assert not [e for e in rec.of("interrupt") if e.cancelled_turn == turn], heard_all
     answer = next(e for e in rec.of("answer") if e.turn_id == turn)
     assert not answer.interrupted and llm.produced == llm.words
     assert counters.answers_resumed == counters.answers_paused >= 1

@@ -61,13 +61,17 @@ def is_stop_command(text: str) -> bool:
 
 _BACKCHANNEL = re.compile(
     r"^(?:(?:m+-?h?m+|mhm|uh-?huh|hmm+|yeah|yes|yep|yup|ok(?:ay)?|right|sure|i see|wow|oh|ah|aha|cool|nice|got it|"
-    r"alright|all right|true|exactly|indeed|嗯+|哦+|噢|啊|对+|好+|好的|是的?|没错|明白了?|这样啊?)[\s,.!?，。！？、…~-]*)+$",
+    r"alright|all right|true|exactly|indeed|嗯+|哦+|噢|啊|对+|好+|好的|是的?|没错|明白了?|这样啊?|"
+    # a lone interjection or "huh?" / "what?" (a cough or a sigh heard as words, or a listener who
+    # missed a word): cutting the answer for it would be the worst reply
+    r"huh|eh|uh+|um+|er+m?|ugh|ahem|what)[\s,.!?，。！？、…~-]*)+$",
     re.IGNORECASE,
 )
 
 
 def is_backchannel(text: str) -> bool:
-    """"mm-hm", "yeah, right", "嗯嗯": the listener saying they follow, not taking the turn."""
+    """"mm-hm", "yeah, right", "嗯嗯", "huh?": the listener saying they follow (or a noise heard as a
+    word), not taking the turn."""
     return bool(_BACKCHANNEL.match(text.strip()))
 
 

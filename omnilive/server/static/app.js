@@ -125,7 +125,8 @@ async function connect({ takeover = false } = {}) {
   capture.send = send;
   banner("");
   refresh();
-  if (takeover || !$("conversation").querySelector(".turn")) loadHistory();
+  // the history first, then what was typed before the connection: its turn must not be wiped by it
+  if (takeover || !$("conversation").querySelector(".turn")) await loadHistory();
   for (const q of pending.splice(0)) ask(q);
 }
 
@@ -289,8 +290,15 @@ async function loadHistory() {
   try {
     const [h, w] = await Promise.all([api("/api/history?limit=50"), api("/api/watches"), timeline.load()]);
     if (!state.ws) showWatches(w.items);  // (a live session sends its own)
+    // turns of this connection that arrived meanwhile stay, after the restored ones
+    const live = [...conversation.turns].filter(([id]) => !String(id).startsWith("h"));
     resetConversation();
     conversation.restore(h.turns, memClock);
+    for (const [id, el] of live) {
+      conversation.turns.set(id, el);
+      $("conversation").appendChild(el);
+    }
+    if (live.length) $("conversation").querySelector(".empty")?.remove();
   } catch (err) {
     if (err.code === 401) staleToken();
   }
