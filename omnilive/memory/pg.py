@@ -134,14 +134,16 @@ def migrate(con) -> int:
         con.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATE_LOCK,))
         con.execute("CREATE TABLE IF NOT EXISTS omnilive_schema (version INTEGER PRIMARY KEY, applied TIMESTAMPTZ "
                     "NOT NULL DEFAULT now())")
-        have = con.execute("SELECT coalesce(max(version), 0) FROM omnilive_schema").fetchone()[0]
+        have = before = con.execute("SELECT coalesce(max(version), 0) FROM omnilive_schema").fetchone()[0]
         for version, sql in MIGRATIONS:
             if version > have:
                 con.execute(sql)
                 con.execute("INSERT INTO omnilive_schema (version) VALUES (%s)", (version,))
                 log.info("memory database migrated to schema %d", version)
                 have = version
-    try:  # optional: loose matching of names stays correct without it, only slower
+    if have == before:
+        return have
+    try:  # optional, tried once per upgrade: loose matching of names stays correct without it, only slower
         with con.transaction():
             con.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
             con.execute(_TRGM)
