@@ -157,9 +157,11 @@ def test_a_long_memory_fits_the_screen_typed_questions_work_before_start_and_a_r
         first = turns(page)
         assert len(first) == 1 and first[0]["source"] == "typed" and first[0]["reply"], first
         # watches, typed: listed under the camera, one cancelled with its button
-        for request in ("Tell me when you see a bus in the next hour.", "Let me know if the phone rings."):
+        for n, request in enumerate(("Tell me when you see a bus in the next hour.", "Let me know if the phone rings."), 2):
             page.fill("#question", request)
-            page.click("#ask")
+            page.click("#ask")  # each confirmed before the next, as a person waits for the reply
+            page.wait_for_function(f"document.querySelectorAll('#conversation .turn .reply[data-state=answered]')"
+                                   f".length === {n}", timeout=60_000)
         page.wait_for_function("document.querySelectorAll('#watches li').length === 2", timeout=60_000)
         watches = page.eval_on_selector_all("#watches li", "els => els.map(e => [e.dataset.kind, e.innerText])")
         assert [k for k, _ in watches] == ["seen", "sound"] and "bus" in watches[0][1], watches
@@ -188,6 +190,7 @@ def test_a_long_memory_fits_the_screen_typed_questions_work_before_start_and_a_r
                                "document.querySelectorAll('#watches li').length === 1", timeout=30_000)
         again = turns(page)
         assert again[0] == {**first[0], "state": "answered"} and len(again) == 3, (again, first)
+        assert "tell you when you see a bus for the next hour" in again[1]["reply"], again
         assert "bus" in page.inner_text("#watches li") and "until" in page.inner_text("#watches li")
         assert page.evaluate(WIDE_OK)
         page.click("#watches .unwatch")  # not connected now: cancelled through the API

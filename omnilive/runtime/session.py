@@ -98,6 +98,7 @@ class Session:
                  memory: MemoryStore | None = None) -> None:
         self.models = models
         self.settings = settings
+        self._loop: asyncio.AbstractEventLoop | None = None  # set by start()
         self.name = name
         rt = settings.runtime
         self.counters = Counters()
@@ -147,7 +148,7 @@ class Session:
         self._partial_at = 0.0
         self.memory.heard.use(models.text_embedding)
         self._hearing = Hearing(self.memory, models.sound_events, self._stages, self._emit, self._t_offset, name)
-        self._watcher = Watcher(self.memory, models.visual, self._on_alert, changed=lambda: self._emit(self.watches()))
+        self._watcher = Watcher(self.memory, models.visual, self._on_alert, changed=self._watches_changed)
         self.subscribe(self._watch_event)
 
     # ---- lifecycle -----------------------------------------------------------------------------
@@ -688,11 +689,11 @@ class Session:
                 log.warning("%s: watch %r could not be named in English; it may never match", self.name, req.thing)
             req = renamed(req, english) if english else req
         if req is not None:
-            self.watch(req, t)
+            await self._run("memory", self._watcher.add, req, t)  # embeds the thing, writes its row
             said = f"OK, I'll tell you when {to_you(req.said)}{for_next(req.for_s)}." if language != "zh" else \
                 f"好的，{req.said}的时候我会告诉你。"
         elif cancel is not None:
-            gone = self._watcher.cancel(cancel)
+            gone = await self._run("memory", self._watcher.cancel, cancel)
             said = ("OK, I've stopped watching for " + ", ".join(w.thing for w in gone) + ".") if gone else \
                 "I wasn't watching for that."
         elif list_request(text):
@@ -705,12 +706,19 @@ class Session:
         return True
 
     def watch(self, req: WatchRequest, t: float | None = None) -> None:
-        """Start a watch (``omnilive replay --watch``, or a spoken or typed request)."""
+        """Start a watch before the stream does (``omnilive replay --watch``)."""
         self._watcher.add(req, self._stream_t + self._t_offset if t is None else t)
 
-    def unwatch(self, watch_id: int) -> bool:
+    async def unwatch(self, watch_id: int) -> bool:
         """Cancel one watch by its id (the page's cancel button)."""
-        return self._watcher.cancel_id(watch_id)
+        return await self._run("memory", self._watcher.cancel_id, watch_id)
+
+    def _watches_changed(self) -> None:
+        """From the memory thread or the loop: the page hears of it on the loop, in order."""
+        if self._loop is None:
+            self._emit(self.watches())
+        else:
+            self._loop.call_soon_threadsafe(lambda: self._emit(self.watches()))
 
     def _watch_event(self, ev: Event) -> None:
         """Heard items and stored clips (their OCR text) go past the watches too."""

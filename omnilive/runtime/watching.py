@@ -42,15 +42,16 @@ class Watch:
 
 class Watcher:
     """The active watches of one session. ``changed`` is called whenever one is added, cancelled
-    or expires (the session tells the page)."""
+    or expires (the session tells the page). Adding embeds the thing and writes a row, so the
+    session does it on its memory thread while frames are checked on the event loop: ``watches`` is
+    replaced, never changed in place, so a check always goes through a whole list."""
 
     def __init__(self, memory, visual, alert: Callable[[Alert, Watch], None],
                  changed: Callable[[], None] = lambda: None) -> None:
         self._memory, self._visual, self._alert, self._changed = memory, visual, alert, changed
-        self.watches: list[Watch] = []
         rows = memory.db.watches() if memory.db is not None else []
-        for watch_id, kind, thing, said, _, expires in rows:
-            self.watches.append(self._prepared(Watch(watch_id, kind, thing, said, expires)))
+        self.watches: list[Watch] = [self._prepared(Watch(watch_id, kind, thing, said, expires))
+                                     for watch_id, kind, thing, said, _, expires in rows]
         self._next = max((w.watch_id for w in self.watches), default=0) + 1
 
     def _prepared(self, w: Watch) -> Watch:
@@ -66,7 +67,7 @@ class Watcher:
         else:
             watch_id, self._next = self._next, self._next + 1
         w = self._prepared(Watch(watch_id, req.kind, req.thing, req.said, expires))
-        self.watches.append(w)
+        self.watches = [*self.watches, w]
         self._changed()
         return w
 
@@ -83,12 +84,13 @@ class Watcher:
         return self._end([w for w in self.watches if w.expires is not None and t >= w.expires])
 
     def _end(self, gone: list[Watch]) -> list[Watch]:
+        if not gone:
+            return gone
+        self.watches = [w for w in self.watches if w not in gone]
         for w in gone:
-            self.watches.remove(w)
             if self._memory.db is not None:
                 self._memory.db.end_watch(w.watch_id)
-        if gone:
-            self._changed()
+        self._changed()
         return gone
 
     def frame(self, t: float, vector: np.ndarray, labels: list[tuple[str, float]], image: np.ndarray) -> None:

@@ -388,7 +388,7 @@ async def _receive(socket: WebSocket, session: Session, clock: TurnClock, metric
                     if "remember" in cmd and cmd["remember"] != session.remembering:
                         session.set_remembering(cmd["remember"])
                 elif cmd["type"] == "unwatch":
-                    session.unwatch(cmd["watch_id"])
+                    await session.unwatch(cmd["watch_id"])
                 else:
                     session.stop()
         except (protocol.ProtocolError, AudioFormatError) as exc:
