@@ -147,6 +147,9 @@ class TTSConfig(_Section):
     timeout_s: float = Field(30.0, gt=0)
     response_format: Literal["wav", "pcm"] = "wav"  # openai: pcm is 24 kHz s16le (or the server's X-Sample-Rate)
     languages: list[str] = ["en"]  # openai: what the server's voice can say ("zh" for a Mandarin voice)
+    # piper: no generator noise, so a text sounds the same every time (pauses included): the tests
+    # speak with it, since a random rendering's comma pause may or may not end a turn
+    deterministic: bool = False
 
 
 class RuntimeConfig(_Section):

@@ -25,9 +25,11 @@ def settings(tmp_path_factory):
     from omnilive.config import load_settings
 
     settings = load_settings()
-    # greedy decoding: the embedded LLM's answers (e.g. the browser test's long story) are the same
-    # on every run, so a test never depends on a lucky sample
-    return settings.model_copy(update={"llm": settings.llm.model_copy(update={"temperature": 0.0})})
+    # greedy decoding and a deterministic voice: the embedded LLM's answers (e.g. the browser test's
+    # long story) and every spoken test sentence are the same on every run, so a test never depends on
+    # a lucky sample (a random rendering of "Wait, what else ..." paused long enough to end a turn or not)
+    return settings.model_copy(update={"llm": settings.llm.model_copy(update={"temperature": 0.0}),
+                                       "tts": settings.tts.model_copy(update={"deterministic": True})})
 
 
 @pytest.fixture(scope="session")

@@ -58,6 +58,15 @@ def pcm_b64(samples) -> str:
     return base64.b64encode(float_to_pcm16(samples)).decode()
 
 
+def page_state(page) -> str:
+    """The page's turns and every event it received, for a failure message."""
+    turns = page.eval_on_selector_all("#conversation .turn", """els => els.map(e => [e.dataset.turn,
+        e.className, e.querySelector('.heard .text').innerText,
+        e.querySelector('.reply') && e.querySelector('.reply').dataset.state])""")
+    log = page.evaluate("window.omniliveLog")
+    return f"turns={turns} events={[(e['type'], e['turn'], e.get('detail')) for e in log if e['type'] not in ('play', 'dropped')]}"
+
+
 def test_spoken_question_in_the_browser_gets_a_grounded_spoken_answer_and_can_be_interrupted(
         server, models, evaldata):
     """Every cue waits for the event it follows (no fixed seconds): the question once the camera
@@ -101,8 +110,10 @@ def test_spoken_question_in_the_browser_gets_a_grounded_spoken_answer_and_can_be
             page.wait_for_function(  # the barge-in was heard, understood as a question, and the story ended
                 f"window.omniliveLog.some(c => c.type === 'interrupt' && c.turn != null && c.turn !== {first}"
                 " && window.omniliveLog.some(a => a.type === 'answer' && a.turn === c.turn))", timeout=60_000)
-            page.wait_for_function(  # the page marks the cut answer
-                "document.querySelector('.turn .reply[data-state=interrupted]')", timeout=10_000)
+            try:  # the page marks the cut answer
+                page.wait_for_function("document.querySelector('.turn .reply[data-state=interrupted]')", timeout=10_000)
+            except Exception as exc:  # say what the page had instead
+                raise AssertionError(f"the cut story is not marked interrupted: {page_state(page)}") from exc
             seen = page.eval_on_selector_all("#timeline .item", "els => els.map(e => e.dataset.label)")
             turns = page.eval_on_selector_all("#conversation .turn", """els => els.map(e => ({
                 turn: +e.dataset.turn, heard: e.querySelector('.heard .text').innerText,

@@ -26,7 +26,7 @@ from starlette.websockets import WebSocketDisconnect
 from streams import compose, evaldata_items
 from test_server import connect, jpeg, media, receive_until, with_memory_dir
 
-from omnilive.memory.persist import MemoryLocked
+from omnilive.memory.errors import MemoryLocked
 from omnilive.memory.store import MemoryStore
 from omnilive.runtime.session import Session
 from omnilive.server import protocol
@@ -189,7 +189,7 @@ class _Flaky:
 
 def _feed_speech(session, audio: np.ndarray, realtime: bool = False):
     async def run():
-        t0 = session._stream_t  # the stream goes on where it was
+        t0 = session.stream_t  # the stream goes on where it was
         for i in range(0, len(audio), 512):
             await session.put_audio(t0 + i / 16000, audio[i: i + 512])
             if realtime:
@@ -299,7 +299,7 @@ def test_a_clip_keeps_its_frames_small_whatever_the_camera_sends(models, setting
         deadline = time.monotonic() + 60
         while session.counters.frames_encoded < 1 and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
-        kept = session._clips._cur.images[0].shape
+        kept = session.seeing._clips._cur.images[0].shape
         await session.close()
         return kept
 
@@ -318,8 +318,8 @@ def test_snapshots_never_hold_a_clip_twice(models, settings, evaldata):
             session.offer_frame(float(t), cat)
         session.offer_frame(4.0, bus)
         clip = await rec.wait_for("clip", timeout=60)  # sealed and stored
-        session._unstored.append(clip)  # ... as in the moment before the loop removes it
-        snap = session._snapshot(5.0)
+        session.seeing._unstored.append(clip)  # ... as in the moment before the loop removes it
+        snap = session.snapshot(5.0)
         await session.close()
         return [c.clip_id for c in snap.short + snap.extra]
 
@@ -463,7 +463,7 @@ def test_the_real_llm_stops_on_a_spoken_stop_and_on_a_barge_in(models, settings,
         session, rec = await live(models, settings, "t-real-stop")
         first = await one(session, rec, stop, "Tell me a long story about a lighthouse keeper.")
         second = await one(session, rec, barge, "Tell me a long story about a fisherman.")
-        history = list(session._conversation.history)
+        history = list(session.ctx.conversation.history)
         await session.finish()
         await session.close()
         return rec, first, second, history

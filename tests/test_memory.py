@@ -137,7 +137,7 @@ def test_snapshot_ignores_frames_added_after_it(models, settings, evaldata):
 
 
 def test_memory_made_by_another_encoder_is_refused(models, settings, mem):
-    from omnilive.memory.persist import MemoryMismatch
+    from omnilive.memory.errors import MemoryMismatch
 
     MemoryStore.open(mem.where, models.visual, mem.cfg).close()
 

@@ -86,7 +86,7 @@ def test_frames_beyond_the_encoder_are_dropped_and_counted(models, settings, eva
         depth = []
         for i in range(60):  # 2 s of 30 fps, offered faster than ~100+ ms/frame encoding
             session.offer_frame(i / 30, img)
-            depth.append(session._frame_q.qsize())
+            depth.append(session.seeing._frame_q.qsize())
             await asyncio.sleep(0)
         summary = await session.finish()
         await session.close()

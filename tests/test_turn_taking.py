@@ -181,3 +181,32 @@ def test_the_answers_own_voice_in_the_mic_does_not_interrupt_it_but_a_voice_over
     cut = next((e for e in rec.of("interrupt") if e.cancelled_turn is not None), None)
     # cut by the voice: as a stop, or as words for the assistant when the echo under it blurred "stop"
     assert cut is not None and cut.cancelled_turn == turn and cut.reason in ("command", "speech"), trace
+
+
+def test_a_stop_the_speaker_goes_on_with_is_an_interruption_by_the_question(models, settings):
+    """"Wait." ends a turn (a stop: the story is cut at once); "what else did you see?" follows
+    within the join window: one turn, a question. The story was cut by a question, and the client
+    and the conversation log are told so (interrupted, not stopped)."""
+    llm = SlowLLM(delay=0.05, words=200)
+    wait, rest = say("Wait.", "kal16"), say("What else did you see?", "kal16")
+
+    async def run():
+        session, rec = await live(with_llm(models, llm), llm_phrases(settings), "t-wait-then")
+        story = await session.ask("Tell me a long story.")
+        await rec.wait_for("answer_audio", turn_id=story)
+        await feed(session, mix(1.8 + len(rest) / SR + 3.0, [(0.3, wait), (0.3 + len(wait) / SR + 0.8, rest)]))
+        joined = await rec.wait_for("utterance", timeout=120, source="speech", for_assistant=True)
+        await rec.wait_for("answer", turn_id=joined.turn_id, timeout=120)
+        await session.finish()
+        await session.close()
+        return rec, story
+
+    rec, story = asyncio.run(run())
+    heard = [(u.turn_id, u.text, u.command, u.joins) for u in rec.of("utterance")]
+    cuts = [e.reason for e in rec.of("interrupt") if e.cancelled_turn == story]
+    stop = next((u for u in rec.of("utterance") if u.command == "stop"), None)
+    assert stop is not None, heard  # "Wait." alone was a stop ...
+    question = next(u for u in rec.of("utterance") if u.for_assistant and u.source == "speech")
+    assert question.joins == stop.turn_id and "what else" in question.text.lower(), heard  # ... that went on
+    assert cuts == ["command", "speech"], (cuts, heard)  # cut at once, then told it was a question
+    assert next(e for e in rec.of("answer") if e.turn_id == story).interrupted

@@ -16,10 +16,12 @@ from .base import TTS, ModelUnavailable
 
 
 class PiperTTS(TTS):
-    def __init__(self, model: Path, sample_rate: int) -> None:
+    def __init__(self, model: Path, sample_rate: int, deterministic: bool = False) -> None:
         from piper import PiperVoice
+        from piper.config import SynthesisConfig
 
         self._voice = PiperVoice.load(str(model), config_path=str(model) + ".json")
+        self._config = SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0) if deterministic else None
         self._native_rate = int(self._voice.config.sample_rate)
         self.sample_rate = sample_rate
         self.languages = frozenset({_voice_language(Path(str(model) + ".json"))})
@@ -32,10 +34,10 @@ class PiperTTS(TTS):
 
     @classmethod
     def load(cls, settings: Settings) -> "PiperTTS":
-        return cls(Path(cls.source(settings)), settings.tts.sample_rate)
+        return cls(Path(cls.source(settings)), settings.tts.sample_rate, settings.tts.deterministic)
 
     def synthesize(self, text: str) -> np.ndarray:
-        chunks = [c.audio_float_array for c in self._voice.synthesize(text)]
+        chunks = [c.audio_float_array for c in self._voice.synthesize(text, syn_config=self._config)]
         audio = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
         return resample(audio, self._native_rate, self.sample_rate)
 

@@ -9,7 +9,8 @@ import sys
 from ..backends.base import ModelUnavailable
 from ..backends.registry import Models, load_models
 from ..config import Settings, load_settings
-from ..memory.persist import MemoryLocked, MemoryMismatch, memory_exists
+from ..memory.db import memory_exists
+from ..memory.errors import MemoryLocked, MemoryMismatch
 from ..memory.store import MemoryStore
 
 

@@ -12,7 +12,7 @@ from ..backends.registry import load_models
 from ..config import load_settings
 from ..events import AudioChunk, Event, Frame
 from ..perception.media import MediaError
-from ..memory.persist import MemoryLocked, MemoryMismatch
+from ..memory.errors import MemoryLocked, MemoryMismatch
 from ..memory.store import MemoryStore
 from ..runtime.replay import replay
 from ..reasoning.watch import watch_request

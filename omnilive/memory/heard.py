@@ -104,13 +104,13 @@ class HeardMemory:
     """The heard items of one memory: rows in its database (``MemoryDB``), vectors in RAM."""
 
     def __init__(self, db, embedder: TextEmbedder | None, cfg: MemoryConfig | None = None) -> None:
-        self.db = db  # a MemoryDB, or None (RAM only)
+        self.db = db  # a MemoryDB (memory/db.py)
         self._embedder = embedder
         self._cfg = cfg or MemoryConfig()
         # talk older than memory.short_term_s, in blocks of memory.episode_max_s: (start, end, n, summary)
-        self.episodes: list[tuple[float, float, int, str]] = db.heard_episodes() if db is not None else []
+        self.episodes: list[tuple[float, float, int, str]] = db.heard_episodes()
         self._lock = threading.Lock()
-        rows = db.heard_items() if db is not None else []
+        rows = db.heard_items()
         dims = {len(v) for _, v in rows if v is not None}
         dim = embedder.dim if embedder is not None else dims.pop() if len(dims) == 1 else 1
         self._items: list[HeardItem] = []
@@ -140,8 +140,7 @@ class HeardMemory:
             keep = [n for n, it in enumerate(self._items) if it.item_id != item_id]
             self._items = [self._items[n] for n in keep]
             self._vectors = self._vectors[keep]
-            if self.db is not None:
-                self.db.delete_heard(item_id)
+            self.db.delete_heard(item_id)
 
     def __len__(self) -> int:
         return len(self._items)
@@ -176,8 +175,7 @@ class HeardMemory:
         with self._lock:
             item = replace(item, item_id=self._next_id)
             self._next_id += 1
-            if self.db is not None:
-                self.db.add_heard(item, vector)
+            self.db.add_heard(item, vector)
             self._items.append(item)
             row = vector if vector is not None else np.zeros(self._vectors.shape[1], np.float32)
             self._vectors = np.vstack([self._vectors, row[None]]) if len(self._vectors) else row[None].copy()
@@ -199,8 +197,7 @@ class HeardMemory:
             summary = self._central([n for n, _ in block], [i for _, i in block])
             end = max(i.end for _, i in block)
             episode = (block[0][1].start, end, len(block), summary)
-            if self.db is not None:
-                self.db.add_heard_episode(*episode)
+            self.db.add_heard_episode(*episode)
             self.episodes.append(episode)
             done = max(end, block[-1][1].start)
 
@@ -232,8 +229,7 @@ class HeardMemory:
                         return None
                     grown = replace(last, end=max(last.end, item.end), score=max(last.score, item.score))
                     self._items[i] = grown
-                    if self.db is not None:
-                        self.db.update_heard(grown)
+                    self.db.update_heard(grown)
                     return grown
         return False
 
@@ -286,8 +282,6 @@ class HeardMemory:
     def _lexical(self, question: str) -> list[tuple[int, float]]:
         """(item id, 0..1) for items sharing the question's words: FTS5 bm25 for words of three
         letters or more, character overlap for Chinese."""
-        if self.db is None:
-            return []
         if has_cjk(question):
             chars = [c for c in "".join(_CJK.findall(question)) if c not in _ZH_FILLER]
             grams = {a + b for a, b in zip(chars, chars[1:])} | ({chars[0]} if len(chars) == 1 else set())

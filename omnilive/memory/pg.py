@@ -1,8 +1,8 @@
 """Memory in PostgreSQL (``memory.url = "postgresql://..."``): many memories in one database, so
 any server process can reach any user's memory, and front ends keep nothing on their own disk.
 
-The same methods as the SQLite ``MemoryDB`` (persist.py), row for row the same encoding (the row
-functions are shared), every table keyed by the memory's id. What differs, and why:
+The same ``MemoryDB`` protocol as the SQLite store (memory/db.py, memory/sqlite.py), row for row the
+same encoding (memory/rows.py), every table keyed by the memory's id. What differs, and why:
 
 * **One writer per memory, across processes**: a session-level advisory lock on the memory's name,
   held by the store's connection for as long as it is open (released by PostgreSQL when the
@@ -43,10 +43,12 @@ import numpy as np
 
 from ..events import ClipMemory, HeardItem
 from .longterm import Episode
-from .persist import (
-    HEARD_COLUMNS, TURN_COLUMNS, MemoryLocked, add_fuzzy, check_identity, clip_of, clip_row,
-    episode_of, episode_row, heard_of, heard_row, like_share, turn_of, turn_row, word_grams,
+from .errors import MemoryLocked
+from .rows import (
+    HEARD_COLUMNS, TURN_COLUMNS, check_identity, clip_of, clip_row, episode_of, episode_row, heard_of, heard_row,
+    turn_of, turn_row,
 )
+from .textmatch import add_fuzzy, like_share, word_grams
 
 log = logging.getLogger(__name__)
 LOCK_SPACE = "omnilive:"  # advisory lock keys: hashtextextended(LOCK_SPACE || name, 0)
@@ -177,6 +179,15 @@ class PostgresMemories:
                         raise
                     self._con.close()
 
+    @property
+    def location(self) -> str:
+        """Where the memories are, for a log line (the URL without its password)."""
+        return redact(self.url)
+
+    def where(self, name: str) -> str:
+        """What ``MemoryStore.open`` takes for memory ``name`` (with ``memory.url`` set)."""
+        return name
+
     def exists(self, name: str) -> bool:
         return bool(self._query("SELECT 1 FROM memories WHERE name = %s", (name,)))
 
@@ -200,6 +211,8 @@ class PostgresMemories:
 
 class PostgresMemoryDB:
     """One memory in PostgreSQL, open for writing by this process alone (see the module docstring)."""
+
+    persistent = True
 
     def __init__(self, url: str, name: str, encoder_id: str, dim: int) -> None:
         self.name, self.url = name, url
@@ -322,6 +335,7 @@ class PostgresMemoryDB:
                                             "WHERE memory_id = %s ORDER BY start").fetchall()]
 
     def delete_heard_between(self, start: float, end: float) -> None:
+        self._deleted.add("heard")
         self._run('DELETE FROM heard WHERE memory_id = %s AND "end" >= %s AND start <= %s', (start, end))
 
     def delete_heard(self, item_id: int) -> None:
@@ -334,7 +348,7 @@ class PostgresMemoryDB:
 
     def heard_match(self, words: list[str], limit: int = 50) -> list[tuple[int, float]]:
         """The words (each also as a prefix: "print" finds "printing"), ranked by ``ts_rank``, then
-        loose matches of long words by their trigrams at half weight (persist.add_fuzzy)."""
+        loose matches of long words by their trigrams at half weight (textmatch.add_fuzzy)."""
         terms = [t for t in (re.sub(r"[^\w]", "", w.lower()) for w in words) if t]
         scores: dict[int, float] = {}
         if terms:

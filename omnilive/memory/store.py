@@ -23,7 +23,8 @@ from ..config import MemoryConfig
 from ..events import ClipMemory, GroundedClip
 from .heard import HeardMemory
 from .longterm import Consolidator, Episode
-from .persist import MemoryDB, open_db
+from .db import MemoryDB, open_db
+from .ram import RamMemoryDB
 from .clips import CONCEPTS
 from .ranking import Candidate, Vocabulary, concept_scores, content_words, query_text, rank
 
@@ -72,18 +73,19 @@ class _Rows:
 class MemoryStore:
     def __init__(self, dim: int, cfg: MemoryConfig | None = None, db: MemoryDB | None = None,
                  encoder: VisualEncoder | None = None, text: TextEmbedder | None = None) -> None:
-        """``encoder`` supplies the label words and concept vocabulary used in ranking (optional);
-        ``text`` embeds what was heard for search by meaning (without it: by words only)."""
+        """``db`` keeps the rows (memory/db.py; in RAM when none is given); ``encoder`` supplies the
+        label words and concept vocabulary used in ranking (optional); ``text`` embeds what was
+        heard for search by meaning (without it: by words only)."""
         self.dim = dim
-        self.heard = HeardMemory(db, text, cfg)
+        self.db: MemoryDB = db if db is not None else RamMemoryDB(encoder.name if encoder is not None else "", dim)
+        self.heard = HeardMemory(self.db, text, cfg)
         self.cfg = cfg or MemoryConfig()
-        self.db = db
         self._label_text = encoder.label_words if encoder is not None else (lambda label: label)
         self._vocab = Vocabulary.of(encoder)
         self._lock = threading.Lock()  # the encoder thread adds while answer threads read
         self._generation = 0
         self._next_clip = 0
-        clips, episodes = db.load(dim) if db is not None else ([], [])
+        clips, episodes = self.db.load(dim)
         self._rebuild(clips, episodes)
 
     def _rebuild(self, clips: list[ClipMemory], episodes: list[Episode]) -> None:
@@ -106,10 +108,10 @@ class MemoryStore:
         self._consolidator = Consolidator(self.cfg, first_id=episodes[-1].episode_id + 1 if episodes else 0)
 
     @classmethod
-    def open(cls, where: str | Path, encoder: VisualEncoder, cfg: MemoryConfig,
+    def open(cls, where: str | Path | None, encoder: VisualEncoder, cfg: MemoryConfig,
              text: TextEmbedder | None = None) -> "MemoryStore":
-        """The persistent memory at ``where`` for this encoder's embedding space: a directory, or
-        with ``cfg.url`` set a memory's name in that PostgreSQL database."""
+        """The memory at ``where`` for this encoder's embedding space: a directory, with ``cfg.url``
+        set a memory's name in that PostgreSQL database, or with ``where`` None one in RAM."""
         return cls(encoder.dim, cfg, open_db(where, encoder.name, encoder.dim, cfg.url), encoder, text)
 
     def _keys(self, item: ClipMemory | Episode) -> "_Keys":
@@ -137,7 +139,7 @@ class MemoryStore:
         if self.end == 0.0:
             return 0.0
         gap = 1.0
-        if live and self.db is not None:
+        if live:
             gap = max(gap, time.time() - float(self.db.meta().get("wall_end", time.time())))
         return self.end + gap
 
@@ -152,8 +154,7 @@ class MemoryStore:
     def add(self, clip: ClipMemory, source: tuple[str, str, float, float] | None = None) -> list[Episode]:
         """Keep a sealed clip (committed to disk first, with an ingested file's progress ``source``
         in the same transaction), then consolidate what has grown old."""
-        if self.db is not None:
-            self.db.add_clip(clip, wall_end=time.time(), source=source)
+        self.db.add_clip(clip, wall_end=time.time(), source=source)
         keys = self._keys(clip)
         with self._lock:
             self._clip_keys[clip.clip_id] = keys
@@ -174,8 +175,7 @@ class MemoryStore:
 
     def _store_episode(self, e: Episode) -> None:
         ids = [c.clip_id for c in self._short[: e.n_clips]]
-        if self.db is not None:
-            self.db.add_episode(e, ids)
+        self.db.add_episode(e, ids)
         with self._lock:
             self._append_episode(e)
             for c in self._short[: e.n_clips]:
@@ -213,16 +213,13 @@ class MemoryStore:
     def forget(self, start: float, end: float) -> dict[str, int]:
         """Delete every clip, episode and conversation turn overlapping [start, end] (stream seconds)."""
         with self._lock:
-            counts = self.db.delete_between(start, end) if self.db is not None else {}
+            counts = self.db.delete_between(start, end)
             clips = [c for c in self._short if c.end < start or c.start > end]
             episodes = [e for e in self._episodes if e.end < start or e.start > end]
-            counts.setdefault("clips", len(self._short) - len(clips))
-            counts.setdefault("episodes", len(self._episodes) - len(episodes))
             counts["heard"] = self.heard.forget(start, end)
             self._rebuild(clips, episodes)
             self._generation += 1
-        if self.db is not None:
-            self.db.scrub()
+        self.db.scrub()
         return counts
 
     def forget_about(self, topic: str) -> dict[str, int]:
@@ -233,23 +230,21 @@ class MemoryStore:
         with self._lock:
             for item in found:
                 self.heard.remove(item.item_id)
-            turns = self.db.delete_heard_items([i.item_id for i in found], words) if self.db is not None else 0
+            turns = self.db.delete_heard_items([i.item_id for i in found], words)
             self._generation += 1
-        if self.db is not None:
-            self.db.scrub()
+        self.db.scrub()
         return {"heard": len(found), "turns": turns}
 
     # ---- the conversation log (runtime/history.py writes it) --------------------------------------
 
-    def log_turn(self, turn: dict) -> int | None:
-        return self.db.add_turn(turn) if self.db is not None else None
+    def log_turn(self, turn: dict) -> int:
+        return self.db.add_turn(turn)
 
     def unlog_turn(self, turn_id: int) -> None:
-        if self.db is not None:
-            self.db.delete_turn(turn_id)
+        self.db.delete_turn(turn_id)
 
     def turns(self, limit: int = 50, before: int | None = None) -> list[dict]:
-        return self.db.turns(limit, before) if self.db is not None else []
+        return self.db.turns(limit, before)
 
     def keyframe_at(self, t: float) -> bytes | None:
         """The key frame of the clip or episode that holds stream time ``t``."""
@@ -320,13 +315,12 @@ class MemoryStore:
     def stats(self) -> dict[str, float]:
         out = {"clips": len(self._short), "episodes": len(self._episodes), "clips_sealed": self._next_clip,
                "heard": len(self.heard), "end": round(self.end, 3)}
-        if self.db is not None:
+        if self.db.persistent:
             out["bytes"] = self.db.size_bytes()
         return out
 
     def close(self) -> None:
-        if self.db is not None:
-            self.db.close()
+        self.db.close()
 
 
 def _grounded(item: ClipMemory | Episode, score: float, matched: bool = False) -> GroundedClip:

@@ -53,8 +53,8 @@ class TurnLog:
                 turn.grounding = [{"start": c.start, "end": c.end, "label": said(c.labels[0]) if c.labels else ""}
                                   for c in ev.clips[:3]]
                 turn.grounding += [{"start": h.start, "end": h.end, "kind": h.kind, "text": h.text} for h in ev.heard[:3]]
-            elif isinstance(ev, Interrupt) and ev.reason == "command" and ev.cancelled_turn in self._open:
-                self._open[ev.cancelled_turn].stopped = True
+            elif isinstance(ev, Interrupt) and ev.cancelled_turn in self._open:  # (a stop that went on: not stopped)
+                self._open[ev.cancelled_turn].stopped = ev.reason == "command"
             elif isinstance(ev, Interrupt) and ev.cancelled_turn in self._rows:  # cut while it was still played
                 self._store.db.set_turn_state(self._rows[ev.cancelled_turn],
                                               "stopped" if ev.reason == "command" else "interrupted")

@@ -64,8 +64,6 @@ def fingerprint(path: Path) -> str:
 
 def ingest(path: str | Path, models: Models, settings: Settings, store: MemoryStore,
            progress: bool = True) -> IngestReport:
-    if store.db is None:
-        raise ValueError("ingest needs a persistent memory (MemoryStore.open)")
     path = Path(path)
     key = str(path.resolve())
     info = probe(path)

@@ -23,6 +23,7 @@ import asyncio
 import logging
 import threading
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from ..events import Utterance
@@ -149,13 +150,18 @@ class Turns:
             return t
         return None
 
-    def interrupt(self, reason: str, keep: int | None = None) -> int | None:
+    def opened_after(self, turn_id: int) -> set[int]:
+        """The live turns opened after turn ``turn_id`` (speech that began after it)."""
+        ids = list(self._live)
+        return set(ids[ids.index(turn_id) + 1:]) if turn_id in self._live else set()
+
+    def interrupt(self, reason: str, keep: Collection[int] = ()) -> int | None:
         """Interrupt the answer being given (or played) and every question still on its way,
-        except turn ``keep`` (the one just starting). Returns the id of the answer cut, if any."""
+        except the turns in ``keep`` (the one just starting). Returns the id of the answer cut, if any."""
         cut = self.speaking()
         cancelled = cut.turn_id if cut is not None and cut.interrupt(reason) else None
         for turn in list(self._live.values()):  # kept (superseded) until their stage closes them
-            if turn.turn_id != keep and turn is not self.answering and turn.interrupt(reason):
+            if turn.turn_id not in keep and turn is not self.answering and turn.interrupt(reason):
                 log.info("turn %d interrupted before its answer (%s)", turn.turn_id, reason)
         if self.answering is not None and (self.answering.superseded or not self.answering.playing):
             if self.answering.task is None or self.answering.task.done():

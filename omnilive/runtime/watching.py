@@ -49,10 +49,9 @@ class Watcher:
     def __init__(self, memory, visual, alert: Callable[[Alert, Watch], None],
                  changed: Callable[[], None] = lambda: None) -> None:
         self._memory, self._visual, self._alert, self._changed = memory, visual, alert, changed
-        rows = memory.db.watches() if memory.db is not None else []
+        rows = memory.db.watches()
         self.watches: list[Watch] = [self._prepared(Watch(watch_id, kind, thing, said, expires))
                                      for watch_id, kind, thing, said, _, expires in rows]
-        self._next = max((w.watch_id for w in self.watches), default=0) + 1
 
     def _prepared(self, w: Watch) -> Watch:
         w.words = frozenset(content_words(w.thing))
@@ -62,10 +61,7 @@ class Watcher:
 
     def add(self, req: WatchRequest, t: float) -> Watch:
         expires = t + req.for_s if req.for_s else None
-        if self._memory.db is not None:
-            watch_id = self._memory.db.add_watch(req.kind, req.thing, req.said, t, expires)
-        else:
-            watch_id, self._next = self._next, self._next + 1
+        watch_id = self._memory.db.add_watch(req.kind, req.thing, req.said, t, expires)
         w = self._prepared(Watch(watch_id, req.kind, req.thing, req.said, expires))
         self.watches = [*self.watches, w]
         self._changed()
@@ -88,8 +84,7 @@ class Watcher:
             return gone
         self.watches = [w for w in self.watches if w not in gone]
         for w in gone:
-            if self._memory.db is not None:
-                self._memory.db.end_watch(w.watch_id)
+            self._memory.db.end_watch(w.watch_id)
         self._changed()
         return gone
 

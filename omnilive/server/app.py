@@ -2,8 +2,9 @@
 
 Models load once at start-up and are shared; each connection gets its own session (VAD state,
 conversation) on the memory of its session token (server/sessions.py), which persists across
-restarts. Outgoing events pass through a bounded per-client queue so a slow client cannot grow
-server memory: when it is full, events are dropped and counted.
+restarts. Outgoing events pass through a per-client outbox (server/outbox.py): system events are never
+dropped, data is bounded so a slow client cannot grow server memory, and an interrupt purges the
+cut answer's queued audio.
 
 Media travels over the WebSocket (PCM16 16 kHz + 1 fps JPEG) rather than WebRTC: measured on this
 kind of machine (../shared/MEDIA.md) it reaches the server in 12-33 ms against 40-82 ms through
@@ -39,13 +40,14 @@ from ..reasoning.words import said
 from ..runtime.replay import pull
 from ..runtime.session import Session
 from . import protocol
-from ..memory.persist import MemoryLocked
+from ..memory.errors import MemoryLocked
 from .guard import RateLimit, from_subprotocols, install_log_redaction, origin_allowed, source_allowed
-from .metrics import Metrics, TurnClock
+from .metrics import Metrics, TurnClock, watch_loop_lag
+from .outbox import Outbox
 from .sessions import SessionBusy, TokenError, Tokens, TokensFull
 
 log = logging.getLogger(__name__)
-OUT_QUEUE = 256
+OUT_QUEUE = 256  # data events queued for one client before the newest are dropped
 HIDDEN = {"memory_snapshot"}  # internal events the page does not need
 
 
@@ -83,7 +85,9 @@ def create_app(settings: Settings | None = None, models: Models | None = None) -
                                   app.state.models.text_embedding)
         app.state.new_sessions = RateLimit(settings.server.new_sessions_per_minute)
         log.info("omnilive ready; session memory in %s", app.state.tokens.location)
+        lag = asyncio.create_task(watch_loop_lag(app.state.metrics))
         yield
+        lag.cancel()
         for _ in range(100):  # let closing sessions put their last clips into memory first
             if app.state.sessions == 0:
                 break
@@ -192,14 +196,14 @@ def create_app(settings: Settings | None = None, models: Models | None = None) -
     @app.get("/api/watches")
     async def watches(token: str | None = None, authorization: str | None = Header(None)) -> JSONResponse:
         """The memory's active watches ("tell me when you see a dog"), for a page not connected yet."""
-        rows = await read(_bearer(authorization) or token, lambda store: store.db.watches() if store.db else [])
+        rows = await read(_bearer(authorization) or token, lambda store: store.db.watches())
         return JSONResponse({"items": [{"watch_id": i, "kind": k, "thing": th, "said": sd, "expires": ex}
                                        for i, k, th, sd, _, ex in rows]})
 
     @app.delete("/api/watches/{watch_id}")
     async def unwatch(watch_id: int, token: str | None = None, authorization: str | None = Header(None)) -> JSONResponse:
         """Cancel a watch while no session is live (a live one is told over its socket: ``unwatch``)."""
-        await read(_bearer(authorization) or token, lambda store: store.db.end_watch(watch_id) if store.db else None)
+        await read(_bearer(authorization) or token, lambda store: store.db.end_watch(watch_id))
         return JSONResponse({"cancelled": watch_id})
 
     @app.get("/api/keyframe")
@@ -257,8 +261,8 @@ def create_app(settings: Settings | None = None, models: Models | None = None) -
                 for stage, sm in session.stage_metrics.items():  # added up when a session ends
                     m.stage_busy.labels(stage).inc(sm.busy_s)
                     m.stage_calls.labels(stage).inc(sm.calls)
-            finally:
-                app.state.tokens.disconnect(token)
+            finally:  # (it waits for reads of the memory in flight: off the loop)
+                await asyncio.to_thread(app.state.tokens.disconnect, token)
                 app.state.sessions -= 1
                 m.sessions_active.dec()
 
@@ -284,7 +288,7 @@ def _bearer(authorization: str | None) -> str | None:
 
 def _clock_origin(store) -> float | None:
     """Wall-clock time of memory time 0 (set by live sessions), for clock-time captions."""
-    return store.db.meta().get("clock_origin") if store.db is not None else None
+    return store.db.meta().get("clock_origin")
 
 
 def memory_item(c, images: bool = True) -> dict:
@@ -306,16 +310,12 @@ async def _taken_over(socket: WebSocket, serving: asyncio.Future) -> None:
 
 
 async def _serve(socket: WebSocket, session: Session, metrics: Metrics, source: str | None = None) -> None:
-    out: asyncio.Queue[Event] = asyncio.Queue(OUT_QUEUE)
+    out = Outbox(OUT_QUEUE, session.name)
     clock = TurnClock(metrics, session.name)
 
     def enqueue(ev: Event) -> None:
-        if isinstance(ev, (AudioChunk, Frame)) or ev.type in HIDDEN:
-            return
-        try:
-            out.put_nowait(ev)
-        except asyncio.QueueFull:
-            log.warning("%s: client is slow, dropping %s", session.name, ev.type)
+        if not isinstance(ev, (AudioChunk, Frame)) and ev.type not in HIDDEN:
+            out.put(ev)
 
     session.subscribe(enqueue)
     sender = asyncio.create_task(_send(socket, out, clock, metrics))
@@ -350,7 +350,7 @@ def _observe(ev: Event, clock: TurnClock, metrics: Metrics) -> None:
         metrics.errors.labels(ev.stage).inc()
 
 
-async def _send(socket: WebSocket, out: asyncio.Queue[Event], clock: TurnClock, metrics: Metrics) -> None:
+async def _send(socket: WebSocket, out: Outbox, clock: TurnClock, metrics: Metrics) -> None:
     """Events go out in order; turns are timed as they go (first audio *sent*, not produced)."""
     while True:
         ev = await out.get()

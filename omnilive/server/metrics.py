@@ -7,13 +7,35 @@ which is what the user waits for.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+from collections import deque
+
+import numpy as np
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 log = logging.getLogger(__name__)
 BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
+LAG_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
+LAG_TICK_S = 0.05  # the loop-lag probe's timer
+LAG_WINDOW = 1200  # the last minute of probes, for the p99 gauge
+
+
+async def watch_loop_lag(metrics: Metrics) -> None:
+    """Run forever on the server's loop: a timer every ``LAG_TICK_S``, and how late it fired."""
+    recent: deque[float] = deque(maxlen=LAG_WINDOW)
+    ticks = 0
+    while True:
+        due = time.perf_counter() + LAG_TICK_S
+        await asyncio.sleep(LAG_TICK_S)
+        lag = max(0.0, time.perf_counter() - due)
+        metrics.loop_lag.observe(lag)
+        recent.append(lag)
+        ticks += 1
+        if ticks % 20 == 0:  # once a second
+            metrics.loop_lag_p99.set(float(np.percentile(recent, 99)))
 
 
 class Metrics:
@@ -33,6 +55,11 @@ class Metrics:
         self.stage_busy = Counter("omnilive_stage_busy_seconds", "time each session stage spent working, by stage",
                                   ["stage"], registry=r)
         self.stage_calls = Counter("omnilive_stage_calls", "calls each session stage made, by stage", ["stage"], registry=r)
+        self.loop_lag = Histogram("omnilive_event_loop_lag_seconds",
+                                  "how late the event loop ran a timer (work blocking the loop delays every session)",
+                                  buckets=LAG_BUCKETS, registry=r)
+        self.loop_lag_p99 = Gauge("omnilive_event_loop_lag_p99_seconds", "p99 of the loop lag over the last minute",
+                                  registry=r)
 
     def text(self) -> bytes:
         return generate_latest(self.registry)

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from ..backends.base import TextEmbedder, VisualEncoder
 from ..config import MemoryConfig
+from ..memory.db import memories
 from ..memory.store import MemoryStore
 
 CLOSE_WAIT_S = 30.0  # a read waits this long at most for a just-ended session to close its memory
@@ -42,13 +43,7 @@ class Tokens:
     def __init__(self, root: Path, encoder: VisualEncoder, cfg: MemoryConfig, text: TextEmbedder | None = None) -> None:
         self.root = Path(root)
         self._encoder, self._cfg, self._text = encoder, cfg, text
-        self._pg = None
-        if cfg.url:
-            from ..memory.pg import PostgresMemories
-
-            self._pg = PostgresMemories(cfg.url)
-        else:
-            self.root.mkdir(parents=True, exist_ok=True)
+        self._memories = memories(self.root, cfg.url)
         self._stores: dict[str, MemoryStore] = {}
         self._live: dict[str, Callable[[], None]] = {}  # key -> ends that live connection (a takeover)
         self._closing: dict[str, threading.Event] = {}  # memories a session that just ended is closing
@@ -66,30 +61,22 @@ class Tokens:
             if limit is not None and self._count() >= limit:
                 raise TokensFull(f"this server holds as many sessions as it may ({limit}, server.max_tokens)")
             token = secrets.token_urlsafe(24)
-            if self._pg is not None:
-                self._pg.create(self._key(token))
-            else:
-                (self.root / self._key(token)).mkdir()
+            self._memories.create(self._key(token))
         return token
 
     def _count(self) -> int:
-        return self._pg.count() if self._pg is not None else sum(1 for p in self.root.iterdir() if p.is_dir())
+        return self._memories.count()
 
     def _exists(self, key: str) -> bool:
-        return self._pg.exists(key) if self._pg is not None else (self.root / key).is_dir()
+        return self._memories.exists(key)
 
     def _open(self, key: str) -> MemoryStore:
-        where = key if self._pg is not None else self.root / key
-        return MemoryStore.open(where, self._encoder, self._cfg, self._text)
+        return MemoryStore.open(self._memories.where(key), self._encoder, self._cfg, self._text)
 
     @property
     def location(self) -> str:
         """Where memories are kept, for the log (a database URL without its password)."""
-        if self._pg is not None:
-            from ..memory.pg import redact
-
-            return redact(self._pg.url)
-        return str(self.root)
+        return self._memories.location
 
     def check(self, token: str | None) -> str:
         if not token or not self._exists(self._key(token)):
@@ -98,19 +85,16 @@ class Tokens:
 
     @contextmanager
     def reading(self, token: str | None) -> Iterator[MemoryStore]:
-        """The token's memory for one read: the live session's store, or opened just for it."""
+        """The token's memory for one read: the live session's store, or opened just for it. A
+        live store is not closed under a read (``disconnect`` waits for it): a page reloading reads
+        its history while the session of the page before it is ending."""
         key = self.check(token)
         with self._lock:
-            store = self._stores.get(key)
             closing = self._closing.get(key)
-        if store is not None:
-            yield store
-            return
+            guard = self._readers.setdefault(key, threading.Lock())
         if closing is not None:  # its session just ended (a page reloading): read once it is closed
             closing.wait(CLOSE_WAIT_S)
-        with self._lock:
-            one_at_a_time = self._readers.setdefault(key, threading.Lock())
-        with one_at_a_time:  # a page asks for its history and its timeline at once: one opens the memory
+        with guard:  # a page asks for its history and its timeline at once: one opens the memory
             with self._lock:
                 store = self._stores.get(key)  # its session may have started meanwhile
             if store is not None:
@@ -150,14 +134,19 @@ class Tokens:
 
     def disconnect(self, token: str) -> None:
         """The live connection ended: its memory is closed (reopened on the next read or visit),
-        so memory held by the server is bounded by the users connected now, not by all users ever."""
+        so memory held by the server is bounded by the users connected now, not by all users ever.
+        Blocking (it waits for reads of the memory): call it off the event loop."""
         key = self._key(token)
         with self._lock:
-            store = self._stores.pop(key, None)
+            store = self._stores.get(key)
             closed = self._closing.setdefault(key, threading.Event()) if store is not None else None
+            guard = self._readers.setdefault(key, threading.Lock())
         if store is not None:
             try:
-                store.close()
+                with guard:  # after the reads that have it now
+                    with self._lock:
+                        self._stores.pop(key, None)
+                    store.close()
             finally:
                 closed.set()
                 with self._lock:
@@ -171,5 +160,4 @@ class Tokens:
             for store in self._stores.values():
                 store.close()
             self._stores.clear()
-        if self._pg is not None:
-            self._pg.close()
+        self._memories.close()

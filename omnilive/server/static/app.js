@@ -7,7 +7,7 @@ import { Player } from "./playback.js";
 import { Conversation } from "./conversation.js";
 import { Timeline } from "./timeline.js";
 import { api, checkToken, newToken, openSocket, packet, CODES } from "./link.js";
-import { note } from "./log.js";
+import { note, detailOf } from "./log.js";
 
 const $ = (id) => document.getElementById(id);
 const AUDIO_OUT = 17;
@@ -210,7 +210,7 @@ function onMessage(e) {
     return;
   }
   const ev = JSON.parse(e.data);
-  note(ev.type, ev.type === "interrupt" ? ev.cancelled_turn : ev.turn_id);
+  note(ev.type, ev.type === "interrupt" ? ev.cancelled_turn : ev.turn_id, detailOf(ev));
   switch (ev.type) {
     case "speech_started":
       conversation.dropLive(ev.turn_id);
@@ -232,6 +232,7 @@ function onMessage(e) {
     case "interrupt":
       if (ev.cancelled_turn !== null) {  // (also an answer fully written but still being played)
         if (ev.reason === "command") state.stopped.add(ev.cancelled_turn);
+        else state.stopped.delete(ev.cancelled_turn);  // a stop the speaker went on with: a question cut it
         state.finishing.delete(ev.cancelled_turn);
         if (conversation.turns.has(ev.cancelled_turn))
           conversation.state(ev.cancelled_turn, ev.reason === "command" ? "stopped" : "interrupted");
@@ -286,7 +287,9 @@ function ask(text) {
   state.ws.send(JSON.stringify({ type: "ask", text, speak: $("speak").checked }));  // shown once judged
 }
 
-async function loadHistory() {
+const HISTORY_TRIES = 4;  // a memory being closed by the session before a reload may refuse a read for a moment
+
+async function loadHistory(attempt = 1) {
   try {
     const [h, w] = await Promise.all([api("/api/history?limit=50"), api("/api/watches"), timeline.load()]);
     if (!state.ws) showWatches(w.items);  // (a live session sends its own)
@@ -300,7 +303,10 @@ async function loadHistory() {
     }
     if (live.length) $("conversation").querySelector(".empty")?.remove();
   } catch (err) {
-    if (err.code === 401) staleToken();
+    if (err.code === 401) return staleToken();
+    note("history_failed", null, { code: err.code, message: err.message });
+    if (attempt < HISTORY_TRIES) await new Promise((r) => setTimeout(r, 500 * attempt)).then(() => loadHistory(attempt + 1));
+    else banner(t("failed", err.message));
   }
 }
 

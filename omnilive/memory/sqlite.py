@@ -4,7 +4,7 @@ Why SQLite: it ships with Python, commits a sealed clip in well under a millisec
 keeps vectors, key frames and metadata in one atomic file; the vectors are also held in RAM by the
 store, where a brute-force dot product over a day of episodes takes about a millisecond (see
 bench/memory_bench.py), so no vector index is needed at this scale. A server-grade vector store
-(pgvector, Qdrant, LanceDB) would implement the same ``MemoryDB`` methods.
+(pgvector, Qdrant, LanceDB) would implement the same ``MemoryDB`` protocol (memory/db.py).
 
 Durability: a clip is committed when it is sealed, so a crash loses at most the clip being built.
 Consolidation writes the episode and deletes its clips in one transaction; an ingested clip and
@@ -30,11 +30,15 @@ from typing import Any
 import numpy as np
 
 from ..events import ClipMemory, HeardItem
+from .errors import MemoryLocked
 from .longterm import Episode
+from .rows import (
+    HEARD_COLUMNS, TURN_COLUMNS, check_identity, clip_of, clip_row, episode_of, episode_row, heard_of, heard_row,
+    turn_of, turn_row,
+)
+from .textmatch import add_fuzzy, like_share, word_grams
 
-SCHEMA_VERSION = 4  # 2: the conversation log (turns); 3: heard memory; 4: watch expiry; older files gain them on open
 DB_NAME = "memory.sqlite"
-FUZZY_SHARE = 0.34  # of a word's trigrams a row must hold to match it loosely
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -70,87 +74,6 @@ CREATE TABLE IF NOT EXISTS sources (
 """
 
 
-# ---- rows: how each memory item is stored, shared with the PostgreSQL store (memory/pg.py) ----
-
-HEARD_COLUMNS = 'id, start, "end", kind, text, labels, speaker, score, language, vector'
-TURN_COLUMNS = 'start, "end", wall, heard, language, source, for_assistant, answer, state, grounding'
-_TURN_KEYS = ("id", "start", "end", "wall", "heard", "language", "source", "for_assistant", "answer", "state")
-
-
-def clip_row(c: ClipMemory) -> tuple:
-    return (c.clip_id, c.start, c.end, c.n_frames, json.dumps(c.labels), c.text,
-            c.global_vector.astype(np.float32).tobytes(), c.tokens.astype(np.float16).tobytes(),
-            json.dumps(c.tokens.shape), c.keyframe_jpeg, json.dumps(c.concepts))
-
-
-def clip_of(r) -> ClipMemory:
-    return ClipMemory(clip_id=r[0], start=r[1], end=r[2], n_frames=r[3], labels=tuple(json.loads(r[4])),
-                      text=r[5], global_vector=np.frombuffer(r[6], np.float32).copy(),
-                      tokens=np.frombuffer(r[7], np.float16).reshape(json.loads(r[8])).copy(),
-                      keyframe_jpeg=bytes(r[9]), concepts=tuple((k, p) for k, p in json.loads(r[10])))
-
-
-def episode_row(e: Episode) -> tuple:
-    return (e.episode_id, e.start, e.end, e.n_clips, e.n_frames, json.dumps(e.labels), json.dumps(e.concepts),
-            e.text, e.vectors.astype(np.float16).tobytes(), len(e.vectors), e.tokens.astype(np.float16).tobytes(),
-            json.dumps(e.tokens.shape), e.keyframe_jpeg, e.first_clip, e.last_clip)
-
-
-def episode_of(r, dim: int) -> Episode:
-    return Episode(episode_id=r[0], start=r[1], end=r[2], n_clips=r[3], n_frames=r[4],
-                   labels=tuple(json.loads(r[5])), concepts=tuple((k, p) for k, p in json.loads(r[6])), text=r[7],
-                   vectors=np.frombuffer(r[8], np.float16).reshape(r[9], dim).copy(),
-                   tokens=np.frombuffer(r[10], np.float16).reshape(json.loads(r[11])).copy(),
-                   keyframe_jpeg=bytes(r[12]), first_clip=r[13], last_clip=r[14])
-
-
-def heard_row(item: HeardItem, vector: np.ndarray | None) -> tuple:
-    return (item.item_id, item.start, item.end, item.kind, item.text, json.dumps(item.labels), item.speaker,
-            item.score, item.language, None if vector is None else vector.astype(np.float16).tobytes())
-
-
-def heard_of(r) -> tuple[HeardItem, np.ndarray | None]:
-    item = HeardItem(item_id=r[0], start=r[1], end=r[2], kind=r[3], text=r[4], labels=tuple(json.loads(r[5])),
-                     speaker=r[6], score=r[7], language=r[8])
-    return item, None if r[9] is None else np.frombuffer(r[9], np.float16).astype(np.float32)
-
-
-def turn_row(turn: dict[str, Any]) -> tuple:
-    return (turn["start"], turn["end"], turn["wall"], turn["heard"], turn["language"], turn["source"],
-            int(turn["for_assistant"]), turn["answer"], turn["state"], json.dumps(turn["grounding"]))
-
-
-def turn_of(r) -> dict[str, Any]:
-    return {**dict(zip(_TURN_KEYS, r[:10])), "for_assistant": bool(r[7]), "grounding": json.loads(r[10])}
-
-
-def word_grams(words: list[str]) -> dict[str, list[str]]:
-    """The trigrams of each long word (a name the ASR may spell differently)."""
-    return {w: [w[i:i + 3] for i in range(len(w) - 2)] for w in words if len(w) >= 5}
-
-
-def add_fuzzy(scores: dict[int, float], grams: dict[str, list[str]], rows) -> None:
-    """At half weight, rows (id, text) holding at least FUZZY_SHARE of one word's trigrams."""
-    for rowid, text in rows:
-        low = text.lower()
-        share = max(sum(g in low for g in gs) / len(gs) for gs in grams.values())
-        if share >= FUZZY_SHARE:
-            scores[rowid] = max(scores.get(rowid, 0.0), 0.5 * share)
-
-
-def like_share(grams: list[str], rows) -> list[tuple[int, float]]:
-    """Chinese: (id, share of the question's character pairs found) per row (id, text)."""
-    return [(r[0], sum(g in r[1] for g in grams) / len(grams)) for r in rows]
-
-
-class MemoryMismatch(RuntimeError):
-    """The directory holds memory made by another encoder (its vectors live in another space)."""
-
-
-class MemoryLocked(RuntimeError):
-    """Another process (or another open store in this one) is writing this memory directory."""
-
-
 def _lock(directory: Path):
     """An exclusive, non-blocking lock on the directory; released when the file is closed (also
     when the process dies, so a crash never leaves a stale lock)."""
@@ -170,40 +93,11 @@ def _lock(directory: Path):
     return f
 
 
-def open_db(where: str | Path, encoder_id: str, dim: int, url: str | None = None):
-    """The memory at ``where``: a directory (SQLite), or with ``url`` a memory's name in that
-    PostgreSQL database (memory/pg.py)."""
-    if url:
-        from .pg import PostgresMemoryDB
+class SQLiteMemoryDB:
+    """A memory in one directory (implements memory/db.py's ``MemoryDB``)."""
 
-        return PostgresMemoryDB(url, str(where), encoder_id, dim)
-    return MemoryDB(where, encoder_id, dim)
+    persistent = True
 
-
-def memory_exists(where: str | Path, url: str | None = None) -> bool:
-    if url:
-        from .pg import PostgresMemories
-
-        return PostgresMemories(url).exists(str(where))
-    return (Path(where) / DB_NAME).exists()
-
-
-def check_identity(db, where: str, encoder_id: str, dim: int) -> None:
-    """A new memory records its embedding space; an existing one must be in the configured one."""
-    meta = db.meta()
-    if not meta:
-        db.set_meta(schema=SCHEMA_VERSION, encoder=encoder_id, dim=dim)
-        return
-    if int(meta.get("schema", 1)) < SCHEMA_VERSION:
-        db.set_meta(schema=SCHEMA_VERSION)
-    if meta.get("encoder") != encoder_id or int(meta.get("dim", -1)) != dim:
-        raise MemoryMismatch(
-            f"{where} holds memory encoded by {meta.get('encoder')!r} (dim {meta.get('dim')}), "
-            f"but the configured visual encoder is {encoder_id!r} (dim {dim}); use another --memory "
-            "or the encoder it was made with")
-
-
-class MemoryDB:
     def __init__(self, directory: str | Path, encoder_id: str, dim: int) -> None:
         self.dir = Path(directory)
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -431,3 +325,31 @@ class MemoryDB:
 
     def size_bytes(self) -> int:
         return sum(p.stat().st_size for p in self.dir.glob(DB_NAME + "*"))
+
+
+class SQLiteMemories:
+    """The memories under one directory, one subdirectory each (a server token's key): the same
+    calls as ``PostgresMemories``."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def location(self) -> str:
+        return str(self.root)
+
+    def where(self, name: str) -> Path:
+        return self.root / name
+
+    def exists(self, name: str) -> bool:
+        return (self.root / name).is_dir()
+
+    def create(self, name: str) -> None:
+        (self.root / name).mkdir()
+
+    def count(self) -> int:
+        return sum(1 for p in self.root.iterdir() if p.is_dir())
+
+    def close(self) -> None:
+        """Nothing is held open between memories."""

@@ -1,0 +1,178 @@
+"""Dispatching an utterance (spoken or typed): is it for the assistant, and what is it?
+
+    Utterance ─▶ judge ─▶ a stop            ─▶ TurnControl.stop
+                       ─▶ not for me        ─▶ shown, kept in heard memory, not answered
+                       ─▶ "forget ...", "stop remembering"  ─▶ done on the memory thread, then said
+                       ─▶ "tell me when you see ..."        ─▶ a watch, confirmed
+                       ─▶ "remember that ..."               ─▶ a note, confirmed
+                       ─▶ a question        ─▶ grounded on the turn's memory snapshot ─▶ Speaking
+
+Requests named in so many words (a note, forget, watch) are for the assistant however they are
+phrased; everything else goes past the instruction filter (reasoning/intent.py).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from typing import Callable
+
+from ..events import HeardItem, MemoryForgotten, Query, Utterance
+from ..reasoning.heard import confirm_note, note_of, to_you
+from ..reasoning.intent import InstructionFilter, is_stop_command, language_of
+from ..reasoning.privacy import forget_request, forget_said, pause_request, pause_said
+from ..reasoning.retrieve import ground_question
+from ..reasoning.understand import english_name
+from ..reasoning.watch import cancel_request, list_request, renamed, watch_request
+from ..text import has_cjk
+from .context import SessionContext
+from .control import TurnControl
+from .hearing import Hearing
+from .seeing import Seeing
+from .speaking import Speaking
+from .turn import Turn
+from .watching import Watcher, for_next, watches_said
+
+log = logging.getLogger(__name__)
+
+
+def named_request(text: str) -> bool:
+    """A note, forget, pause or watch request: said to the assistant, however phrased."""
+    return note_of(text) is not None or bool(pause_request(text)) or forget_request(text) is not None or \
+        watch_request(text) is not None or cancel_request(text) is not None or list_request(text)
+
+
+class Dispatcher:
+    def __init__(self, ctx: SessionContext, control: TurnControl, seeing: Seeing, speaking: Speaking,
+                 hearing: Hearing, watcher: Watcher, set_remembering: Callable[[bool], None],
+                 failed: Callable[[str, Exception], None]) -> None:
+        self.ctx, self._control, self._seeing, self._speaking = ctx, control, seeing, speaking
+        self._hearing, self._watcher, self._set_remembering, self._failed = hearing, watcher, set_remembering, failed
+        self._filter = InstructionFilter(ctx.models.text_embedding, ctx.settings.runtime.respond, ctx.models.llm)
+
+    async def judge(self, utt: Utterance) -> Utterance:
+        """Mark a stop command, or whether the utterance is for the assistant."""
+        if is_stop_command(utt.text):
+            return dataclasses.replace(utt, command="stop")
+        if named_request(utt.text):
+            return dataclasses.replace(utt, for_assistant=True)
+        try:
+            verdict = await self.ctx.run("judge", self._filter.respond, utt.text)
+        except Exception:
+            log.exception("%s: instruction filter failed; answering", self.ctx.name)
+            verdict = True
+        return dataclasses.replace(utt, for_assistant=verdict)
+
+    async def ask(self, text: str, *, speak: bool = True, t: float | None = None) -> int:
+        """A typed question: judged like speech (typed chatter is shown, not answered), grounded on
+        memory as it is now; it interrupts any answer in flight. A failing stage costs this
+        question, never the session."""
+        ctx = self.ctx
+        turn_id = ctx.text_turn()
+        t = ctx.stream_t if t is None else t
+        self._control.interrupt(t, "cancel", keep={turn_id})
+        turn = self._control.turns.open(turn_id, source="typed", snapshot=self._seeing.snapshot(t))
+        try:
+            utt = await self.judge(Utterance(turn_id=turn_id, start=t, end=t, text=text.strip(),
+                                             language=language_of(text), source="typed"))
+            ctx.emit(utt)
+            self._hearing.utterance(utt)
+            await self.route(utt, turn, speak)
+        except Exception as exc:
+            log.exception("%s: typed question %d failed", ctx.name, turn_id)
+            self._control.turns.close(turn_id)
+            self._failed("reasoning", exc)
+        return turn_id
+
+    async def route(self, utt: Utterance, turn: Turn, speak: bool) -> None:
+        if utt.command == "stop":
+            self._control.stop(by=turn.turn_id)
+            self._control.turns.close(turn.turn_id)
+        elif not utt.for_assistant or turn.superseded:
+            if turn.superseded:
+                log.info("%s: turn %d was interrupted before its answer; not answered", self.ctx.name, turn.turn_id)
+            self._control.turns.close(turn.turn_id)
+        else:
+            tags = tuple(t.label for t in utt.tags + utt.background_tags)
+            await self._request(turn, utt.text, tags, speak, language_of(utt.text, utt.language))
+
+    async def _request(self, turn: Turn, text: str, tags: tuple[str, ...], speak: bool, language: str) -> None:
+        ctx = self.ctx
+        snap = turn.snapshot or self._seeing.snapshot(ctx.stream_t)
+        if await self._privacy(turn, text, snap.t, speak, language) or await self._watch(turn, text, snap.t, speak, language):
+            return
+        note = note_of(text)
+        if note is not None:  # "remember that ...": kept, and confirmed in so many words
+            self._hearing.keep(HeardItem(item_id=0, start=snap.t, end=snap.t, kind="note", text=note, speaker="user",
+                                         language=language))
+            await self._say(turn, text, confirm_note(note, language), snap.t, speak, language)
+            return
+        got = await ctx.run("retrieve", ground_question, ctx.memory, ctx.models.visual, ctx.models.llm, text,
+                            snap, ctx.settings.memory.top_k, ctx.conversation, time.time())  # live: "now" is now
+        if turn.superseded:  # the user spoke again while this was being grounded
+            self._control.turns.close(turn.turn_id)
+            return
+        turn.search_text = got.search_text
+        query = got.query(turn.turn_id, snap.t, text, tags=tags, speak=speak, language=ctx.answer_language or language)
+        ctx.emit(query)
+        await self._speaking.submit(query, turn)
+
+    async def _say(self, turn: Turn, text: str, said: str, t: float, speak: bool, language: str,
+                   kind: str = "note") -> None:
+        """Answer with a fixed sentence (a confirmation), through the same speaking path."""
+        query = Query(turn_id=turn.turn_id, t=t, text=text, speak=speak, kind=kind, facts=said, language=language)
+        self.ctx.emit(query)
+        await self._speaking.submit(query, turn)
+
+    async def _privacy(self, turn: Turn, text: str, t: float, speak: bool, language: str) -> bool:
+        """"Forget the last five minutes", "stop remembering": done at once (on the memory thread,
+        after every write queued before it), then said. True when ``text`` was such a request."""
+        ctx = self.ctx
+        pause, req = pause_request(text), forget_request(text, time.time())
+        if pause is None and req is None:
+            return False
+        if pause is not None:
+            self._set_remembering(pause == "resume")
+            said = pause_said(pause, language)
+        else:
+            start = float("-inf") if req.everything or req.since_s is None else t - req.since_s
+            end = float("inf") if req.everything else t - req.until_s
+            if req.about:
+                counts = await ctx.run("memory", ctx.memory.forget_about, req.about)
+                ctx.conversation.forget(req.about)
+            else:
+                counts = await ctx.run("memory", ctx.memory.forget, start, end)
+                self._seeing.forget_pending(start, end)
+                ctx.conversation.forget()
+            ctx.emit(MemoryForgotten(start=start if start > float("-inf") else None,
+                                     end=end if end < float("inf") else None, about=req.about, counts=counts))
+            said = forget_said(req, counts, language)
+        # (kind "privacy": said, but neither logged nor kept, so the request does not keep what it deleted)
+        await self._say(turn, text, said, t, speak, language, kind="privacy")
+        return True
+
+    async def _watch(self, turn: Turn, text: str, t: float, speak: bool, language: str) -> bool:
+        """"Tell me when you see a dog", "what are you watching for?", "stop watching for dogs"."""
+        ctx = self.ctx
+        req, cancel = watch_request(text), cancel_request(text)
+        if req is not None and req.kind == "seen" and has_cjk(req.thing):
+            # the frames' text side is English: "看到猫的时候告诉我" watches for "cat"
+            english = await ctx.run("retrieve", english_name, text, ctx.models.llm)
+            if english is None:
+                log.warning("%s: watch %r could not be named in English; it may never match", ctx.name, req.thing)
+            req = renamed(req, english) if english else req
+        if req is not None:
+            await ctx.run("memory", self._watcher.add, req, t)  # embeds the thing, writes its row
+            said = f"OK, I'll tell you when {to_you(req.said)}{for_next(req.for_s)}." if language != "zh" else \
+                f"好的，{req.said}的时候我会告诉你。"
+        elif cancel is not None:
+            gone = await ctx.run("memory", self._watcher.cancel, cancel)
+            said = ("OK, I've stopped watching for " + ", ".join(w.thing for w in gone) + ".") if gone else \
+                "I wasn't watching for that."
+        elif list_request(text):
+            said = watches_said(self._watcher.watches)
+        else:
+            return False
+        await self._say(turn, text, said, t, speak, language)
+        return True

@@ -1,0 +1,176 @@
+"""Speaking: one answer at a time, from a grounded ``Query`` to text and speech at the client.
+
+    [query queue] ─▶ LLM stream (its own thread) ─▶ sentences ─▶ AnswerDelta
+                                                          └─▶ TTS (its own thread) ─▶ AnswerAudio
+
+The answer task of a turn is cancelled by the turn controller's interrupt (runtime/control.py);
+then the part the user heard is what the conversation keeps. Between turns the LLM evaluates the
+conversation so far (llama.cpp prefix reuse), so the next prompt only adds its question.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from ..backends.base import ChatMessage
+from ..backends.llm import LLMError
+from ..dsp import float_to_pcm16, resample
+from ..events import SAMPLE_RATE, Answer, AnswerAudio, AnswerDelta, ErrorEvent, Notice, Query
+from ..reasoning.answer import SYSTEM
+from ..reasoning.respond import answer_sentences, facts_first
+from .context import SessionContext
+from .control import TurnControl
+from .hearing import Hearing
+from .turn import Turn
+
+log = logging.getLogger(__name__)
+
+
+class Speaking:
+    def __init__(self, ctx: SessionContext, control: TurnControl, hearing: Hearing) -> None:
+        self.ctx, self._control, self._hearing = ctx, control, hearing
+        self._query_q: asyncio.Queue[tuple[Query, Turn] | None] = asyncio.Queue(ctx.settings.runtime.utterance_queue)
+
+    async def submit(self, query: Query, turn: Turn) -> None:
+        """Answer ``query`` after the answers queued before it."""
+        await self._query_q.put((query, turn))
+
+    def offer(self, query: Query, turn: Turn) -> bool:
+        """Answer ``query`` unless answers are backed up (an alert: never worth waiting for)."""
+        try:
+            self._query_q.put_nowait((query, turn))
+            return True
+        except asyncio.QueueFull:
+            return False
+
+    async def end(self) -> None:
+        await self._query_q.put(None)
+
+    def prime_llm(self) -> None:
+        """Evaluate the system prompt and the conversation so far on the LLM thread now, between
+        turns, so the next turn's prompt only adds its question (llama.cpp's prefix reuse)."""
+        prime = getattr(self.ctx.models.llm, "prime", None)
+        if prime is not None and not self.ctx.closing:
+            self.ctx.stages["llm"].submit(prime, [ChatMessage("system", SYSTEM), *self.ctx.conversation.history])
+
+    async def worker(self) -> None:
+        turns = self._control.turns
+        while (item := await self._query_q.get()) is not None:
+            query, turn = item
+            if turn.superseded:
+                log.info("%s: dropping unanswered turn %d", self.ctx.name, turn.turn_id)
+                continue
+            turns.answering = turn
+            if self._control.held_by is not None:  # the user is talking: it starts held
+                self._control.pause(turn, self.ctx.stream_t)
+            turn.task = asyncio.create_task(self._answer(query, turn), name=f"{self.ctx.name}-answer")
+            try:
+                await turn.task
+            except asyncio.CancelledError:
+                if self.ctx.closing:
+                    raise
+            finally:
+                turns.close(turn.turn_id)
+
+    async def _answer(self, query: Query, turn: Turn) -> None:
+        """Generate, speak and record one answer (cancelled by an interrupt)."""
+        ctx = self.ctx
+        parts: list[str] = []
+        first_token: float | None = None
+        first_audio: float | None = None
+        sentences: asyncio.Queue[str | None] = asyncio.Queue()
+        tts_task = asyncio.create_task(self._speak(query, sentences, turn)) if query.speak else None
+        try:
+            try:
+                async for sentence, t_first in self._sentences(query, turn):
+                    first_token = first_token or t_first
+                    parts.append(sentence)
+                    ctx.emit(AnswerDelta(turn_id=query.turn_id, text=sentence + " "))
+                    await sentences.put(sentence)
+            except LLMError as exc:  # the server is down: say so, in words and (if asked) speech
+                ctx.emit(ErrorEvent(stage="llm", message=str(exc)))
+                parts = [f"Sorry, I can't answer right now: my language model is unavailable ({exc})."]
+                ctx.emit(AnswerDelta(turn_id=query.turn_id, text=parts[0]))
+                await sentences.put(parts[0])
+            await sentences.put(None)
+            if tts_task is not None:
+                first_audio = await tts_task
+            text = " ".join(parts)
+            self._hearing.answer(query, text, ctx.stream_t + ctx.t_offset)
+            ctx.counters.answers += 1
+            ctx.conversation.remember(query.text, text, query.kind, turn.search_text or query.text, query.clips)
+            turn.finished, turn.answer = True, text
+            self.prime_llm()
+            ctx.emit(Answer(turn_id=query.turn_id, text=text,
+                            first_token_s=None if first_token is None else first_token - turn.started,
+                            first_audio_s=None if first_audio is None else first_audio - turn.started))
+        except asyncio.CancelledError:
+            if tts_task is not None:
+                tts_task.cancel()
+            self._control.answer_cut(query, turn, parts)
+            ctx.emit(Answer(turn_id=query.turn_id, text=" ".join(parts), interrupted=True))
+            raise
+
+    async def _sentences(self, query: Query, turn: Turn):
+        """Yield (sentence, time of first token) from ``answer_sentences`` running on the LLM
+        thread; the thread stops after its current token once ``turn.stop_llm`` is set."""
+        out: asyncio.Queue = asyncio.Queue()
+        ctx = self.ctx
+        loop = ctx.loop
+        first_facts = facts_first(ctx.settings)
+
+        def produce() -> None:
+            try:
+                for item in answer_sentences(ctx.models.llm, query, list(ctx.conversation.history),
+                                             facts_first=first_facts, max_tokens=ctx.settings.llm.max_tokens,
+                                             cancel=turn.stop_llm):
+                    loop.call_soon_threadsafe(out.put_nowait, item)
+                    if turn.stop_llm.is_set():
+                        break
+                loop.call_soon_threadsafe(out.put_nowait, None)
+            except BaseException as exc:  # hand errors to the event loop side
+                loop.call_soon_threadsafe(out.put_nowait, exc)
+
+        fut = asyncio.ensure_future(ctx.run("llm", produce))
+        try:
+            while (item := await out.get()) is not None:
+                if isinstance(item, BaseException):
+                    raise item if isinstance(item, LLMError) else LLMError(str(item))
+                yield item
+        finally:
+            turn.stop_llm.set()  # we stopped reading: let the LLM thread stop too
+            await asyncio.shield(fut)
+
+    async def _speak(self, query: Query, sentences: asyncio.Queue, turn: Turn) -> float | None:
+        ctx = self.ctx
+        tts = ctx.models.tts
+        first_audio = None
+        seq = 0
+        muted = False
+        while (s := await sentences.get()) is not None:
+            if tts is None:
+                continue
+            if not tts.speaks(s):  # e.g. Chinese text and an English voice: shown, never read as noise
+                if not muted:
+                    muted = True
+                    ctx.emit(Notice(turn_id=query.turn_id, message=(
+                        "This answer is shown but not spoken: the configured voice does not speak its language "
+                        "(for Chinese set tts.voice to a Piper zh_CN voice, or use a speech server).")))
+                continue
+            try:
+                audio = await ctx.run("tts", tts.synthesize, s)
+            except Exception as exc:
+                log.exception("TTS failed")
+                ctx.emit(ErrorEvent(stage="tts", message=str(exc)))
+                continue
+            if turn.superseded:
+                break
+            first_audio = first_audio or time.perf_counter()
+            ctx.emit(AnswerAudio(turn_id=query.turn_id, seq=seq, pcm16=float_to_pcm16(audio),
+                                 sample_rate=tts.sample_rate, text=s))
+            turn.sent_audio(len(audio) / tts.sample_rate, s)  # talking over it pauses it until it has played
+            self._control.echo.played(turn.sent[-1][0], resample(audio, tts.sample_rate, SAMPLE_RATE))
+            seq += 1
+        return first_audio
