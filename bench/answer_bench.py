@@ -215,11 +215,11 @@ def build_memory(models, settings, tmp: Path):
 def perceived(store) -> set[str]:
     """Scenes the encoder has a word for in memory (a label, its plain name or a kind of it that
     names the scene): a question about any other scene fails in perception, not in reasoning."""
-    from omnilive.reasoning.words import hypernyms, said
+    from omnilive.reasoning.words import hypernyms, label_said
 
     out = set()
     for c in store.between():
-        words = " ".join(f"{label} {said(label)} {' '.join(hypernyms(label))}" for label in c.labels).lower()
+        words = " ".join(f"{label} {label_said(label)} {' '.join(hypernyms(label))}" for label in c.labels).lower()
         for name in PLAN:
             start, end = _scene(name)
             if c.start < end and c.end > start and re.search(WORDS[name][1], words):

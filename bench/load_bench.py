@@ -3,8 +3,8 @@
 Every client streams the same recorded input in real time over its own WebSocket, starting at a
 random offset within 6 s (users do not speak in unison), as the page does: 1 fps JPEG frames of video/vid_imageio_cockatoo.mp4 and 16 kHz PCM16 audio carrying two
 spoken questions. Per turn it measures, on the client, the end of the question's speech -> the first
-answer audio received. Reports median and p95 per N, frames dropped, and the server's resident
-memory before and after, so growth would show.
+answer audio received. Reports median and p95 per N, frames dropped, the p99 of the server's
+event-loop lag (``/metrics``), and the server's resident memory before and after, so growth would show.
 
     .venv/bin/python bench/load_bench.py [--sessions 1 2 4 6 4 4]
 """
@@ -110,6 +110,34 @@ def metric(url: str, name: str) -> float:
                line.startswith(name + "{"))
 
 
+def lag_buckets(url: str) -> dict[float, float]:
+    """The server's event-loop lag histogram: upper bound -> cumulative count."""
+    text = httpx.get(url.replace("ws://", "http://") + "/metrics").text
+    out = {}
+    for line in text.splitlines():
+        if line.startswith("omnilive_event_loop_lag_seconds_bucket{"):
+            le = line.split('le="')[1].split('"')[0]
+            out[float("inf") if le == "+Inf" else float(le)] = float(line.split()[-1])
+    return out
+
+
+def lag_quantile(before: dict[float, float], after: dict[float, float], q: float) -> float | None:
+    """The q-quantile of the loop lag observed between two scrapes (Prometheus' histogram_quantile:
+    linear within the bucket it falls in)."""
+    bounds = sorted(after)
+    counts = [after[b] - before.get(b, 0.0) for b in bounds]
+    if not counts or counts[-1] <= 0:
+        return None
+    rank, lo, prev = q * counts[-1], 0.0, 0.0
+    for b, c in zip(bounds, counts):
+        if c >= rank:
+            if b == float("inf"):
+                return lo
+            return lo + (b - lo) * (rank - prev) / max(c - prev, 1e-9)
+        lo, prev = b, c
+    return None
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     # the repeated 4s show whether server memory keeps growing once every code path has run
@@ -138,6 +166,7 @@ def main() -> None:
         rows = []
         for n in args.sessions:
             before, dropped0 = rss_mb(server.pid), metric(url, "omnilive_frames_dropped_total")
+            lag0 = lag_buckets(url)
 
             async def run_n():
                 offsets = np.random.default_rng(n).uniform(0, 6.0, n) if n > 1 else [0.0]
@@ -146,11 +175,15 @@ def main() -> None:
             results = asyncio.run(run_n())
             time.sleep(1.0)
             lat = sorted(x for r in results for x in r["latencies"])
+            lag1 = lag_buckets(url)
+            p99 = lag_quantile(lag0, lag1, 0.99) if lag1 else None
             asked = n * len(QUESTIONS)
             rows.append({"sessions": n, "turns answered": f"{len(lat)}/{asked}",
                          "median s": round(statistics.median(lat), 2) if lat else "",
                          "p95 s": round(lat[min(len(lat) - 1, int(0.95 * len(lat)))], 2) if lat else "",
                          "frames dropped": int(metric(url, "omnilive_frames_dropped_total") - dropped0),
+                         # how late the server's event loop ran a 50 ms timer: work blocking it delays everyone
+                         "loop lag p99 ms": "" if p99 is None else round(1000 * p99, 1),
                          "server RSS MB before/after": f"{before:.0f}/{rss_mb(server.pid):.0f}"})
             print(rows[-1], flush=True)
         table(rows, f"{STREAM_S:.0f} s of camera + mic per session in real time, end of question speech -> "

@@ -258,7 +258,7 @@ class Query(Event):
     tags: tuple[str, ...] = ()
     clips: tuple[GroundedClip, ...] = ()
     speak: bool = True
-    # "now" | "summary" | "search" | "count" | "chat" (reasoning/answer.py); "heard" | "talk_summary" |
+    # "now" | "summary" | "search" | "count" | "chat" (reasoning/question.py); "heard" | "talk_summary" |
     # "note" (reasoning/heard.py)
     kind: str = "search"
     facts: str = ""  # the grounded facts sentence(s) the answer must keep

@@ -55,7 +55,8 @@ def test_answers_say_the_users_word_and_plain_names(models, settings, store):
 def test_times_past_an_hour_are_said_by_the_clock_and_dayparts_are_ranges():
     from datetime import datetime
 
-    from omnilive.reasoning.answer import ago, daypart_of
+    from omnilive.reasoning.facts import ago
+    from omnilive.reasoning.question import daypart_of
 
     three_pm = datetime(2026, 12, 1, 15, 0).timestamp()
     assert ago(2 * 3600, three_pm - 2 * 3600) == "about 2 hours ago, at 13:00"

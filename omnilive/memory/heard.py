@@ -62,7 +62,7 @@ _MASS = {"music", "water", "rain", "thunder", "wind", "fire", "laughter", "appla
          "screaming", "singing", "fireworks", "cough", "glass", "kitchen", "tools", "drinking", "insect"}
 
 
-def said(label: str) -> str:
+def sound_said(label: str) -> str:
     """A sound as a person says it: "Telephone bell ringing" -> "a phone ringing", "Bark" -> "a dog barking"."""
     _, plain = sound_kinds()
     if label in plain:

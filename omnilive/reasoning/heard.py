@@ -17,9 +17,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..events import HeardItem
-from ..memory.heard import kinds_asked, said as sound_said
+from ..memory.heard import kinds_asked, sound_said
 from ..memory.store import MemoryStore
-from . import answer as grounding
+from .question import Question
+from .facts import ago, sightings, span_of
 
 NOTE_MIN = 0.75  # a note this close to a question answers it (words + meaning, see HeardMemory.search)
 SPEECH_MIN = 0.35
@@ -92,7 +93,7 @@ def _who(item: HeardItem) -> str:
 
 
 def _when(item: HeardItem, now: float, wall: float | None) -> str:
-    return grounding.ago(now - item.start, None if wall is None else wall - (now - item.start))
+    return ago(now - item.start, None if wall is None else wall - (now - item.start))
 
 
 def quote(item: HeardItem, now: float, wall: float | None) -> str:
@@ -153,13 +154,13 @@ def around_sighting(store: MemoryStore, visual, question: str, snapshot, now: fl
     m = _WHEN_SEEN.search(question)
     if not m:
         return None
-    seen = grounding.sightings(recall(store, visual, m.group(1), 12, snapshot), m.group(1))
+    seen = sightings(recall(store, visual, m.group(1), 12, snapshot), m.group(1))
     if not seen:
         return HeardFacts("heard", f"I haven't seen a {m.group(1)}, so I can't say what was said then.", ())
     t = min(c.start for c in seen)
     near = sorted(store.heard.between(t - AROUND_S, t + AROUND_S, ("speech",)), key=lambda i: abs(i.start - t))
     if not near:
-        return HeardFacts("heard", f"I saw the {m.group(1)} {grounding.ago(now - t)}, but I heard nobody talk then.", ())
+        return HeardFacts("heard", f"I saw the {m.group(1)} {ago(now - t)}, but I heard nobody talk then.", ())
     return HeardFacts("heard", f"When the {m.group(1)} came, " + quote(near[0], now, wall), (near[0],))
 
 
@@ -175,7 +176,7 @@ def talk_summary_facts(store: MemoryStore, now: float, wall: float | None, since
     episodes = [e for e in store.heard.episodes if e[1] >= since and e[0] <= until]
     if _chars(lines) > SUMMARY_CHARS and episodes:  # hours of talk: its episodes' summaries, then the rest
         covered = episodes[-1][1]
-        head = _fit([f"[{grounding.ago(now - e[0])}, {e[2]} utterances] {e[3]}" for e in episodes],
+        head = _fit([f"[{ago(now - e[0])}, {e[2]} utterances] {e[3]}" for e in episodes],
                     2 * SUMMARY_CHARS // 3)
         tail = [f"[{_when(i, now, wall)}] {_who(i)}: {i.text}" for i in items if i.start > covered]
         lines = head + _fit(tail, SUMMARY_CHARS - _chars(head))
@@ -196,14 +197,14 @@ def _fit(lines: list[str], budget: int) -> list[str]:
     return [lines[i] for i in sorted(set(np.linspace(0, len(lines) - 1, num=n).astype(int).tolist()))]
 
 
-def facts_for(store: MemoryStore, visual, question: str, parsed: grounding.Question, snapshot, now: float,
+def facts_for(store: MemoryStore, visual, question: str, parsed: Question, snapshot, now: float,
               wall: float | None) -> HeardFacts | None:
     """Heard facts for a question routed to what was heard, or a matching note; None: ask what was seen."""
     since = now - parsed.window_s if parsed.window_s else float("-inf")
     until = now - parsed.until_s
     kind = route(question)
     if kind == "talk_summary":
-        span = grounding._span(parsed) if parsed.window_s or parsed.period else ""
+        span = span_of(parsed) if parsed.window_s or parsed.period else ""
         return talk_summary_facts(store, now, wall, since, until, span)
     if kind == "speech":
         return around_sighting(store, visual, question, snapshot, now, wall) or \

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from . import answer as grounding
+from .question import daypart_of, window_of
 
 _FORGET = re.compile(r"^\W*(?:(?:ok|okay|hey|please|omnilive|can you|could you)\W+)*(?:please\s+)?"
                      r"(?:forget|delete|erase|remove|wipe)\b(?P<rest>.*)$", re.I)
@@ -43,17 +43,17 @@ def forget_request(text: str, wall: float | None = None) -> Forget | None:
         if z is None:
             return None
         rest = z.group("rest")
-        window = grounding.window_of(rest)
+        window = window_of(rest)
         if window:
             return Forget(since_s=window, said=rest.strip("的。 "))
         if re.search(r"所有|全部|一切", rest):
             return Forget(everything=True, said="一切")
-        day = grounding.daypart_of(rest, wall)
+        day = daypart_of(rest, wall)
         return Forget(since_s=day[0], until_s=day[1], said=day[2]) if day else None
-    window = grounding.window_of(rest)
+    window = window_of(rest)
     if window:
         return Forget(since_s=window, said=re.sub(r"^\W*(about\s+)?", "", rest).rstrip(".!? "))
-    day = grounding.daypart_of(rest, wall)
+    day = daypart_of(rest, wall)
     if day:
         return Forget(since_s=day[0], until_s=day[1], said=f"everything from {day[2]}")
     about = _ABOUT.search(rest)

@@ -17,7 +17,7 @@ from ..backends.base import LLM, ChatMessage
 from ..config import Settings
 from ..events import Query
 from ..text import has_cjk
-from . import answer as grounding
+from .facts import build_messages, keeps_facts, summary_messages
 from .sentences import SentenceSplitter
 
 def _plain(text: str) -> str:
@@ -69,9 +69,9 @@ def answer_sentences(llm: LLM, query: Query, history: Sequence[ChatMessage] = ()
         yield fact_text, time.perf_counter()
         return
     if summarise:
-        msgs = grounding.summary_messages(query.text, fact_text, language=query.language)
+        msgs = summary_messages(query.text, fact_text, language=query.language)
     else:
-        msgs = grounding.build_messages(query.text, query.tags, fact_text, query.clips, history,
+        msgs = build_messages(query.text, query.tags, fact_text, query.clips, history,
                                         images=llm.supports_images, language=query.language)
     checked = query.kind == "chat" or summarise
     said = False
@@ -86,7 +86,7 @@ def answer_sentences(llm: LLM, query: Query, history: Sequence[ChatMessage] = ()
             return bool(quoted & set(re.findall(r"\w{4,}", s.lower())))
         if zh:  # Chinese, and not the question said back ("你看到了什么？" -> "你看到了什么？")
             return has_cjk(s) and _plain(s) != _plain(query.text)
-        return grounding.keeps_facts(s, query.clips)
+        return keeps_facts(s, query.clips)
 
     def sentences() -> Iterator[str]:
         nonlocal first

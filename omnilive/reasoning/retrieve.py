@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from ..backends.base import LLM, ChatMessage, VisualEncoder
 from ..events import GroundedClip, HeardItem, Query
 from ..memory.store import MemoryStore, Snapshot, recall
-from . import answer as grounding
+from .question import Question, follow_up, parse as parse_question
+from .facts import evidence, facts as grounded_facts, sightings
 from . import heard as heard_facts
 from .understand import understand
 
@@ -27,7 +28,7 @@ class Conversation:
     def remember(self, question: str, answer: str, kind: str, search_text: str,
                  clips: tuple[GroundedClip, ...]) -> None:
         self.history.extend([ChatMessage("user", question), ChatMessage("assistant", answer)])
-        ev = grounding.evidence(clips)
+        ev = evidence(clips)
         if kind == "search" and ev:
             self.last_search = (search_text, min(c.start for c in ev[:1]), max(c.end for c in ev[:1]))
 
@@ -62,7 +63,7 @@ class Conversation:
 
 @dataclass(frozen=True, slots=True)
 class Retrieved:
-    question: grounding.Question  # how it was understood
+    question: Question  # how it was understood
     search_text: str  # what was searched for (a follow-up searches the previous question's thing)
     clips: tuple[GroundedClip, ...]
     facts: str
@@ -88,15 +89,15 @@ COUNT_K = 12  # moments looked at to count sightings
 
 
 def retrieve(store: MemoryStore, visual: VisualEncoder, question: str, snapshot: Snapshot | None, k: int,
-             conv: Conversation, parsed: grounding.Question | None = None, wall: float | None = None) -> Retrieved:
+             conv: Conversation, parsed: Question | None = None, wall: float | None = None) -> Retrieved:
     """Consult memory as the question needs; ``parsed`` is an understanding made elsewhere (the
     LLM's, for a question the rules cannot parse); ``wall``: the clock time of the question (live)."""
-    q = parsed or grounding.parse(question, wall)
-    follow = grounding.follow_up(question)
+    q = parsed or parse_question(question, wall)
+    follow = follow_up(question)
     search_text, before, after = q.thing or question, None, None
     if follow and conv.last_search:
         search_text, start, end = conv.last_search
-        q = grounding.Question(kind="search", thing=search_text, parsed_by=q.parsed_by)
+        q = Question(kind="search", thing=search_text, parsed_by=q.parsed_by)
         before, after = (start, None) if follow == "before" else (None, end)
     else:
         follow = None
@@ -109,7 +110,7 @@ def retrieve(store: MemoryStore, visual: VisualEncoder, question: str, snapshot:
     elif q.kind == "summary":
         since, until = (now - q.window_s if q.window_s else float("-inf")), now - q.until_s
         if q.anchor is not None:  # "before you saw the dog": up to its first sighting, or after its last
-            seen = grounding.sightings(recall(store, visual, q.anchor[1], COUNT_K, snapshot), q.anchor[1])
+            seen = sightings(recall(store, visual, q.anchor[1], COUNT_K, snapshot), q.anchor[1])
             if seen:
                 if q.anchor[0] == "before":
                     until = min(c.start for c in seen) - 1e-6  # (not the sighting itself)
@@ -123,5 +124,5 @@ def retrieve(store: MemoryStore, visual: VisualEncoder, question: str, snapshot:
                        before=before, after=after)
     else:
         clips = []
-    facts = grounding.facts(q, search_text, clips, now, follow, wall) if q.kind != "chat" else ""
+    facts = grounded_facts(q, search_text, clips, now, follow, wall) if q.kind != "chat" else ""
     return Retrieved(q, search_text, tuple(clips), facts)

@@ -1,4 +1,4 @@
-"""Understand a question: the rules in answer.py first, the LLM under a JSON schema where they fail.
+"""Understand a question: the rules in question.py first, the LLM under a JSON schema where they fail.
 
 The rules parse English, and the kind of a Chinese question from its cue words (看到, 哪里, 几次,
 最近五分钟 ...). What they cannot do is name a Chinese question's object for the English-only text
@@ -16,7 +16,8 @@ import logging
 
 from ..backends.base import LLM, ChatMessage
 from ..text import has_cjk
-from . import answer as grounding
+from .question import Question, parse as parse_question
+from .facts import SYSTEM
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +30,8 @@ PROMPT = ("In English, name the thing this question asks about in one or two wor
           "about no thing). Reply as JSON.\nQuestion: ")
 
 
-def understand(text: str, llm: LLM | None, wall: float | None = None) -> grounding.Question:
-    q = grounding.parse(text, wall)
+def understand(text: str, llm: LLM | None, wall: float | None = None) -> Question:
+    q = parse_question(text, wall)
     if q.kind not in ("search", "count") or not has_cjk(text):
         return q
     thing = english_name(text, llm)
@@ -44,7 +45,7 @@ def english_name(text: str, llm: LLM | None) -> str | None:
         return None
     try:
         # the fixed system prompt first, as for answers, so llama.cpp keeps reusing its evaluated prefix
-        got = llm.json([ChatMessage("system", grounding.SYSTEM), ChatMessage("user", PROMPT + text)], SCHEMA,
+        got = llm.json([ChatMessage("system", SYSTEM), ChatMessage("user", PROMPT + text)], SCHEMA,
                        max_tokens=32)
         thing = str(got.get("object") or "").strip()
     except Exception as exc:  # the LLM is down or wrote nonsense: the rules' reading stands

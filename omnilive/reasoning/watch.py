@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass
 
 from ..memory.heard import kinds_asked
-from .answer import ahead_of
+from .question import ahead_of
 
 _WATCH = re.compile(r"^\W*(?:(?:ok|okay|hey|please|omnilive)\W+)*(?:please\s+)?(?:tell|let|warn|alert|notify|call|ping)\s+"
                     r"me\s+(?:know\s+)?(?:when(?:ever)?|if|as soon as|once)\s+(?P<what>.+?)\W*$", re.I)

@@ -116,7 +116,8 @@ def name_of(label: str) -> Name:
     return Name(said, kind, label)
 
 
-def said(label: str) -> str:
+def label_said(label: str) -> str:
+    """A label as a person says it ("Granny Smith" -> "apple")."""
     return name_of(label).said
 
 

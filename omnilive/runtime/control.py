@@ -17,7 +17,7 @@ from collections.abc import Collection
 
 import numpy as np
 
-from ..events import AnswerPaused, AnswerResumed, Interrupt, Query, Utterance
+from ..events import Answer, AnswerPaused, AnswerResumed, Interrupt, Query, Utterance
 from ..perception.vad import SpeechDetector
 from .context import SessionContext
 from .echo import EchoReference
@@ -76,6 +76,13 @@ class TurnControl:
         if utt.command != "stop" and utt.for_assistant:
             log.info("%s: stop %d went on as %r; turn %d was interrupted by it", self.ctx.name, by, utt.text, cut)
             self.ctx.emit(Interrupt(t=utt.end, reason="speech", cancelled_turn=cut))
+
+    def dropped(self, turn: Turn) -> None:
+        """A question interrupted before its answer began: it ends here, unanswered, and the client
+        and the conversation log hear that it ended (an empty, interrupted answer)."""
+        log.info("%s: turn %d was interrupted before its answer; not answered", self.ctx.name, turn.turn_id)
+        self.turns.close(turn.turn_id)
+        self.ctx.emit(Answer(turn_id=turn.turn_id, text="", interrupted=True))
 
     def answer_cut(self, query: Query, turn: Turn, written: list[str]) -> None:
         """An answer cancelled while it was being written: the conversation and heard memory keep

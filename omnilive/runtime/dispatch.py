@@ -89,9 +89,9 @@ class Dispatcher:
         if utt.command == "stop":
             self._control.stop(by=turn.turn_id)
             self._control.turns.close(turn.turn_id)
+        elif turn.superseded and utt.for_assistant:
+            self._control.dropped(turn)
         elif not utt.for_assistant or turn.superseded:
-            if turn.superseded:
-                log.info("%s: turn %d was interrupted before its answer; not answered", self.ctx.name, turn.turn_id)
             self._control.turns.close(turn.turn_id)
         else:
             tags = tuple(t.label for t in utt.tags + utt.background_tags)
@@ -111,7 +111,7 @@ class Dispatcher:
         got = await ctx.run("retrieve", ground_question, ctx.memory, ctx.models.visual, ctx.models.llm, text,
                             snap, ctx.settings.memory.top_k, ctx.conversation, time.time())  # live: "now" is now
         if turn.superseded:  # the user spoke again while this was being grounded
-            self._control.turns.close(turn.turn_id)
+            self._control.dropped(turn)
             return
         turn.search_text = got.search_text
         query = got.query(turn.turn_id, snap.t, text, tags=tags, speak=speak, language=ctx.answer_language or language)

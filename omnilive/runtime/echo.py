@@ -73,6 +73,14 @@ class EchoReference:
         self._parts.clear()
         self._held, self._paused_at = [], None
 
+    def frozen(self) -> "EchoReference":
+        """A copy as it is now, for a fit on another thread (the event loop goes on changing this
+        one: answer audio sent, paused, resumed, cleared)."""
+        copy = EchoReference()
+        copy._parts, copy._offsets = deque(self._parts), deque(self._offsets, maxlen=CLOCK_CHUNKS)
+        copy._paused_at = self._paused_at
+        return copy
+
     def mic_arrived(self, stream_end: float, now: float) -> None:
         """A mic chunk ending at stream time ``stream_end`` arrived at monotonic ``now``."""
         self._offsets.append(now - stream_end)

@@ -17,7 +17,7 @@ from typing import Callable
 import numpy as np
 
 from ..events import AudioChunk, Event, HeardItem, Query, Utterance
-from ..memory.heard import said as said_sound
+from ..memory.heard import sound_said
 from ..memory.store import MemoryStore
 from ..perception.sounds import SoundWindows, detect, notable
 from .stage import Stage
@@ -112,7 +112,7 @@ class Hearing:
                     log.exception("%s: sound tagging failed", self._name)
                     continue
                 for d in found:
-                    self.keep(HeardItem(item_id=0, start=d.start, end=d.end, kind="sound", text=said_sound(d.label),
+                    self.keep(HeardItem(item_id=0, start=d.start, end=d.end, kind="sound", text=sound_said(d.label),
                                         labels=(d.label,), score=round(d.score, 3)))
         finally:
             self._busy = False

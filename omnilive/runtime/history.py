@@ -3,18 +3,21 @@ on) is written into the memory, so a reloaded page shows the conversation again 
 session's LLM continues it instead of starting blank.
 
 It listens to the session's events rather than being called from the answer path: the log can
-never change what is answered, and a failing write is one log line, not a lost answer.
+never change what is answered, and a failing write is one log line, not a lost answer. Its writes
+go to the session's memory thread (``submit``), in order, never onto the event loop.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import Future
 from dataclasses import dataclass, field
+from typing import Any, Callable
 
 from ..events import Answer, Event, Interrupt, Query, Utterance
 from ..memory.store import MemoryStore
-from ..reasoning.words import said
+from ..reasoning.words import label_said
 
 log = logging.getLogger(__name__)
 # what a row's ``state`` says: answered, interrupted (talked over), stopped (a stop command),
@@ -35,10 +38,12 @@ class TurnLog:
     """Subscribe to a session (``session.subscribe(TurnLog(...))``): rows go into ``store``'s log
     with times on the memory's timeline (``t_offset`` added to the session's stream times)."""
 
-    def __init__(self, store: MemoryStore, t_offset: float) -> None:
-        self._store, self._offset = store, t_offset
+    def __init__(self, store: MemoryStore, t_offset: float,
+                 submit: Callable[..., Any] = lambda fn, *args: fn(*args)) -> None:
+        self._store, self._offset, self._submit = store, t_offset, submit
         self._open: dict[int, _Open] = {}
-        self._rows: dict[int, int] = {}  # session turn id -> row written (a joined turn replaces it)
+        # session turn id -> the row written, or its write still under way (a joined turn replaces it)
+        self._rows: dict[int, int | Future] = {}
         self.remembering = True  # False after "stop remembering": the conversation is not logged either
 
     def __call__(self, ev: Event) -> None:
@@ -50,14 +55,14 @@ class TurnLog:
             elif isinstance(ev, Query) and ev.turn_id in self._open:
                 turn = self._open[ev.turn_id]
                 turn.language = ev.language
-                turn.grounding = [{"start": c.start, "end": c.end, "label": said(c.labels[0]) if c.labels else ""}
+                turn.grounding = [{"start": c.start, "end": c.end, "label": label_said(c.labels[0]) if c.labels else ""}
                                   for c in ev.clips[:3]]
                 turn.grounding += [{"start": h.start, "end": h.end, "kind": h.kind, "text": h.text} for h in ev.heard[:3]]
             elif isinstance(ev, Interrupt) and ev.cancelled_turn in self._open:  # (a stop that went on: not stopped)
                 self._open[ev.cancelled_turn].stopped = ev.reason == "command"
             elif isinstance(ev, Interrupt) and ev.cancelled_turn in self._rows:  # cut while it was still played
-                self._store.db.set_turn_state(self._rows[ev.cancelled_turn],
-                                              "stopped" if ev.reason == "command" else "interrupted")
+                row, state = self._rows[ev.cancelled_turn], "stopped" if ev.reason == "command" else "interrupted"
+                self._submit(lambda: self._store.db.set_turn_state(_row_id(row), state))
             elif isinstance(ev, Answer) and ev.turn_id in self._open:
                 turn = self._open.pop(ev.turn_id)
                 state = "stopped" if turn.stopped else "interrupted" if ev.interrupted else "answered"
@@ -70,7 +75,7 @@ class TurnLog:
             self._open.pop(utt.joins, None)
             row = self._rows.pop(utt.joins, None)
             if row is not None:
-                self._store.unlog_turn(row)
+                self._submit(lambda: self._store.unlog_turn(_row_id(row)))
         turn = _Open(utt, time.time(), language=utt.language)
         if utt.for_assistant and not utt.command:
             self._open[utt.turn_id] = turn  # written when its answer ends
@@ -81,9 +86,12 @@ class TurnLog:
         if not self.remembering:
             return
         u = turn.utterance
-        row = self._store.log_turn({
+        self._rows[u.turn_id] = self._submit(self._store.log_turn, {
             "start": u.start + self._offset, "end": u.end + self._offset, "wall": turn.wall, "heard": u.text,
             "language": turn.language or u.language, "source": u.source, "for_assistant": u.for_assistant,
             "answer": answer, "state": state, "grounding": turn.grounding})
-        if row is not None:
-            self._rows[u.turn_id] = row
+
+
+def _row_id(row: int | Future) -> int:
+    """On the memory thread: the row's id (its write, submitted before, has run: one thread, in order)."""
+    return row.result() if isinstance(row, Future) else row

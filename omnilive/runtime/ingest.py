@@ -29,7 +29,7 @@ from ..backends.registry import Models
 from ..config import Settings
 from ..memory.clips import ClipBuilder, Sealed, add_encoded, with_text
 from ..events import HeardItem
-from ..memory.heard import said as said_sound
+from ..memory.heard import sound_said
 from ..memory.store import MemoryStore
 from ..perception.media import MediaError, iter_media, probe
 from ..perception.transcribe import hear_file
@@ -101,7 +101,7 @@ def _hear(path: Path, models: Models, settings: Settings, store: MemoryStore, of
                                        speaker="background", language=language)) is not None
     for d in sounds:
         n += store.heard.add(HeardItem(item_id=0, start=d.start + offset, end=d.end + offset, kind="sound",
-                                       text=said_sound(d.label), labels=(d.label,), score=round(d.score, 3))) is not None
+                                       text=sound_said(d.label), labels=(d.label,), score=round(d.score, 3))) is not None
     return n
 
 

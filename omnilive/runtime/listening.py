@@ -114,9 +114,10 @@ class Listening:
             if isinstance(ev, SpeechEnded):
                 self._echo_turn = None
             return
-        if not isinstance(ev, SpeechStarted):  # the answer's echo out of what ASR will read
-            ev = dataclasses.replace(ev, samples=self._control.echo.cancel(
-                ev.samples, ev.start + len(ev.samples) / SAMPLE_RATE))
+        if not isinstance(ev, SpeechStarted):  # the answer's echo out of what ASR will read (an FFT: off the loop)
+            echo = self._control.echo.frozen()
+            ev = dataclasses.replace(ev, samples=await self.ctx.run(
+                "vad", echo.cancel, ev.samples, ev.start + len(ev.samples) / SAMPLE_RATE))
         if isinstance(ev, SpeechPaused):
             self._hear_early(ev)
         elif isinstance(ev, SpeechStarted):
@@ -158,14 +159,18 @@ class Listening:
         interval = self.ctx.settings.asr.partial_interval_s
         if (interval and det.voiced and det.turn_id is not None and det.turn_id != self._echo_turn
                 and (self._partial is None or self._partial.done()) and t - self._partial_at >= interval):
-            audio = self._control.echo.cancel(det.current_audio(), t)
+            audio = det.current_audio()
             if PARTIAL_MIN_S * SAMPLE_RATE <= len(audio) <= PARTIAL_MAX_S * SAMPLE_RATE:
                 self._partial_at = t
-                self._partial = asyncio.ensure_future(self._transcribe_partial(det.turn_id, audio, t))
+                self._partial = asyncio.ensure_future(
+                    self._transcribe_partial(det.turn_id, audio, t, self._control.echo.frozen()))
 
-    async def _transcribe_partial(self, turn_id: int, audio: np.ndarray, t: float) -> None:
+    async def _transcribe_partial(self, turn_id: int, audio: np.ndarray, t: float, echo) -> None:
+        def transcribe():  # on the partial stage's thread, beside the final ASR: the echo out, then ASR
+            return self.ctx.models.asr.transcribe(echo.cancel(audio, t), None)
+
         try:
-            result = await self.ctx.run("partial", self.ctx.models.asr.transcribe, audio, None)  # (beside the final ASR)
+            result = await self.ctx.run("partial", transcribe)
         except Exception:
             log.exception("%s: partial transcript failed", self.ctx.name)
             return

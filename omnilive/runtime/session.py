@@ -61,7 +61,7 @@ class Session:
         self._subscribers: list[Callable[[Event], Any]] = []
         self._tasks: list[asyncio.Task] = []
         memory.db.set_meta(clock_origin=time.time() - ctx.t_offset)  # memory time 0, as wall clock
-        self._turn_log = TurnLog(memory, ctx.t_offset)
+        self._turn_log = TurnLog(memory, ctx.t_offset, self._on_memory_thread)
         self.subscribe(self._turn_log)
         memory.heard.use(models.text_embedding)
         detector = SpeechDetector(models.vad.stream(), settings.vad, end_of_turn=models.turn, turn_cfg=settings.turn)
@@ -145,6 +145,14 @@ class Session:
             stage.shutdown()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await asyncio.shield(kept)
+
+    def _on_memory_thread(self, fn: Callable, *args) -> Any:
+        """``fn(*args)`` after every memory write queued before it; here and now once the session
+        is closing (its memory thread is gone, and the last turn is still logged)."""
+        try:
+            return self.ctx.stages["memory"].submit(fn, *args)
+        except RuntimeError:
+            return fn(*args)
 
     def report_error(self, stage: str, message: str) -> None:
         """Tell the client about a failure outside the session's stages (e.g. its media source)."""

@@ -18,7 +18,7 @@ from ..backends.base import ChatMessage
 from ..backends.llm import LLMError
 from ..dsp import float_to_pcm16, resample
 from ..events import SAMPLE_RATE, Answer, AnswerAudio, AnswerDelta, ErrorEvent, Notice, Query
-from ..reasoning.answer import SYSTEM
+from ..reasoning.facts import SYSTEM
 from ..reasoning.respond import answer_sentences, facts_first
 from .context import SessionContext
 from .control import TurnControl
@@ -60,7 +60,7 @@ class Speaking:
         while (item := await self._query_q.get()) is not None:
             query, turn = item
             if turn.superseded:
-                log.info("%s: dropping unanswered turn %d", self.ctx.name, turn.turn_id)
+                self._control.dropped(turn)
                 continue
             turns.answering = turn
             if self._control.held_by is not None:  # the user is talking: it starts held

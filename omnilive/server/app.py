@@ -36,7 +36,7 @@ from ..events import Query as QueryEvent
 from ..memory.store import recall
 from ..perception.media import MediaError
 from ..reasoning.heard import heard_row, recall_heard
-from ..reasoning.words import said
+from ..reasoning.words import label_said
 from ..runtime.replay import pull
 from ..runtime.session import Session
 from . import protocol
@@ -64,7 +64,7 @@ def event_json(ev: Event) -> dict:
     d = ev.to_dict()
     if isinstance(ev, (ClipMemory, GroundedClip, Alert)):  # the page shows key frames as thumbnails
         d.pop("keyframe_jpeg_bytes", None)
-        d["names"] = [said(label) for label in ev.labels]  # as a person says them (reasoning/words.py)
+        d["names"] = [label_said(label) for label in ev.labels]  # as a person says them (reasoning/words.py)
         d["keyframe"] = "data:image/jpeg;base64," + base64.b64encode(ev.keyframe_jpeg).decode() if ev.keyframe_jpeg else ""
     return d
 
@@ -251,8 +251,9 @@ def create_app(settings: Settings | None = None, models: Models | None = None) -
         m = app.state.metrics
         m.sessions.inc()
         m.sessions_active.inc()
-        session = await Session(app.state.models, settings, name=f"ws{id(socket) & 0xffff:04x}",
-                                memory=store).start()
+        # (its construction reads the memory: the conversation, the watches to embed; off the loop)
+        session = await (await asyncio.to_thread(Session, app.state.models, settings, f"ws{id(socket) & 0xffff:04x}",
+                                                 store)).start()
 
         async def end() -> None:  # its own task: a cancelled handler must not cut it short
             try:
@@ -293,7 +294,7 @@ def _clock_origin(store) -> float | None:
 
 def memory_item(c, images: bool = True) -> dict:
     """A clip or episode as the page's timeline shows it."""
-    d = event_json(c) if images else {**c.to_dict(), "names": [said(label) for label in c.labels]}
+    d = event_json(c) if images else {**c.to_dict(), "names": [label_said(label) for label in c.labels]}
     d.pop("keyframe_jpeg_bytes", None)
     return {**d, "kind": "seen"}
 

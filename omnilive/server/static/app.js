@@ -1,10 +1,11 @@
 // omnilive page: wires the camera/mic (capture.js), the server link (link.js), answer playback
-// (playback.js), the conversation (conversation.js) and the memory timeline (timeline.js), and keeps
-// the one status line. Protocol: docs/PROTOCOL.md.
+// (playback.js), the turns' state (turns.js) and its view (conversation.js), the memory timeline
+// (timeline.js), and keeps the one status line. Protocol: docs/PROTOCOL.md.
 import { t, apply, setLanguage, language, clock } from "./i18n.js";
 import { Capture, devices } from "./capture.js";
 import { Player } from "./playback.js";
 import { Conversation } from "./conversation.js";
+import { Turns } from "./turns.js";
 import { Timeline } from "./timeline.js";
 import { api, checkToken, newToken, openSocket, packet, CODES } from "./link.js";
 import { note, detailOf } from "./log.js";
@@ -18,7 +19,7 @@ const state = {
   link: "idle",  // "idle" | "connecting" | "open" | "reconnecting" | "offline" | "elsewhere" | "stopped"
   ws: null, t0: 0, offset: 0, origin: null, retry: 0, retryTimer: null,
   hearing: false, hearingTimer: null,
-  thinking: new Set(), answering: null, stopped: new Set(), finishing: new Map(),
+  answerShown: null,  // the turn whose answer the caption under the camera shows
 };
 
 const player = new Player(() => refresh());
@@ -29,8 +30,13 @@ const viewer = (src, caption) => {
   $("viewer").showModal();
 };
 const timeline = new Timeline($("timeline"), { viewer, onForget: (s, e) => confirmThen(t("confirmDelete"), () => forget(s, e)) });
-const conversation = new Conversation($("conversation"), viewer, keyframeURL);
 const memClock = (start) => timeline.clockOf(start);
+const turns = new Turns();  // every turn's state: the one place (turns.js)
+const conversation = new Conversation($("conversation"), viewer, keyframeURL, memClock);
+const show = ([changed, removed]) => {
+  for (const id of removed) conversation.remove(id);
+  for (const id of changed) if (turns.get(id)) conversation.render(turns.get(id));
+};
 
 async function keyframeURL(start) {
   try { return URL.createObjectURL(await api(`/api/keyframe?t=${start}`, { json: false })); } catch (_) { return null; }
@@ -44,18 +50,13 @@ function refresh() {
   else if (player.held) s = "paused";
   else if (state.hearing) s = "hearing";
   else if (player.playing) s = "speaking";
-  else if (state.answering !== null) s = "answering";
-  else if (state.thinking.size) s = "thinking";
-  else s = state.want === "text" ? "text" : "listening";
+  else s = turns.activity() || (state.want === "text" ? "text" : "listening");
   $("status").textContent = t(`status.${s}`);
   $("status").dataset.state = s;
   $("status-dot").dataset.state = s;
   $("speaking").hidden = !player.playing;
-  if (player.playing && player.turn !== null) conversation.state(player.turn, "speaking");
-  if (!player.playing) {  // answers whose audio has now played out
-    for (const [turn, final] of state.finishing) conversation.state(turn, final);
-    state.finishing.clear();
-  }
+  const playing = player.playing ? player.turn : null;  // (none: answers whose audio played out are final)
+  if (playing !== turns.playing) show([turns.played(playing), []]);
   $("start").disabled = state.want === "live";
   $("stop").disabled = state.want === "off";
 }
@@ -143,8 +144,7 @@ function retryLater() {
 function refused(code) {
   capture.send = null;
   player.stop();
-  state.thinking.clear();
-  state.answering = null;
+  show([turns.settle(), []]);  // the session ended with the link: nothing more comes for its turns
   hearing(false);
   if (state.want === "off") { state.link = "stopped"; return refresh(); }
   if (code === CODES.token) return staleToken();
@@ -211,55 +211,25 @@ function onMessage(e) {
   }
   const ev = JSON.parse(e.data);
   note(ev.type, ev.type === "interrupt" ? ev.cancelled_turn : ev.turn_id, detailOf(ev));
+  show(turns.reduce(ev));  // the turns' state, then their view
   switch (ev.type) {
-    case "speech_started":
-      conversation.dropLive(ev.turn_id);
-      hearing(true);
-      break;
+    case "speech_started": hearing(true); break;
     case "transcript_partial":
-      conversation.partial(ev.turn_id, ev.text);
       $("transcript").textContent = `${ev.text} …`;
       hearing(true);
       break;
     case "utterance":
-      conversation.heard(ev);
       $("transcript").textContent = ev.text;
-      if (ev.for_assistant && !ev.command) state.thinking.add(ev.turn_id);
       hearing(false);
       break;
     case "answer_paused": player.hold(true); break;
     case "answer_resumed": player.hold(false); hearing(false); break;
-    case "interrupt":
-      if (ev.cancelled_turn !== null) {  // (also an answer fully written but still being played)
-        if (ev.reason === "command") state.stopped.add(ev.cancelled_turn);
-        else state.stopped.delete(ev.cancelled_turn);  // a stop the speaker went on with: a question cut it
-        state.finishing.delete(ev.cancelled_turn);
-        if (conversation.turns.has(ev.cancelled_turn))
-          conversation.state(ev.cancelled_turn, ev.reason === "command" ? "stopped" : "interrupted");
-      }
-      player.drop(ev.cancelled_turn);
-      break;
-    case "grounding":
-      conversation.grounding(ev.turn_id, ev.clips, state.origin, memClock, ev.heard);
-      break;
+    case "interrupt": player.drop(ev.cancelled_turn); break;
     case "answer_delta":
-      if (state.answering !== ev.turn_id) $("answer").textContent = "";
-      state.thinking.delete(ev.turn_id);
-      state.answering = ev.turn_id;
-      conversation.delta(ev.turn_id, ev.text);
+      if (state.answerShown !== ev.turn_id) $("answer").textContent = "";
+      state.answerShown = ev.turn_id;
       $("answer").textContent += ev.text;
       break;
-    case "answer": {
-      state.thinking.delete(ev.turn_id);
-      if (state.answering === ev.turn_id) state.answering = null;
-      const final = ev.interrupted ? (state.stopped.has(ev.turn_id) ? "stopped" : "interrupted") : "answered";
-      if (!ev.text && !ev.interrupted) break;
-      const shown = $("conversation").querySelector(`.turn[data-turn="${ev.turn_id}"] .reply`);
-      if (final === "answered" && shown && ["interrupted", "stopped"].includes(shown.dataset.state)) break;
-      if (final === "answered" && player.playing && player.turn === ev.turn_id) state.finishing.set(ev.turn_id, final);
-      else conversation.state(ev.turn_id, final);
-      break;
-    }
     case "clip": timeline.add({ ...ev, kind: "seen" }); break;
     case "heard": timeline.addHeard(ev); break;
     case "memory_state": showRemembering(ev.remembering); break;
@@ -293,15 +263,8 @@ async function loadHistory(attempt = 1) {
   try {
     const [h, w] = await Promise.all([api("/api/history?limit=50"), api("/api/watches"), timeline.load()]);
     if (!state.ws) showWatches(w.items);  // (a live session sends its own)
-    // turns of this connection that arrived meanwhile stay, after the restored ones
-    const live = [...conversation.turns].filter(([id]) => !String(id).startsWith("h"));
-    resetConversation();
-    conversation.restore(h.turns, memClock);
-    for (const [id, el] of live) {
-      conversation.turns.set(id, el);
-      $("conversation").appendChild(el);
-    }
-    if (live.length) $("conversation").querySelector(".empty")?.remove();
+    turns.restore(h.turns);  // (turns of this connection that arrived meanwhile stay, after the restored ones)
+    conversation.renderAll(turns);
   } catch (err) {
     if (err.code === 401) return staleToken();
     note("history_failed", null, { code: err.code, message: err.message });
@@ -310,14 +273,9 @@ async function loadHistory(attempt = 1) {
   }
 }
 
-function resetConversation() {
-  $("conversation").replaceChildren();
-  conversation.turns.clear();
-  conversation.empty();
-}
-
 function resetViews() {
-  resetConversation();
+  turns.clear();
+  conversation.clear();
   $("timeline").replaceChildren();
   timeline.empty();
 }

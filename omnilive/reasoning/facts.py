@@ -1,37 +1,24 @@
 """Grounded answers: the facts come from memory, the LLM only phrases them.
 
-A question is first *understood* (``parse``): its kind decides how memory is consulted,
-
-* ``now``     "what do you see?", "what am I holding?": the latest clip, not a similarity search;
-* ``summary`` "what happened in the last two minutes?", "what did you see?": the distinct moments
-              of the asked time range (the whole memory when none is named), in time order;
-* ``search``  "where did I leave my keys?", "did you see a cat?": ranked grounding (memory/ranking.py);
-* ``count``   "how many times did you see the dog?": the distinct sightings;
-* ``chat``    anything else ("tell me a joke"): the LLM answers, with the conversation history;
-
-plus what is asked about (the user's own words), whether it is a yes/no or a "where" question,
-and a time range. Rules parse English; a question they cannot parse (Chinese, for the
-English-only text embedder) is parsed by the LLM into the same fields under a JSON schema.
-
-The facts sentence built here names the thing in the user's words ("Yes, I saw a butterfly, a
-monarch I think, about a minute ago."), says labels as a person would (reasoning/words.py), says
-where from what the clip shows around the object, and puts the newest sighting first. With a
-local model it *is* the answer (``facts_first``: no prefill before the first audio); a server
-LLM phrases it and sees the key frames, and its first sentence must keep the grounded object or
-the facts are spoken instead. Without evidence the assistant says it has not seen the thing.
+The facts sentence built here (``facts``) names the thing in the user's words ("Yes, I saw a
+butterfly, a monarch I think, about a minute ago."), says labels as a person would
+(reasoning/words.py), says where from what the clip shows around the object, and puts the newest
+sighting first. With a local model it *is* the answer (``facts_first``: no prefill before the
+first audio); a server LLM phrases it (``build_messages``) and sees the key frames, and its first
+sentence must keep the grounded object (``keeps_facts``) or the facts are spoken instead. Without
+evidence the assistant says it has not seen the thing. Questions are parsed in reasoning/question.py.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 
 from ..backends.base import ChatMessage
 from ..events import GroundedClip
 from ..memory.ranking import content_words, query_text
 from .words import hypernyms, name_of, with_article
+from .question import Question
 
 MIN_SCORE = 0.6  # a clip this close to the question counts as a sighting (bench: seen 0.7-0.86, unseen 0.31-0.56)
 SUMMARY_MOMENTS = 6  # distinct moments said in a summary
@@ -41,132 +28,6 @@ SYSTEM = (
     "two short spoken sentences unless asked for more, in the language of the question. When facts "
     "from memory are given, use only them and never invent a sighting."
 )
-
-_NOW = re.compile(r"\b(what|who)\b.*\b(do|can) you see\b|\bwhat('s| is) (this|that|in front|here)\b|"
-                  r"\bam i (holding|wearing)\b|\bright now\b|\bdescribe (the|this|what)\b|\blook at (this|me)\b|"
-                  r"\bwhat('s| is) in my hand|这是什么|我拿着什么|你现在看到", re.I)
-_SUMMARY = re.compile(r"\bsummar|\bwhat (has |else )?happened\b|\beverything you\b|\bwhat did you see\b|"
-                      r"\bwhat have you seen\b|\bwhat (else )?did you notice\b|发生了什么|总结|你看到了什么|你刚才看到", re.I)
-_COUNT = re.compile(r"\bhow (many times|often|many)\b.*\b(see|saw|seen|notice|noticed|spot|spotted|show|showed|"
-                    r"come|came|appear|appeared)\b|看到.*(几次|多少次)|(几次|多少次).*看到", re.I)
-_SEARCH = re.compile(r"\b(see|saw|seen|where|when|notice|noticed|left|leave|put|find|found|last|remember|"
-                     r"was there|were there|did i|is my|are my|have you)\b|哪|在哪|看到|见过", re.I)
-_YESNO = re.compile(r"^\W*(did|have|has|was|were|is|are|do|does|can|could)\b|吗\W*$|有没有|是不是", re.I)
-_WHERE = re.compile(r"\bwhere\b|在哪|哪里|哪儿", re.I)
-_BEFORE = re.compile(r"^\W*(and |what about |ok |okay )?(before( that)?|earlier|previously|the time before)\W*$", re.I)
-_AFTER = re.compile(r"^\W*(and |what about |ok |okay )?(after( that)?|later|then|and then)\W*$", re.I)
-_NUM = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
-        "nine": 9, "ten": 10, "fifteen": 15, "twenty": 20, "thirty": 30, "few": 3, "couple of": 2}
-_UNIT = {"second": 1, "sec": 1, "minute": 60, "min": 60, "hour": 3600}
-_WINDOW = re.compile(r"\b(?:last|past|previous)\s+(?:(\d+|a|an|one|two|three|four|five|six|seven|eight|nine|ten|"
-                     r"fifteen|twenty|thirty|few|couple of)\s+)?(second|sec|minute|min|hour)s?\b", re.I)
-_WINDOW_ZH = re.compile(r"(?:最近|过去|刚才的?)\s*(\d+|一|两|二|三|四|五|六|七|八|九|十)\s*(秒|分钟|小时)")
-_ZH_NUM = {"一": 1, "两": 2, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9, "十": 10}
-_ZH_UNIT = {"秒": 1, "分钟": 60, "小时": 3600}
-_DAYPART = re.compile(r"\b(today|this (morning|afternoon|evening)|tonight)\b|(今天)(上午|下午|晚上)?", re.I)
-_PARTS = {"morning": (5, 12), "afternoon": (12, 18), "evening": (18, 24), "tonight": (18, 24), "上午": (5, 12),
-          "下午": (12, 18), "晚上": (18, 24)}
-_ANCHOR = re.compile(r"\b(before|after|since)\s+(?:you\s+(?:saw|noticed|spotted)|seeing|i\s+showed\s+you)\s+"
-                     r"(?:a|an|the|my|some)?\s*([a-z][a-z '-]*?)\W*$", re.I)
-_COUNT_WORDS = re.compile(r"\bhow (many times|often|many)\b|\btimes\b", re.I)
-
-
-@dataclass(frozen=True, slots=True)
-class Question:
-    """What a question asks, as the rules (or the LLM) understood it."""
-
-    kind: str
-    thing: str = ""  # what is asked about, in the user's words ("cookie box", "butterfly")
-    yesno: bool = False
-    where: bool = False
-    window_s: float | None = None  # "in the last two minutes": from 120 s before now ...
-    until_s: float = 0.0  # ... to this many seconds before now ("this morning", asked at 3 pm: 3 h)
-    anchor: tuple[str, str] | None = None  # "before you saw the dog": ("before", "dog")
-    period: str = ""  # how the range was named ("this morning"), to say it back
-    parsed_by: str = "rules"  # "rules" | "llm" (counted by the reasoning bench)
-
-
-def window_of(text: str) -> float | None:
-    """Seconds back from now a question asks about ("in the last two minutes" -> 120), else None."""
-    if m := _WINDOW.search(text):
-        n = _NUM.get((m.group(1) or "one").lower()) or int(m.group(1))
-        return float(n * _UNIT[m.group(2).lower()])
-    if m := _WINDOW_ZH.search(text):
-        n = _ZH_NUM.get(m.group(1)) or int(m.group(1))
-        return float(n * _ZH_UNIT[m.group(2)])
-    return None
-
-
-_AHEAD = re.compile(r"\s*\b(?:for|in|during|within|over)\s+(?:the\s+)?(?:next\s+)?(?:(\d+|a|an|one|two|three|four|"
-                    r"five|six|seven|eight|nine|ten|fifteen|twenty|thirty|few|couple of)\s+)?(second|sec|minute|min|hour)s?\b",
-                    re.I)
-_AHEAD_ZH = re.compile(r"(?:在)?(?:接下来|之后|未来)的?\s*(\d+|一|两|二|三|四|五|六|七|八|九|十)\s*(秒|分钟|个?小时)(?:内|里|之内)?")
-
-
-def ahead_of(text: str) -> tuple[float, str] | None:
-    """"for the next ten minutes" -> (600, the text without it); None when no span ahead is named."""
-    if m := _AHEAD.search(text):
-        n = _NUM.get((m.group(1) or "one").lower()) or int(m.group(1))
-        return float(n * _UNIT[m.group(2).lower()]), (text[:m.start()] + text[m.end():]).strip()
-    if m := _AHEAD_ZH.search(text):
-        n = _ZH_NUM.get(m.group(1)) or int(m.group(1))
-        return float(n * _ZH_UNIT[m.group(2).lstrip("个")]), (text[:m.start()] + text[m.end():]).strip()
-    return None
-
-
-def daypart_of(text: str, wall: float | None) -> tuple[float, float, str] | None:
-    """"this morning" / "today" -> (seconds back to its start, seconds back to its end, its name),
-    by the local clock at ``wall`` (None: no clock, as for a recorded memory)."""
-    m = _DAYPART.search(text)
-    if m is None or wall is None:
-        return None
-    part = (m.group(2) or m.group(4) or ("tonight" if m.group(1).lower() == "tonight" else "")).lower()
-    now = datetime.fromtimestamp(wall)
-    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    start_h, end_h = _PARTS.get(part, (0, 24))
-    start = (now - midnight.replace(hour=start_h)).total_seconds()
-    end = max(0.0, (now - midnight).total_seconds() - end_h * 3600)
-    return (start, end, m.group(0)) if start > 0 else None
-
-
-_ANYTHING = re.compile(r"^(different |distinct )?(?:things?|objects?|items?|stuff)$", re.I)
-
-
-def parse(text: str, wall: float | None = None) -> Question:
-    """Understand a question by rules (English; Chinese kinds by cue words). ``wall``: the clock
-    time of "now", for "this morning" and "today"."""
-    window, until, period = window_of(text), 0.0, ""
-    if window is None and (part := daypart_of(text, wall)) is not None:
-        window, until, period = part
-    anchor = None
-    if (m := _ANCHOR.search(text)) is not None:
-        anchor = ("after" if m.group(1).lower() in ("after", "since") else "before", m.group(2).strip())
-    if _COUNT.search(text):
-        kind = "count"
-    elif _SUMMARY.search(text) or ((window is not None or anchor) and not _YESNO.match(text)):
-        kind = "summary"
-    elif _NOW.search(text):
-        kind = "now"
-    elif _SEARCH.search(text):
-        kind = "search"
-    else:
-        kind = "chat"
-    thing = query_text(_COUNT_WORDS.sub(" ", _WINDOW.sub(" ", text))) if kind in ("search", "count") else ""
-    if (m := _ANYTHING.match(thing)) and (kind == "count" or m.group(1)):  # "how many different things did you see?" asks for the distinct moments
-        kind, thing = "summary", ""
-    return Question(kind=kind, thing=thing if thing != text else "", yesno=bool(_YESNO.match(text)),
-                    where=bool(_WHERE.search(text)), window_s=window, until_s=until, period=period,
-                    anchor=anchor if kind == "summary" else None)
-
-
-def follow_up(text: str) -> str | None:
-    """"and before that?" -> "before"; "and after that?" -> "after"; otherwise None."""
-    if _BEFORE.match(text):
-        return "before"
-    if _AFTER.match(text):
-        return "after"
-    return None
-
 
 def ago(seconds: float, wall: float | None = None) -> str:
     """"about 3 minutes ago"; past an hour, with the clock time when known (``wall``: the clock
@@ -290,7 +151,7 @@ def facts(q: Question | str, question: str, clips: Sequence[GroundedClip], now: 
             return "I can't see anything yet."
         return f"Right now I see {_things(clips[-1])}."
     if q.kind == "summary":
-        return _summary(clips, when, _span(q))
+        return _summary(clips, when, span_of(q))
     thing = q.thing if follow is None else "it"
     seen = sightings(clips, q.thing)
     if q.kind == "count":
@@ -317,7 +178,7 @@ def facts(q: Question | str, question: str, clips: Sequence[GroundedClip], now: 
     return line
 
 
-def _span(q: Question) -> str:
+def span_of(q: Question) -> str:
     if q.anchor is not None:
         return f"{q.anchor[0]} I saw {with_article(q.anchor[1], asked=True)}"
     if q.period:
