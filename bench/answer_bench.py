@@ -2,7 +2,7 @@
 
 A 200 s camera stream composed from ../shared/evaldata photos and a clip is ingested into a memory;
 then 80+ questions, English and Chinese, written before any answer was looked at and never tuned
-on, go through the same path as a live turn (``reasoning.respond.ask_memory``). Categories:
+on, go through the same path as a live turn (``runtime.asking.ask_memory``: a session). Categories:
 
   seen       the asked word (or a plain synonym) in the answer, not denied
   unseen     a denial
@@ -233,7 +233,7 @@ def _about(expect: tuple) -> set[str]:
 
 
 def run_set(models, settings, store, failures, label: str) -> list[dict]:
-    from omnilive.reasoning.respond import ask_memory
+    from omnilive.runtime.asking import ask_memory
 
     seen_scenes = perceived(store)
 

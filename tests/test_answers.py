@@ -9,7 +9,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 from answer_bench import SET, build_memory, judge  # noqa: E402
 
-from omnilive.reasoning.respond import ask_memory
+from omnilive.runtime.asking import ask_memory
 
 SUBSET = [
     "Did you see a cat?", "When did you see the bus?", "你看到猫了吗？",

@@ -16,7 +16,7 @@ from helpers import live, load, mix, say_until_heard, utterance_after
 from omnilive.memory.store import MemoryStore
 from omnilive.reasoning.heard import note_of, recall_heard
 from omnilive.reasoning.privacy import forget_request
-from omnilive.reasoning.respond import ask_memory
+from omnilive.runtime.asking import ask_memory
 
 
 def disk(mem, postgres) -> bytes:

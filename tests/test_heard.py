@@ -18,7 +18,7 @@ from types import SimpleNamespace
 from helpers import live, load, mix, say_until_heard, write_wav
 from omnilive.memory.store import MemoryStore
 from omnilive.reasoning.heard import note_of, recall_heard, route
-from omnilive.reasoning.respond import ask_memory
+from omnilive.runtime.asking import ask_memory
 from omnilive.runtime.replay import replay
 
 # (stream second, evaldata file, what it is)

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from ..backends.llm import LLMError
-from ..reasoning.respond import ask_memory
+from ..runtime.asking import ask_memory
 from .common import open_memory, question_parser
 from .recall_cmd import clip_row
 
@@ -23,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    caps = ("text_embedding", "visual", "llm") + (("tts",) if args.speak else ())
+    caps = ("vad", "text_embedding", "visual", "llm") + (("tts",) if args.speak else ())  # (a session: runtime/asking.py)
     opened = open_memory(args, caps, create=False)
     if opened is None:
         return 2

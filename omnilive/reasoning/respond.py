@@ -1,7 +1,7 @@
 """From a grounded query to answer sentences: facts first, the LLM where it helps.
 
-A plain synchronous generator, so the live session runs it on its LLM thread and `omnilive ask`
-calls it directly. Sentences are yielded as soon as they are complete, so speech synthesis of the
+A plain synchronous generator, so the live session runs it on its LLM thread (every answer,
+``omnilive ask`` and the benches included, comes from a session: runtime/asking.py). Sentences are yielded as soon as they are complete, so speech synthesis of the
 first one starts while the LLM is still writing the rest.
 """
 
@@ -11,7 +11,6 @@ import re
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 
 from ..backends.base import LLM, ChatMessage
 from ..config import Settings
@@ -108,33 +107,3 @@ def answer_sentences(llm: LLM, query: Query, history: Sequence[ChatMessage] = ()
         yield s, first
     if not said:  # the LLM said nothing at all
         yield fact_text or ("抱歉，我没有答案。" if zh else "Sorry, I have no answer to that."), time.perf_counter()
-
-
-@dataclass(frozen=True, slots=True)
-class Asked:
-    respond: bool  # the instruction filter's verdict
-    command: str | None  # "stop" for a stop request
-    answer: str
-    query: Query | None
-
-
-def ask_memory(models, settings: Settings, store, question: str, conv=None) -> Asked:
-    """One question against a memory, outside a live session (``omnilive ask``, benchmarks): the
-    same filter, understanding, grounding and answer as a live turn. ``models``: a
-    backends.registry.Models; ``store``: a memory.store.MemoryStore."""
-    from .intent import InstructionFilter, is_stop_command, language_of
-    from .retrieve import Conversation, ground_question
-
-    if is_stop_command(question):
-        return Asked(False, "stop", "", None)
-    if not InstructionFilter(models.text_embedding, settings.runtime.respond, models.llm).respond(question):
-        return Asked(False, None, "", None)
-    conv = conv if conv is not None else Conversation()
-    snap = store.snapshot(store.end)
-    got = ground_question(store, models.visual, models.llm, question, snap, settings.memory.top_k, conv)
-    query = got.query(0, snap.t, question, language=language_of(question))
-    text = " ".join(s for s, _ in answer_sentences(models.llm, query, list(conv.history),
-                                                   facts_first=facts_first(settings),
-                                                   max_tokens=settings.llm.max_tokens))
-    conv.remember(question, text, query.kind, got.search_text, query.clips)
-    return Asked(True, None, text, query)

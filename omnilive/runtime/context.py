@@ -50,6 +50,7 @@ class SessionContext:
     memory: MemoryStore
     t_offset: float  # where this session's stream time 0 lies on the memory's timeline
     emit: Callable[[Event], None]
+    clock_origin: float | None = None  # the wall-clock time of memory time 0, when the memory knows it
     stages: dict[str, Stage] = field(default_factory=dict)
     counters: Counters = field(default_factory=Counters)
     conversation: Conversation = field(default_factory=Conversation)  # the dialogue the LLM continues
@@ -64,6 +65,10 @@ class SessionContext:
     async def run(self, stage: str, fn: Callable, *args) -> Any:
         """``fn(*args)`` on ``stage``'s own thread."""
         return await self.stages[stage].run(fn, *args)
+
+    def wall(self, memory_t: float) -> float | None:
+        """The clock time of memory time ``memory_t`` ("at 14:05", "this morning"), when known."""
+        return None if self.clock_origin is None else self.clock_origin + memory_t
 
     def text_turn(self) -> int:
         """A new turn id for a typed question or an alert."""

@@ -109,7 +109,7 @@ class Dispatcher:
             await self._say(turn, text, confirm_note(note, language), snap.t, speak, language)
             return
         got = await ctx.run("retrieve", ground_question, ctx.memory, ctx.models.visual, ctx.models.llm, text,
-                            snap, ctx.settings.memory.top_k, ctx.conversation, time.time())  # live: "now" is now
+                            snap, ctx.settings.memory.top_k, ctx.conversation, ctx.wall(snap.t))
         if turn.superseded:  # the user spoke again while this was being grounded
             self._control.dropped(turn)
             return

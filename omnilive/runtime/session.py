@@ -50,17 +50,21 @@ log = logging.getLogger(__name__)
 
 class Session:
     def __init__(self, models: Models, settings: Settings, name: str = "session",
-                 memory: MemoryStore | None = None) -> None:
+                 memory: MemoryStore | None = None, live: bool = True) -> None:
+        """``live``: a stream happening now (its memory's clock follows the wall clock), not a
+        question put to a memory afterwards (runtime/asking.py)."""
         self.models, self.settings, self.name = models, settings, name
         memory = memory if memory is not None else MemoryStore(models.visual.dim, settings.memory, encoder=models.visual)
         # a reopened memory continues its timeline: this session's stream time 0 is "now" on it
         ctx = self.ctx = SessionContext(name=name, models=models, settings=settings, memory=memory,
-                                        t_offset=memory.resume_at(live=True), emit=self._emit)
+                                        t_offset=memory.resume_at(live=live), emit=self._emit)
         ctx.stages = {s: Stage(f"{name}-{s}", self._stage_failed) for s in STAGES}
         ctx.conversation.restore(memory.turns(limit=2 * HISTORY_TURNS))  # the last visit's dialogue
         self._subscribers: list[Callable[[Event], Any]] = []
         self._tasks: list[asyncio.Task] = []
-        memory.db.set_meta(clock_origin=time.time() - ctx.t_offset)  # memory time 0, as wall clock
+        if live:
+            memory.db.set_meta(clock_origin=time.time() - ctx.t_offset)  # memory time 0, as wall clock
+        ctx.clock_origin = memory.db.meta().get("clock_origin")
         self._turn_log = TurnLog(memory, ctx.t_offset, self._on_memory_thread)
         self.subscribe(self._turn_log)
         memory.heard.use(models.text_embedding)
