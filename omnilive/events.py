@@ -287,6 +287,21 @@ class Answer(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class TurnEnded(Event):
+    """A turn for the assistant is over, once (runtime/control.py): ``answered`` when its audio has
+    played at the client (at once when it was not spoken), ``interrupted`` or ``stopped`` when it
+    was cut. ``said`` is what the user heard (or read) of the answer, a cut one ending in "…": the
+    conversation log, heard memory and the LLM's conversation keep that."""
+
+    type: ClassVar[str] = "turn_ended"
+    turn_id: int
+    state: str  # "answered" | "interrupted" | "stopped"
+    said: str
+    query: Query | None = field(default=None, repr=False)  # what was asked and grounded (None: never answered)
+    search_text: str = ""  # what its memory search looked for (follow-ups: "and before that?")
+
+
+@dataclass(frozen=True, slots=True)
 class AnswerAudio(Event):
     """A synthesized PCM16 chunk of the answer; ``seq`` orders chunks within a turn."""
 

@@ -196,3 +196,34 @@ def test_audio_at_any_rate_is_resampled_and_non_audio_is_rejected(models, settin
     [utt] = rec.of("utterance")
     assert "figures" in utt.text.lower()
     assert 0.2 < utt.start < 0.8
+
+
+def test_every_turn_ends_once_with_what_the_user_heard(models, settings):
+    """An answer cut while it is spoken ends interrupted with what was heard of it; the next one ends
+    answered once its audio has played; what the conversation and heard memory keep is that."""
+    llm = SlowLLM(delay=0.02, words=40)
+
+    async def run():
+        session = await Session(with_llm(models, llm), llm_phrases(settings), name="t-ended").start()
+        rec = Recorder()
+        session.subscribe(rec)
+        story = await session.ask("Tell me a long story.")
+        await rec.wait_for("answer", turn_id=story)  # written and sent: its audio plays on for seconds
+        assert not rec.of("turn_ended")  # not over until heard
+        second = await session.ask("Tell me another one.")  # typed over it: the first is cut
+        await rec.wait_for("turn_ended", turn_id=second, timeout=120)  # played out (no client: the server's count)
+        summary = await session.finish()
+        kept = [i.text for i in session.memory.heard.items if i.speaker == "assistant"]
+        history = [m.content for m in session.ctx.conversation.history if m.role == "assistant"]
+        await session.close()
+        return rec, story, second, kept, history
+
+    rec, story, second, kept, history = asyncio.run(run())
+    ended = {e.turn_id: e for e in rec.of("turn_ended")}
+    assert sorted(ended) == [story, second] and len(rec.of("turn_ended")) == 2, rec.of("turn_ended")
+    written = {e.turn_id: e.text for e in rec.of("answer")}
+    first = ended[story]
+    assert first.state == "interrupted" and first.said.endswith(" …")
+    assert written[story].startswith(first.said.removesuffix(" …")) and len(first.said) < len(written[story])
+    assert ended[second].state == "answered" and ended[second].said == written[second]
+    assert kept == history == [first.said, written[second]]  # heard memory and the LLM's conversation agree

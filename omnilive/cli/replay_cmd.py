@@ -18,7 +18,7 @@ from ..runtime.replay import replay
 from ..reasoning.watch import watch_request
 from ..runtime.session import Session
 
-QUIET = {"answer_audio", "answer_delta", "clip", "query", "memory_snapshot"}  # shown with --all
+QUIET = {"answer_audio", "answer_delta", "clip", "query", "memory_snapshot", "turn_ended"}  # shown with --all
 
 
 def register(sub: argparse._SubParsersAction) -> None:

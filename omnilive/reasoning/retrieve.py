@@ -55,11 +55,6 @@ class Conversation:
             if not any(w in (q.content + " " + a.content).lower() for w in words):
                 self.history.extend([q, a])
 
-    def cut_short(self, answer: str, heard: str) -> None:
-        """The last answer was interrupted while it played: keep only what was heard, marked."""
-        if len(self.history) >= 2 and self.history[-1].role == "assistant" and self.history[-1].content == answer:
-            self.history[-1] = ChatMessage("assistant", (heard + " …") if heard else "…")
-
 
 @dataclass(frozen=True, slots=True)
 class Retrieved:

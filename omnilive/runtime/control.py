@@ -7,29 +7,39 @@ talk not meant for the assistant), once the speaker can no longer be going on wi
 ``interrupt`` is the one way an answer is cut: the turn's LLM, TTS and queued data stop
 (runtime/turn.py), the client is told (``Interrupt``, a system event that also purges the turn's
 queued audio on the way out: server/outbox.py), and the conversation keeps what the user heard.
+
+Every turn for the assistant ends once, with a ``TurnEnded`` event (answered when its audio has
+played out, or interrupted / stopped with what was heard of it): the conversation log, heard memory
+and the LLM's conversation subscribe to that, not to the several ways a turn can end.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from collections.abc import Collection
 
 import numpy as np
 
-from ..events import Answer, AnswerPaused, AnswerResumed, Interrupt, Query, Utterance
+from ..events import Answer, AnswerPaused, AnswerResumed, Interrupt, Query, TurnEnded, Utterance
 from ..perception.vad import SpeechDetector
 from .context import SessionContext
 from .echo import EchoReference
-from .hearing import Hearing
 from .turn import Turn, Turns, interrupts
 
 log = logging.getLogger(__name__)
 
+PLAYOUT_RECHECK_S = 0.25  # a paused answer's end of playout is looked for again this often
+
+
+def _cut_state(reason: str | None) -> str:
+    return "stopped" if reason == "command" else "interrupted"
+
 
 class TurnControl:
-    def __init__(self, ctx: SessionContext, detector: SpeechDetector, hearing: Hearing) -> None:
-        self.ctx, self._detector, self._hearing = ctx, detector, hearing
+    def __init__(self, ctx: SessionContext, detector: SpeechDetector) -> None:
+        self.ctx, self._detector = ctx, detector
         self.turns = Turns()
         self.echo = EchoReference()  # the answer as played, to tell its echo from the user
         self.held_by: int | None = None  # the speech an answer is paused for, until it is understood
@@ -38,6 +48,7 @@ class TurnControl:
         self._resume_after: tuple[int, str] | None = None
         self._heard_last: tuple[int, str] = (0, "")  # the last utterance: one that joins it must add words
         self._stopped: tuple[int, int] | None = None  # (the stop's turn, the answer it cut), while it may be joined
+        self._playing: dict[int, tuple[Query, Turn]] = {}  # answers written and sent, their audio still playing
 
     def is_echo(self, audio: np.ndarray, t: float) -> bool:
         """Is ``audio`` (the mic up to stream time ``t``) the answer playing at the client? Also
@@ -53,9 +64,10 @@ class TurnControl:
         self._resume_after = None  # nothing held is left to play on
         if cancelled is not None:
             self.echo.clear()  # the client drops what it had queued
-        if cut is not None and cancelled == cut.turn_id and cut.finished:  # generated, but heard only in part
-            self.ctx.conversation.cut_short(cut.answer, cut.heard())
         self.ctx.emit(Interrupt(t=t, reason=reason, cancelled_turn=cancelled))
+        if cut is not None and cancelled == cut.turn_id and cut.turn_id in self._playing:  # written, heard in part
+            query, _ = self._playing.pop(cut.turn_id)
+            self._ended(cut, query, _cut_state(reason), cut.heard())
         return cancelled
 
     def stop(self, by: int | None = None) -> None:
@@ -77,23 +89,58 @@ class TurnControl:
             log.info("%s: stop %d went on as %r; turn %d was interrupted by it", self.ctx.name, by, utt.text, cut)
             self.ctx.emit(Interrupt(t=utt.end, reason="speech", cancelled_turn=cut))
 
+    # ---- how a turn ends ------------------------------------------------------------------------
+
+    def _ended(self, turn: Turn, query: Query | None, state: str, said: str) -> None:
+        if state != "answered" and said:
+            said += " …"  # cut off
+        self.ctx.emit(TurnEnded(turn_id=turn.turn_id, state=state, said=said, query=query,
+                                search_text=turn.search_text))
+
     def dropped(self, turn: Turn) -> None:
         """A question interrupted before its answer began: it ends here, unanswered, and the client
         and the conversation log hear that it ended (an empty, interrupted answer)."""
         log.info("%s: turn %d was interrupted before its answer; not answered", self.ctx.name, turn.turn_id)
         self.turns.close(turn.turn_id)
         self.ctx.emit(Answer(turn_id=turn.turn_id, text="", interrupted=True))
+        self._ended(turn, None, _cut_state(turn.reason), "")
+
+    def answered(self, query: Query, turn: Turn) -> None:
+        """The answer is written and its audio sent: the turn ends once that audio has played at
+        the client (the server counts what it sent, pauses included), or now if it was not spoken."""
+        self._playing[turn.turn_id] = (query, turn)
+        self._when_played(turn.turn_id)
+
+    def _when_played(self, turn_id: int) -> None:
+        item = self._playing.get(turn_id)
+        if item is None:  # cut meanwhile (interrupt ended it)
+            return
+        query, turn = item
+        left = turn.playout_until - time.monotonic()
+        if turn.paused_at is not None or left > 0:
+            self.ctx.loop.call_later(max(left, PLAYOUT_RECHECK_S), self._when_played, turn_id)
+            return
+        del self._playing[turn_id]
+        self._ended(turn, query, "answered", turn.answer)
 
     def answer_cut(self, query: Query, turn: Turn, written: list[str]) -> None:
-        """An answer cancelled while it was being written: the conversation and heard memory keep
-        what the user heard of it (or read, when it was not spoken), marked as cut off."""
+        """An answer cancelled while it was being written: it ends with what the user heard of it
+        (or read, when it was not spoken)."""
         turn.interrupt(turn.reason or "cancel")
-        heard = turn.heard() if query.speak else " ".join(written)
-        if heard and not turn.finished:
-            self._hearing.answer(query, heard + " …", self.ctx.stream_t + self.ctx.t_offset)
-            self.ctx.conversation.remember(query.text, heard + " …", query.kind, turn.search_text or query.text,
-                                           query.clips)
-        turn.finished = True
+        if not turn.finished:
+            turn.finished = True
+            self._ended(turn, query, _cut_state(turn.reason), turn.heard() if query.speak else " ".join(written))
+
+    def end_all(self, heard: bool) -> None:
+        """The session is ending: answers still playing end now, as heard in full (``heard``: the
+        input is over, a replay) or as far as they have played (the client is gone)."""
+        now = time.monotonic()
+        for turn_id, (query, turn) in list(self._playing.items()):
+            del self._playing[turn_id]
+            if heard or not turn.playing:
+                self._ended(turn, query, "answered", turn.answer)
+            else:
+                self._ended(turn, query, "interrupted", turn.heard(until=now))
 
     def hold(self, t: float, turn_id: int) -> None:
         """Speech over an answer: pause its playback until the speech is understood (``settle``)."""

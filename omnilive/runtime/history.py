@@ -15,7 +15,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from ..events import Answer, Event, Interrupt, Query, Utterance
+from ..events import Answer, Event, Interrupt, Query, TurnEnded, Utterance
 from ..memory.store import MemoryStore
 from ..reasoning.words import label_said
 
@@ -31,7 +31,7 @@ class _Open:
     wall: float
     grounding: list[dict] = field(default_factory=list)
     language: str = ""
-    stopped: bool = False
+    answer: str = ""  # the answer as written (its Answer event), logged when the turn ends
 
 
 class TurnLog:
@@ -58,15 +58,14 @@ class TurnLog:
                 turn.grounding = [{"start": c.start, "end": c.end, "label": label_said(c.labels[0]) if c.labels else ""}
                                   for c in ev.clips[:3]]
                 turn.grounding += [{"start": h.start, "end": h.end, "kind": h.kind, "text": h.text} for h in ev.heard[:3]]
-            elif isinstance(ev, Interrupt) and ev.cancelled_turn in self._open:  # (a stop that went on: not stopped)
-                self._open[ev.cancelled_turn].stopped = ev.reason == "command"
-            elif isinstance(ev, Interrupt) and ev.cancelled_turn in self._rows:  # cut while it was still played
+            elif isinstance(ev, Answer) and ev.turn_id in self._open:
+                self._open[ev.turn_id].answer = ev.text
+            elif isinstance(ev, TurnEnded) and ev.turn_id in self._open:
+                turn = self._open.pop(ev.turn_id)
+                self._write(turn, turn.answer, ev.state)
+            elif isinstance(ev, Interrupt) and ev.cancelled_turn in self._rows:  # a stop that went on: a question cut it
                 row, state = self._rows[ev.cancelled_turn], "stopped" if ev.reason == "command" else "interrupted"
                 self._submit(lambda: self._store.db.set_turn_state(_row_id(row), state))
-            elif isinstance(ev, Answer) and ev.turn_id in self._open:
-                turn = self._open.pop(ev.turn_id)
-                state = "stopped" if turn.stopped else "interrupted" if ev.interrupted else "answered"
-                self._write(turn, ev.text, state)
         except Exception:  # the log must never take the session down
             log.exception("could not log turn")
 

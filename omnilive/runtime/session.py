@@ -28,7 +28,7 @@ from ..backends.registry import Models
 from ..config import Settings
 from ..events import (
     SAMPLE_RATE, Alert, AnswerAudio, AnswerDelta, ClipMemory, ErrorEvent, Event, HeardItem, MemoryState, Query,
-    Summary, Watches,
+    Summary, TurnEnded, Watches,
 )
 from ..memory.store import MemoryStore, Snapshot
 from ..perception.vad import SpeechDetector
@@ -71,13 +71,14 @@ class Session:
         detector = SpeechDetector(models.vad.stream(), settings.vad, end_of_turn=models.turn, turn_cfg=settings.turn)
         self._hearing = Hearing(memory, models.sound_events, ctx.stages, self._emit, ctx.t_offset, name)
         self._watcher = Watcher(memory, models.visual, self._on_alert, changed=self._watches_changed)
-        self.control = TurnControl(ctx, detector, self._hearing)
+        self.control = TurnControl(ctx, detector)
         self.seeing = Seeing(ctx, self._watcher)
-        self.speaking = Speaking(ctx, self.control, self._hearing)
+        self.speaking = Speaking(ctx, self.control)
         self.dispatch = Dispatcher(ctx, self.control, self.seeing, self.speaking, self._hearing, self._watcher,
                                    self.set_remembering, self._stage_failed)
         self.listening = Listening(ctx, detector, self.control, self.dispatch, self.seeing, self._hearing)
         self.subscribe(self._watch_event)
+        self.subscribe(self._turn_ended)
 
     # ---- what the server and the CLI read and set ----------------------------------------------
 
@@ -133,6 +134,7 @@ class Session:
         await asyncio.gather(*self._tasks[:4])
         await self.speaking.end()
         await self._tasks[4]
+        self.control.end_all(heard=True)  # (no client plays a replay's answers: each was said)
         await self._hearing.drain()  # heard items kept and shown before the summary
         return self._summary()
 
@@ -140,6 +142,7 @@ class Session:
         """Stop now (client gone, shutdown): cancel the answer and every stage, and keep what was
         seen: clips waiting for OCR and the clip being built go into memory as they are."""
         self.ctx.closing = self._hearing.closing = True
+        self.control.end_all(heard=False)  # answers still playing end as far as the client heard them
         self.control.turns.interrupt("close")
         for t in self._tasks:
             t.cancel()
@@ -257,6 +260,16 @@ class Session:
         if not self.speaking.offer(query, turn):
             log.warning("%s: alert for %s not spoken: answers are backed up", self.name, w.thing)
             self.control.turns.close(turn.turn_id)
+
+    def _turn_ended(self, ev: Event) -> None:
+        """A turn is over: what the user heard of its answer goes into heard memory and the LLM's
+        conversation (the conversation log writes its row: runtime/history.py)."""
+        if not isinstance(ev, TurnEnded) or ev.query is None or not ev.said:
+            return
+        q = ev.query
+        self._hearing.answer(q, ev.said, self.ctx.stream_t + self.ctx.t_offset)
+        self.ctx.conversation.remember(q.text, ev.said, q.kind, ev.search_text or q.text, q.clips)
+        self.speaking.prime_llm()
 
     def _summary(self) -> Summary:
         c = self.ctx.counters

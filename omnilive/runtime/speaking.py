@@ -3,8 +3,8 @@
     [query queue] ─▶ LLM stream (its own thread) ─▶ sentences ─▶ AnswerDelta
                                                           └─▶ TTS (its own thread) ─▶ AnswerAudio
 
-The answer task of a turn is cancelled by the turn controller's interrupt (runtime/control.py);
-then the part the user heard is what the conversation keeps. Between turns the LLM evaluates the
+The answer task of a turn is cancelled by the turn controller's interrupt (runtime/control.py),
+which also says when a turn has ended and what of it was heard. When one has, the LLM evaluates the
 conversation so far (llama.cpp prefix reuse), so the next prompt only adds its question.
 """
 
@@ -22,15 +22,14 @@ from ..reasoning.facts import SYSTEM
 from ..reasoning.respond import answer_sentences, facts_first
 from .context import SessionContext
 from .control import TurnControl
-from .hearing import Hearing
 from .turn import Turn
 
 log = logging.getLogger(__name__)
 
 
 class Speaking:
-    def __init__(self, ctx: SessionContext, control: TurnControl, hearing: Hearing) -> None:
-        self.ctx, self._control, self._hearing = ctx, control, hearing
+    def __init__(self, ctx: SessionContext, control: TurnControl) -> None:
+        self.ctx, self._control = ctx, control
         self._query_q: asyncio.Queue[tuple[Query, Turn] | None] = asyncio.Queue(ctx.settings.runtime.utterance_queue)
 
     async def submit(self, query: Query, turn: Turn) -> None:
@@ -98,14 +97,12 @@ class Speaking:
             if tts_task is not None:
                 first_audio = await tts_task
             text = " ".join(parts)
-            self._hearing.answer(query, text, ctx.stream_t + ctx.t_offset)
             ctx.counters.answers += 1
-            ctx.conversation.remember(query.text, text, query.kind, turn.search_text or query.text, query.clips)
             turn.finished, turn.answer = True, text
-            self.prime_llm()
             ctx.emit(Answer(turn_id=query.turn_id, text=text,
                             first_token_s=None if first_token is None else first_token - turn.started,
                             first_audio_s=None if first_audio is None else first_audio - turn.started))
+            self._control.answered(query, turn)  # it ends once heard (runtime/control.py)
         except asyncio.CancelledError:
             if tts_task is not None:
                 tts_task.cancel()

@@ -112,9 +112,11 @@ class Turn:
         self.sent.append((start, text))
         self.playout_until = start + seconds
 
-    def heard(self) -> str:
-        """The sentences the user heard (at least began to hear) before the interrupt."""
-        until = self.interrupted_at if self.interrupted_at is not None else float("inf")
+    def heard(self, until: float | None = None) -> str:
+        """The sentences the user heard (at least began to hear) before the interrupt, or before
+        monotonic time ``until``."""
+        if until is None:
+            until = self.interrupted_at if self.interrupted_at is not None else float("inf")
         return " ".join(text for start, text in self.sent if start < until)
 
 

@@ -48,7 +48,7 @@ from .sessions import SessionBusy, TokenError, Tokens, TokensFull
 
 log = logging.getLogger(__name__)
 OUT_QUEUE = 256  # data events queued for one client before the newest are dropped
-HIDDEN = {"memory_snapshot"}  # internal events the page does not need
+HIDDEN = {"memory_snapshot", "turn_ended"}  # internal events the page does not need (it has `answer` and `interrupt`)
 
 
 def _static(name: str) -> str:
