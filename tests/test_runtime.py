@@ -212,7 +212,7 @@ def test_every_turn_ends_once_with_what_the_user_heard(models, settings):
         assert not rec.of("turn_ended")  # not over until heard
         second = await session.ask("Tell me another one.")  # typed over it: the first is cut
         await rec.wait_for("turn_ended", turn_id=second, timeout=120)  # played out (no client: the server's count)
-        summary = await session.finish()
+        await session.finish()
         kept = [i.text for i in session.memory.heard.items if i.speaker == "assistant"]
         history = [m.content for m in session.ctx.conversation.history if m.role == "assistant"]
         await session.close()

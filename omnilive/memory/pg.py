@@ -426,6 +426,11 @@ class PostgresMemoryDB:
 
     def close(self) -> None:
         with self._lock:
+            try:  # released here, not when the server's backend has exited after the close: a
+                # reopen right after (a restart, the next page) would find it still held
+                self._con.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (LOCK_SPACE + self.name,))
+            except Exception:  # noqa: BLE001 - a dropped connection: the lock went with it
+                pass
             self._con.close()  # ends the session: the advisory lock goes with it
 
     def size_bytes(self) -> int:

@@ -31,7 +31,6 @@ class _Open:
     wall: float
     grounding: list[dict] = field(default_factory=list)
     language: str = ""
-    answer: str = ""  # the answer as written (its Answer event), logged when the turn ends
 
 
 class TurnLog:
@@ -44,6 +43,7 @@ class TurnLog:
         self._open: dict[int, _Open] = {}
         # session turn id -> the row written, or its write still under way (a joined turn replaces it)
         self._rows: dict[int, int | Future] = {}
+        self._states: dict[int, str] = {}  # session turn id -> the state its row says
         self.remembering = True  # False after "stop remembering": the conversation is not logged either
 
     def __call__(self, ev: Event) -> None:
@@ -58,16 +58,22 @@ class TurnLog:
                 turn.grounding = [{"start": c.start, "end": c.end, "label": label_said(c.labels[0]) if c.labels else ""}
                                   for c in ev.clips[:3]]
                 turn.grounding += [{"start": h.start, "end": h.end, "kind": h.kind, "text": h.text} for h in ev.heard[:3]]
-            elif isinstance(ev, Answer) and ev.turn_id in self._open:
-                self._open[ev.turn_id].answer = ev.text
-            elif isinstance(ev, TurnEnded) and ev.turn_id in self._open:
+            elif isinstance(ev, Answer) and ev.turn_id in self._open:  # written: a page reloading now shows it
                 turn = self._open.pop(ev.turn_id)
-                self._write(turn, turn.answer, ev.state)
-            elif isinstance(ev, Interrupt) and ev.cancelled_turn in self._rows:  # a stop that went on: a question cut it
-                row, state = self._rows[ev.cancelled_turn], "stopped" if ev.reason == "command" else "interrupted"
-                self._submit(lambda: self._store.db.set_turn_state(_row_id(row), state))
+                self._write(turn, ev.text, "interrupted" if ev.interrupted else "answered")
+            elif isinstance(ev, TurnEnded) and ev.turn_id in self._rows:  # how it ended: cut while it played?
+                self._set_state(ev.turn_id, ev.state)
+            elif isinstance(ev, Interrupt) and ev.cancelled_turn in self._rows and ev.reason == "speech":
+                self._set_state(ev.cancelled_turn, "interrupted")  # a stop the speaker went on with: a question cut it
         except Exception:  # the log must never take the session down
             log.exception("could not log turn")
+
+    def _set_state(self, turn_id: int, state: str) -> None:
+        if self._states.get(turn_id) == state:
+            return
+        self._states[turn_id] = state
+        row = self._rows[turn_id]
+        self._submit(lambda: self._store.db.set_turn_state(_row_id(row), state))
 
     def _heard(self, utt: Utterance) -> None:
         if utt.joins is not None:  # the speaker went on: this utterance replaces the earlier one
@@ -85,6 +91,7 @@ class TurnLog:
         if not self.remembering:
             return
         u = turn.utterance
+        self._states[u.turn_id] = state
         self._rows[u.turn_id] = self._submit(self._store.log_turn, {
             "start": u.start + self._offset, "end": u.end + self._offset, "wall": turn.wall, "heard": u.text,
             "language": turn.language or u.language, "source": u.source, "for_assistant": u.for_assistant,

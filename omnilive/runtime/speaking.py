@@ -106,8 +106,8 @@ class Speaking:
         except asyncio.CancelledError:
             if tts_task is not None:
                 tts_task.cancel()
-            self._control.answer_cut(query, turn, parts)
             ctx.emit(Answer(turn_id=query.turn_id, text=" ".join(parts), interrupted=True))
+            self._control.answer_cut(query, turn, parts)  # it ends with what was heard of it
             raise
 
     async def _sentences(self, query: Query, turn: Turn):
