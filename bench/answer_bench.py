@@ -285,7 +285,7 @@ def main() -> None:
     from omnilive.config import load_settings
 
     base = load_settings(llm={"temperature": 0.0})
-    models = load_models(base, ("text_embedding", "visual", "ocr"))
+    models = load_models(base, ("vad", "text_embedding", "visual", "ocr"))  # (vad: questions go through a session)
     with tempfile.TemporaryDirectory() as tmp:
         store = build_memory(models, base, Path(tmp))
         print(f"memory: {len(store)} clips over {store.end:.0f} s; {len(SET)} questions; scenes the encoder "
