@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+import math
 import os
 import platform
 from contextlib import asynccontextmanager
@@ -48,6 +49,17 @@ from .sessions import SessionBusy, TokenError, Tokens, TokensFull
 
 log = logging.getLogger(__name__)
 OUT_QUEUE = 256  # data events queued for one client before the newest are dropped
+# The page loads only its own scripts and styles, shows key frames from data: and blob: URLs, talks
+# to its own origin (and its WebSocket), and may not be framed: "Forget everything -> Yes" cannot be
+# clicked through another site's page.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+                               "media-src 'self' blob:; connect-src 'self' ws: wss:; object-src 'none'; "
+                               "base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
 HIDDEN = {"memory_snapshot", "turn_ended"}  # internal events the page does not need (it has `answer` and `interrupt`)
 
 
@@ -100,9 +112,11 @@ def create_app(settings: Settings | None = None, models: Models | None = None) -
 
     @app.middleware("http")
     async def which_process(request, call_next):
-        """Every response names the process that served it (several behind one proxy: docs/SCALING.md)."""
+        """Every response names the process that served it (several behind one proxy: docs/SCALING.md)
+        and carries the browser-side defences (``SECURITY_HEADERS``)."""
         response = await call_next(request)
         response.headers["X-Omnilive-Process"] = process
+        response.headers.update(SECURITY_HEADERS)
         return response
 
     @app.get("/", response_class=HTMLResponse)
@@ -188,8 +202,8 @@ def create_app(settings: Settings | None = None, models: Models | None = None) -
     async def forget(start: float = Query(...), end: float = Query(...), token: str | None = None,
                      authorization: str | None = Header(None)) -> JSONResponse:
         """Delete every clip, episode and conversation turn overlapping [start, end] (memory seconds)."""
-        if end < start:
-            raise HTTPException(status_code=422, detail="end must not be before start")
+        if math.isnan(start) or math.isnan(end) or end < start:  # (NaN compares false with every time)
+            raise HTTPException(status_code=422, detail="start and end must be numbers, end not before start")
         deleted = await read(_bearer(authorization) or token, lambda store: store.forget(start, end))
         return JSONResponse({"deleted": deleted})
 
@@ -225,9 +239,7 @@ def create_app(settings: Settings | None = None, models: Models | None = None) -
         token = offered_token or token
         await socket.accept(subprotocol=subprotocol)
 
-        async def refuse(code: int, message: str) -> None:
-            await socket.send_json({"type": "error", "stage": "session", "message": message})
-            await socket.close(code=code)
+        refuse = lambda code, message: _refuse(socket, code, message)  # noqa: E731
 
         cfg = settings.server
         if not origin_allowed(socket.headers.get("origin"), socket.headers.get("host"), cfg.allowed_origins):
@@ -236,6 +248,27 @@ def create_app(settings: Settings | None = None, models: Models | None = None) -
             return await refuse(4403, "this source URL is not allowed (server.pull_prefixes)")
         if app.state.sessions >= cfg.max_live_sessions:
             return await refuse(4429, "the server is full (server.max_live_sessions); try again later")
+        app.state.sessions += 1  # (with the check: no await between them, so no two take the last slot)
+        m = app.state.metrics
+        m.sessions_active.inc()
+
+        def release() -> None:  # the slot is free once the session has kept its last clips
+            app.state.sessions -= 1
+            m.sessions_active.dec()
+
+        ending: list[asyncio.Future] = []  # the session's end, once it owns the slot
+        try:
+            await _live(socket, token, takeover, source, m, ending)
+        finally:
+            if ending:
+                ending[0].add_done_callback(lambda _: release())
+            else:
+                release()
+
+    async def _live(socket: WebSocket, token: str | None, takeover: bool, source: str | None, m: Metrics,
+                    ending: list[asyncio.Future]) -> None:
+        """One live connection, from taking its token's memory to giving it back: whatever fails on
+        the way (the memory, the session's start, the client), the token is free again after."""
         loop = asyncio.get_running_loop()
         serving: asyncio.Future = loop.create_future()  # the task serving this socket, once it runs
 
@@ -245,29 +278,29 @@ def create_app(settings: Settings | None = None, models: Models | None = None) -
         try:  # loads the memory from disk
             store = await asyncio.to_thread(app.state.tokens.connect, token, kick, takeover)
         except (TokenError, SessionBusy, MemoryLocked) as exc:
-            return await refuse(4401 if isinstance(exc, TokenError) else 4409,
-                                str(exc) if not isinstance(exc, MemoryLocked) else "this memory is in use elsewhere")
-        app.state.sessions += 1
-        m = app.state.metrics
+            return await _refuse(socket, 4401 if isinstance(exc, TokenError) else 4409,
+                                 str(exc) if not isinstance(exc, MemoryLocked) else "this memory is in use elsewhere")
         m.sessions.inc()
-        m.sessions_active.inc()
-        # (its construction reads the memory: the conversation, the watches to embed; off the loop)
-        session = await (await asyncio.to_thread(Session, app.state.models, settings, f"ws{id(socket) & 0xffff:04x}",
-                                                 store)).start()
+        session: Session | None = None
 
         async def end() -> None:  # its own task: a cancelled handler must not cut it short
             try:
-                m.frames_dropped.inc(session.frames_dropped)
-                await session.close()  # keeps the clip being built: the memory must still be open
-                for stage, sm in session.stage_metrics.items():  # added up when a session ends
-                    m.stage_busy.labels(stage).inc(sm.busy_s)
-                    m.stage_calls.labels(stage).inc(sm.calls)
+                if session is not None:
+                    m.frames_dropped.inc(session.frames_dropped)
+                    await session.close()  # keeps the clip being built: the memory must still be open
+                    for stage, sm in session.stage_metrics.items():  # added up when a session ends
+                        m.stage_busy.labels(stage).inc(sm.busy_s)
+                        m.stage_calls.labels(stage).inc(sm.calls)
             finally:  # (it waits for reads of the memory in flight: off the loop)
                 await asyncio.to_thread(app.state.tokens.disconnect, token)
-                app.state.sessions -= 1
-                m.sessions_active.dec()
 
         try:
+            try:  # (its construction reads the memory: the conversation, the watches to embed; off the loop)
+                session = await (await asyncio.to_thread(Session, app.state.models, settings,
+                                                         f"ws{id(socket) & 0xffff:04x}", store)).start()
+            except Exception as exc:
+                log.exception("a session could not start")
+                return await _refuse(socket, 1011, f"the session could not start: {type(exc).__name__}")
             await socket.send_json({"type": "ready", "t_offset": session.t_offset,
                                     "clock_origin": _clock_origin(store), "memory": store.stats(), "process": process,
                                     "watches": list(session.watches().items)})
@@ -278,9 +311,19 @@ def create_app(settings: Settings | None = None, models: Models | None = None) -
             if not (serving.done() and serving.result().cancelled()):
                 raise  # a takeover cancels the serving task only; anything else goes on up
         finally:
-            await asyncio.shield(asyncio.ensure_future(end()))
+            ending.append(asyncio.ensure_future(end()))
+            await asyncio.shield(ending[0])
 
     return app
+
+
+async def _refuse(socket: WebSocket, code: int, message: str) -> None:
+    """Say why in an ``error`` event, then close with a code the page acts on."""
+    try:
+        await socket.send_json({"type": "error", "stage": "session", "message": message})
+        await socket.close(code=code)
+    except Exception:  # noqa: BLE001 - the client is gone already
+        pass
 
 
 def _bearer(authorization: str | None) -> str | None:

@@ -89,6 +89,8 @@ def parse_text(text: str) -> dict[str, Any]:
         msg = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ProtocolError(f"not JSON: {exc.msg}") from exc
+    except (RecursionError, ValueError) as exc:  # nested too deep; an integer of thousands of digits
+        raise ProtocolError(f"not a message this server reads: {type(exc).__name__}") from exc
     if not isinstance(msg, dict) or not isinstance(msg.get("type"), str):
         raise ProtocolError("a text message must be a JSON object with a string `type`")
     if msg["type"] == "ask":

@@ -141,19 +141,21 @@ class Tokens:
             store = self._stores.get(key)
             closed = self._closing.setdefault(key, threading.Event()) if store is not None else None
             guard = self._readers.setdefault(key, threading.Lock())
-        if store is not None:
-            try:
-                with guard:  # after the reads that have it now
+        try:
+            if store is not None:
+                try:
+                    with guard:  # after the reads that have it now
+                        with self._lock:
+                            self._stores.pop(key, None)
+                        store.close()
+                finally:
+                    closed.set()
                     with self._lock:
-                        self._stores.pop(key, None)
-                    store.close()
-            finally:
-                closed.set()
-                with self._lock:
-                    self._closing.pop(key, None)
-        with self._lock:  # only now: a takeover must find the memory closed
-            self._live.pop(key, None)
-            self._left.notify_all()
+                        self._closing.pop(key, None)
+        finally:  # (also when closing the memory failed: the token must not stay "live" for good)
+            with self._lock:  # only now: a takeover must find the memory closed
+                self._live.pop(key, None)
+                self._left.notify_all()
 
     def close(self) -> None:
         with self._lock:
