@@ -86,8 +86,10 @@ def test_spoken_question_in_the_browser_gets_a_grounded_spoken_answer_and_can_be
             "--autoplay-policy=no-user-gesture-required", "--no-sandbox", "--disable-gpu",
             "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"]
     with sync_playwright() as p:
+        # (bypass_csp: Playwright's wait_for_function evaluates strings, which the page's CSP forbids;
+        # tests/test_hardening.py runs the page under its CSP)
         ctx = p.chromium.launch_persistent_context(str(tmp / "profile"), executable_path=CHROMIUM,
-                                                   headless=True, args=args)
+                                                   headless=True, args=args, bypass_csp=True)
         try:
             page = ctx.new_page()
             page.add_init_script(path=str(Path(__file__).with_name("browser_mic.js")))

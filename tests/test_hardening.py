@@ -77,3 +77,40 @@ def test_every_response_carries_the_browser_side_defences(client):
         headers = client.get(path).headers
         assert "frame-ancestors 'none'" in headers["content-security-policy"], path
         assert headers["x-frame-options"] == "DENY" and headers["x-content-type-options"] == "nosniff", path
+
+
+def test_the_page_runs_under_its_content_security_policy(settings, models, evaldata, tmp_path):
+    """Camera, microphone worklet, live key frames, a typed question and its grounded answer, in
+    Chromium with the CSP enforced (the other browser tests bypass it for Playwright's own
+    instrumentation): nothing the page does is refused."""
+    from playwright.sync_api import sync_playwright
+    from test_browser import CHROMIUM, camera_file
+    from test_page import Server
+
+    srv = Server(settings.model_copy(update={"memory": settings.memory.model_copy(update={"dir": tmp_path / "m"})}),
+                 models)
+    cam = camera_file(evaldata / "video/vid_imageio_cockatoo.mp4", tmp_path / "cam.y4m", seconds=20)
+    args = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-video-capture={cam}", "--no-sandbox", "--disable-gpu", "--no-first-run"]
+    refused = []
+    try:
+        with sync_playwright() as p:
+            ctx = p.chromium.launch_persistent_context(str(tmp_path / "profile"), executable_path=CHROMIUM,
+                                                       headless=True, args=args)
+            try:
+                page = ctx.new_page()
+                page.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
+                page.goto(srv.url)
+                page.click("#start")
+                page.wait_for_selector("#timeline .item img", timeout=90_000)  # a live clip, its key frame shown
+                page.fill("#question", "What did you see?")
+                page.press("#question", "Enter")
+                reply = page.wait_for_selector("#conversation .turn .reply[data-state=answered]", timeout=90_000)
+                answer = reply.inner_text().lower()
+                page.click("#stop")
+            finally:
+                ctx.close()
+    finally:
+        srv.stop()
+    assert not refused, refused
+    assert "saw" in answer or "see" in answer, answer

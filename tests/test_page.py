@@ -93,8 +93,10 @@ def browser(p, tmp: Path, evaldata: Path):
             f"--use-file-for-fake-video-capture={cam}", "--autoplay-policy=no-user-gesture-required",
             "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
             "--disable-sync", "--no-first-run"]
+    # (bypass_csp: Playwright's wait_for_function evaluates strings, which the page's CSP forbids;
+    # tests/test_hardening.py runs the page under its CSP)
     return p.chromium.launch_persistent_context(str(tmp / "profile"), executable_path=CHROMIUM, headless=True,
-                                                args=args, viewport={"width": 1280, "height": 800})
+                                                args=args, viewport={"width": 1280, "height": 800}, bypass_csp=True)
 
 
 def shot(page, name: str) -> None:
