@@ -79,11 +79,12 @@ class TurnLog:
         if utt.joins is not None:  # the speaker went on: this utterance replaces the earlier one
             self._open.pop(utt.joins, None)
             row = self._rows.pop(utt.joins, None)
+            self._states.pop(utt.joins, None)
             if row is not None:
                 self._submit(lambda: self._store.unlog_turn(_row_id(row)))
         turn = _Open(utt, time.time(), language=utt.language)
         if utt.for_assistant and not utt.command:
-            self._open[utt.turn_id] = turn  # written when its answer ends
+            self._open[utt.turn_id] = turn  # written when its answer is
         else:
             self._write(turn, "", "command" if utt.command else "heard")
 

@@ -62,9 +62,11 @@ class Session:
         ctx.conversation.restore(memory.turns(limit=2 * HISTORY_TURNS))  # the last visit's dialogue
         self._subscribers: list[Callable[[Event], Any]] = []
         self._tasks: list[asyncio.Task] = []
-        if live:
-            memory.db.set_meta(clock_origin=time.time() - ctx.t_offset)  # memory time 0, as wall clock
-        ctx.clock_origin = memory.db.meta().get("clock_origin")
+        if live:  # memory time 0, as wall clock
+            ctx.clock_origin = time.time() - ctx.t_offset
+            memory.db.set_meta(clock_origin=ctx.clock_origin)
+        else:
+            ctx.clock_origin = memory.db.meta().get("clock_origin")
         self._turn_log = TurnLog(memory, ctx.t_offset, self._on_memory_thread)
         self.subscribe(self._turn_log)
         memory.heard.use(models.text_embedding)

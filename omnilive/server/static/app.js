@@ -33,7 +33,7 @@ const timeline = new Timeline($("timeline"), { viewer, onForget: (s, e) => confi
 const memClock = (start) => timeline.clockOf(start);
 const turns = new Turns();  // every turn's state: the one place (turns.js)
 const conversation = new Conversation($("conversation"), viewer, keyframeURL, memClock);
-const show = ([changed, removed]) => {
+const show = (changed, removed = []) => {  // turns whose state changed, drawn again
   for (const id of removed) conversation.remove(id);
   for (const id of changed) if (turns.get(id)) conversation.render(turns.get(id));
 };
@@ -56,7 +56,7 @@ function refresh() {
   $("status-dot").dataset.state = s;
   $("speaking").hidden = !player.playing;
   const playing = player.playing ? player.turn : null;  // (none: answers whose audio played out are final)
-  if (playing !== turns.playing) show([turns.played(playing), []]);
+  if (playing !== turns.playing) show(turns.played(playing));
   $("start").disabled = state.want === "live";
   $("stop").disabled = state.want === "off";
 }
@@ -144,7 +144,7 @@ function retryLater() {
 function refused(code) {
   capture.send = null;
   player.stop();
-  show([turns.settle(), []]);  // the session ended with the link: nothing more comes for its turns
+  show(turns.settle());  // the session ended with the link: nothing more comes for its turns
   hearing(false);
   if (state.want === "off") { state.link = "stopped"; return refresh(); }
   if (code === CODES.token) return staleToken();
@@ -211,7 +211,7 @@ function onMessage(e) {
   }
   const ev = JSON.parse(e.data);
   note(ev.type, ev.type === "interrupt" ? ev.cancelled_turn : ev.turn_id, detailOf(ev));
-  show(turns.reduce(ev));  // the turns' state, then their view
+  show(...turns.reduce(ev));  // the turns' state, then their view
   switch (ev.type) {
     case "speech_started": hearing(true); break;
     case "transcript_partial":
@@ -268,8 +268,9 @@ async function loadHistory(attempt = 1) {
   } catch (err) {
     if (err.code === 401) return staleToken();
     note("history_failed", null, { code: err.code, message: err.message });
-    if (attempt < HISTORY_TRIES) await new Promise((r) => setTimeout(r, 500 * attempt)).then(() => loadHistory(attempt + 1));
-    else banner(t("failed", err.message));
+    if (attempt >= HISTORY_TRIES) return banner(t("failed", err.message));
+    await new Promise((r) => setTimeout(r, 500 * attempt));
+    return loadHistory(attempt + 1);
   }
 }
 
