@@ -57,7 +57,7 @@ class ASRConfig(_Section):
     # Whisper directory (any size, e.g. converted large-v3). openai: the model name the server knows.
     model: str = "base"
     url: str | None = None  # openai: base URL, e.g. http://localhost:8000/v1
-    api_key: str | None = None
+    api_key: str | None = Field(None, repr=False)  # never in a repr, so never in a log line
     timeout_s: float = Field(30.0, gt=0)
     language: str | None = None  # None: detect; "en", "zh", ...
     # when detecting: the likeliest of these languages (Whisper base hears Piper's "Tell me a joke."
@@ -93,7 +93,7 @@ class TextEmbeddingConfig(_Section):
     # is another vector space), so a memory directory made with one is refused with another.
     model: str = "minilm"
     url: str | None = None
-    api_key: str | None = None
+    api_key: str | None = Field(None, repr=False)  # never in a repr, so never in a log line
     timeout_s: float = Field(30.0, gt=0)
     batch_size: int = Field(64, ge=1)  # openai: texts per request
 
@@ -121,7 +121,7 @@ class LLMConfig(_Section):
     # openai: the model name the server knows.
     model: str = "qwen2.5-1.5b"
     url: str | None = None  # OpenAI-compatible base URL, e.g. http://localhost:8000/v1
-    api_key: str | None = None
+    api_key: str | None = Field(None, repr=False)  # never in a repr, so never in a log line
     max_tokens: int = Field(200, ge=1)  # a story may be long; repeated sentences end it earlier
     # memory questions answered by the grounded facts alone (no LLM): default on for a local
     # llama.cpp model (its prefill would cost the < 0.8 s first audio; Chinese questions are still
@@ -143,7 +143,7 @@ class TTSConfig(_Section):
     sample_rate: int = 16_000  # what answer audio is resampled to
     model: str = "tts-1"  # openai: the model name the server knows
     url: str | None = None
-    api_key: str | None = None
+    api_key: str | None = Field(None, repr=False)  # never in a repr, so never in a log line
     timeout_s: float = Field(30.0, gt=0)
     response_format: Literal["wav", "pcm"] = "wav"  # openai: pcm is 24 kHz s16le (or the server's X-Sample-Rate)
     languages: list[str] = ["en"]  # openai: what the server's voice can say ("zh" for a Mandarin voice)
@@ -194,6 +194,11 @@ class ServerConfig(_Section):
     max_live_sessions: int = Field(32, ge=1)  # WebSocket sessions at once
     max_tokens: int = Field(10_000, ge=1)  # session tokens (memory directories) in all
     new_sessions_per_minute: int = Field(10, ge=1)  # POST /api/sessions per client address
+    max_live_per_address: int = Field(8, ge=1)  # live sockets from one client address (behind a proxy: raise it)
+    idle_timeout_s: float = Field(300.0, gt=0)  # a socket that sends nothing for this long is closed (the page pings)
+    token_days: float = Field(90.0, gt=0)  # a token (and its memory) unused this many days is deleted
+    rest_threads: int = Field(4, ge=1)  # the REST API's own threads (frames and models never wait behind it)
+    rest_per_token: int = Field(2, ge=1)  # REST calls in flight per token; more get 429
 
 
 class Settings(BaseSettings):

@@ -31,7 +31,8 @@ from omnilive.memory.store import MemoryStore
 from omnilive.runtime.session import Session
 from omnilive.server import protocol
 from omnilive.server.app import create_app
-from omnilive.server.guard import redact, source_allowed
+from omnilive.perception.sources import source_allowed
+from omnilive.redaction import redact
 
 
 @pytest.fixture(scope="module")
@@ -145,7 +146,7 @@ def test_tokens_never_reach_the_logs(caplog):
     line = '127.0.0.1:5000 - "WebSocket /ws?token=s3cr3t-T0ken_x" [accepted]'
     assert "s3cr3t" not in redact(line) and "token=***" in redact(line)
     assert "s3cr3t" not in redact("Authorization: Bearer s3cr3t-T0ken_x")
-    from omnilive.server.guard import install_log_redaction
+    from omnilive.redaction import install_log_redaction
 
     install_log_redaction()
     loggers = [logging.getLogger(n) for n in ("uvicorn.error", "uvicorn.access")]

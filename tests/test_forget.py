@@ -15,7 +15,7 @@ import psycopg
 from helpers import live, load, mix, say_until_heard, utterance_after
 from omnilive.memory.store import MemoryStore
 from omnilive.reasoning.heard import note_of, recall_heard
-from omnilive.reasoning.privacy import forget_request
+from omnilive.reasoning.privacy import confirmation, forget_request
 from omnilive.runtime.asking import ask_memory
 
 
@@ -66,7 +66,10 @@ def test_spoken_forget_and_pause_and_the_cli_forget(models, settings, evaldata, 
         await rec.wait_for("answer", turn_id=resumed, timeout=60)
         t, forget = await say_until_heard(session, rec, models.tts, "Delete what I said about the dentist.",
                                           lambda x: "dentist" in getattr(forget_request(x), "about", ""), t)
-        await rec.wait_for("answer", turn_id=forget.turn_id, timeout=120)  # done, and said
+        asked = await rec.wait_for("answer", turn_id=forget.turn_id, timeout=120)  # a voice in the room: asked back
+        assert "yes" in asked.text.lower() and not rec.of("memory_forgotten"), asked.text
+        t, yes = await say_until_heard(session, rec, models.tts, "Yes, do it.", lambda x: confirmation(x) is True, t)
+        await rec.wait_for("answer", turn_id=yes.turn_id, timeout=120)  # done, and said
         await session.close()
         store.close()
         return rec

@@ -114,3 +114,49 @@ def test_the_page_runs_under_its_content_security_policy(settings, models, evald
         srv.stop()
     assert not refused, refused
     assert "saw" in answer or "see" in answer, answer
+
+
+def test_request_phrases_cost_linear_time_on_long_typed_text():
+    """The request parsers run on the event loop for every typed message: 200,000 characters that
+    nearly match (the old patterns backtracked quadratically: 0.09 s at 2,000, minutes here) are
+    parsed in a thread that must be done well within a minute."""
+    import threading
+
+    from omnilive.reasoning.privacy import forget_request, pause_request
+    from omnilive.reasoning.watch import cancel_request, list_request, watch_request
+
+    texts = ["." * 200_000, "当" + "." * 200_000 + "告诉我", "tell me when " + "a. " * 66_000, ", " * 100_000]
+    done = threading.Event()
+
+    def parse_all():
+        for text in texts:
+            for parse in (watch_request, cancel_request, list_request, forget_request, pause_request):
+                parse(text)
+        done.set()
+
+    threading.Thread(target=parse_all, daemon=True).start()
+    assert done.wait(60)
+
+
+def test_watches_are_limited_per_memory(models, settings):
+    from omnilive.memory.store import MemoryStore
+    from omnilive.reasoning.watch import watch_request
+    from omnilive.runtime.watching import MAX_WATCHES, Watcher
+
+    store = MemoryStore.open(None, models.visual, settings.memory, models.text_embedding)
+    watcher = Watcher(store, models.visual, alert=lambda *a: None)
+    things = ["dog", "cat", "bus", "car", "bicycle", "phone", "cup", "book", "laptop", "chair", "bottle", "clock",
+              "umbrella", "backpack", "keyboard", "horse", "bird", "plant", "television", "pizza", "banana"]
+    added = [watcher.add(watch_request(f"tell me when you see a {t}"), 0.0) for t in things]
+    assert len(things) > MAX_WATCHES and all(added[:MAX_WATCHES]) and added[MAX_WATCHES:] == [None]
+    assert len(store.db.watches()) == MAX_WATCHES
+
+
+@pytest.mark.parametrize("said, means", [
+    ("Yes.", True), ("yes please", True), ("Yeah, do it.", True), ("Sure.", True), ("Go ahead.", True),
+    ("是的", True), ("确认", True), ("No.", False), ("No, don't.", False), ("Never mind.", False), ("不要", False),
+    ("What time is it?", None), ("The weather is nice today.", None), ("Is it going to rain?", None)])
+def test_a_spoken_forget_is_carried_out_on_yes_only(said, means):
+    from omnilive.reasoning.privacy import confirmation
+
+    assert confirmation(said) is means

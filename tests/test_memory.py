@@ -2,8 +2,10 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -187,6 +189,12 @@ def test_cli_ingest_and_recall_the_same_from_sqlite_and_from_postgresql(stream, 
         [(c["start"], c["end"], c["score"], c["labels"]) for c in clips]
     with open(from_pg[0]["keyframe"], "rb") as f:
         assert f.read(2) == b"\xff\xd8"
+    # its key frames are this memory's alone (not "a_b"'s for "a-b"), and a forget takes them
+    assert Path(from_pg[0]["keyframe"]).parent.parent.name not in (name, re.sub(r"\W", "_", name))
+    proc = subprocess.run([sys.executable, "-m", "omnilive", "forget", "--memory", name, "--all"],
+                          capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert not Path(from_pg[0]["keyframe"]).exists()
     missing = subprocess.run([sys.executable, "-m", "omnilive", "recall", "--memory", "nobody", "a cat"],
                              capture_output=True, text=True, timeout=300, env=env)
     assert missing.returncode == 2 and "no memory" in missing.stderr

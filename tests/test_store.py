@@ -11,6 +11,7 @@ from postgres import memory_name
 
 from omnilive.events import HeardItem
 from omnilive.memory.clips import ClipBuilder, add_encoded
+from omnilive.memory.errors import MemoryLocked
 from omnilive.memory.store import MemoryStore
 
 PHOTOS = ["img_skimage_coffee.png", "img_skimage_chelsea.png", "img_ultralytics_bus.jpg", "img_skimage_rocket.jpg"]
@@ -129,3 +130,82 @@ def test_a_store_forgets_a_range_and_a_topic_everywhere(kind, opener, clips):
     assert gone["heard"] >= 1 and "dentist" not in " ".join(h[2] for h in contents(store)["heard"])
     assert store.db.source("/videos/a.mp4")["done_t"] == 12.0  # an ingest's progress is not what was seen
     store.close()
+
+
+def test_forgetting_a_topic_takes_what_names_it_as_a_word_and_nothing_else(kind, opener, clips):
+    """"Forget what I said about the car": turns, summaries of talk and cancelled watches that say
+    "car" go; "Oscar" and "scary" are not the car."""
+    store = opener()
+    fill(store, clips)
+    turn = {"wall": 1.7e9, "language": "en", "source": "speech", "for_assistant": True, "state": "answered",
+            "grounding": []}
+    store.db.add_turn({**turn, "start": 30.0, "end": 31.0, "heard": "Where did I park the car?", "answer": "Outside."})
+    store.db.add_turn({**turn, "start": 32.0, "end": 33.0, "heard": "Did Oscar call?", "answer": "That was scary."})
+    store.heard.add(HeardItem(item_id=0, start=34.0, end=35.0, kind="speech", text="the car keys are in the drawer",
+                              speaker="user", language="en"))
+    store.db.add_heard_episode(34.0, 35.0, 1, "They talked about the car keys.")
+    store.db.add_heard_episode(36.0, 37.0, 1, "Oscar told a scary story.")
+    cancelled = store.db.add_watch("seen", "car", "you see a car", 36.0)
+    store.db.end_watch(cancelled)
+    gone = store.forget_about("the car")
+    assert gone["heard"] >= 1 and gone["turns"] == 1 and gone["heard_episodes"] == 1, gone
+    assert [t["heard"] for t in store.db.turns()][-1] == "Did Oscar call?"
+    assert [e[3] for e in store.db.heard_episodes()] == ["Oscar told a scary story."]
+    assert [e[3] for e in store.heard.episodes] == ["Oscar told a scary story."]  # what a session holds, too
+    if kind == "sqlite":
+        with store.db._lock:
+            assert not store.db._con.execute("SELECT * FROM watches WHERE thing = 'car'").fetchall()
+    store.close()
+
+
+def test_a_memory_read_in_place_says_what_the_loaded_store_says(kind, opener, clips, request):
+    """The server's REST reads of a memory not live (memory/sqlite.py, memory/pg.py ``reader``) count
+    and find key frames in SQL, without loading the memory: the same answers as the loaded store."""
+    if kind == "ram":
+        pytest.skip("a memory in RAM is only ever read through its live store")
+    store = opener()
+    fill(store, clips)
+    want = {k: v for k, v in store.stats().items() if k != "bytes"}
+    frames = {t: store.keyframe_at(t) for t in (1.0, 13.0, 23.0, 500.0)}
+    store.close()
+    if kind == "sqlite":
+        from omnilive.memory.sqlite import SQLiteMemories
+        memories, name = SQLiteMemories(store.db.dir.parent), store.db.dir.name
+    else:
+        from omnilive.memory.pg import PostgresMemories
+        memories, name = PostgresMemories(request.getfixturevalue("postgres").url), store.db.name
+    try:
+        with memories.reader(name) as db:
+            got = db.stats()
+            assert got["bytes"] > 0
+            assert {k: v for k, v in got.items() if k != "bytes"} == want
+            assert {t: db.keyframe_at(t) for t in frames} == frames and frames[1.0] and frames[500.0] is None
+            assert [t["heard"] for t in db.turns()] == ["where are my keys?"]
+    finally:
+        memories.close()
+
+
+def test_a_postgresql_memory_lives_through_a_dropped_connection(models, settings, clips, request):
+    """The server ends the writer's connection (a restart, a failover, an idle timeout): the next
+    write reconnects, takes the memory's lock again, and nothing is lost."""
+    import psycopg
+
+    url = request.getfixturevalue("postgres").url
+    cfg = settings.memory.model_copy(update={"url": url, "short_term_s": 8.0})
+    where = memory_name()
+    store = MemoryStore.open(where, models.visual, cfg, models.text_embedding)
+    try:
+        store.add(clips[0])
+        with psycopg.connect(url, autocommit=True) as admin:
+            pid = store.db._con.info.backend_pid
+            assert admin.execute("SELECT pg_terminate_backend(%s)", (pid,)).fetchone()[0]
+        store.add(clips[1])  # the first statement finds the connection gone
+        store.db.add_turn({"start": 1.0, "end": 2.0, "wall": 1.7e9, "heard": "hello", "language": "en",
+                           "source": "typed", "for_assistant": True, "answer": "hi", "state": "answered",
+                           "grounding": []})
+        assert store.db._con.info.backend_pid != pid
+        with pytest.raises(MemoryLocked):  # still this writer's alone
+            MemoryStore.open(where, models.visual, cfg, models.text_embedding)
+        assert [c.clip_id for c in store.db.load(store.dim)[0]] == [clips[0].clip_id, clips[1].clip_id]
+    finally:
+        store.close()

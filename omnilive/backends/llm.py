@@ -156,7 +156,7 @@ class OpenAICompatLLM(LLM):
         try:
             return json.loads(resp.json()["choices"][0]["message"]["content"])
         except (json.JSONDecodeError, KeyError, IndexError, TypeError) as exc:
-            raise LLMError(f"{self._server.where} failed: {exc!r}") from exc
+            raise LLMError(self._server.scrub(f"{self._server.where} sent no JSON reply: {exc!r}")) from exc
 
     @staticmethod
     def _content(m: ChatMessage) -> str | list[dict]:

@@ -19,6 +19,7 @@ import numpy as np
 
 from ..config import Settings
 from ..dsp import float_to_pcm16, pcm16_to_float, resample, to_mono_float
+from ..redaction import redact, remember_secret
 from ..text import has_cjk
 from .asr_whisper import ZH_PROMPT, clean_transcript
 from .base import TTS, ASRModel, ASRResult, ASRSegment, ModelUnavailable, TextEmbedder, join_text
@@ -115,6 +116,7 @@ class Endpoint:
         self.timeout_s = timeout_s
         self.retries = RETRIES
         self._key = api_key or None
+        remember_secret(api_key)  # out of every log line too (a server may echo it back)
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._timeout = httpx.Timeout(timeout_s, connect=CONNECT_S)
         self._error = error
@@ -126,16 +128,17 @@ class Endpoint:
         return cls(section, cfg.url, cfg.api_key, cfg.timeout_s, error)
 
     def __repr__(self) -> str:
-        return f"Endpoint({self.section}, {self.url})"
+        return f"Endpoint({self.section}, {redact(self.url)})"
 
     @property
     def where(self) -> str:
-        return f"{self.what} server at {self.url}"
+        return f"{self.what} server at {redact(self.url)}"  # no password of http://user:pw@host
 
     def scrub(self, text: object) -> str:
-        """``text`` without the API key (a server may echo the Authorization header back)."""
+        """``text`` without the API key (a server may echo the Authorization header back) or any
+        other secret ``redact`` knows."""
         out = str(text)
-        return out.replace(self._key, "***") if self._key else out
+        return redact(out.replace(self._key, "***") if self._key else out)
 
     def request(self, method: str, path: str, *, retries: int | None = None, timeout: float | None = None,
                 **kwargs) -> httpx.Response:
@@ -205,7 +208,7 @@ class Endpoint:
 
 def endpoint_source(settings: Settings, section: str) -> str:
     cfg = getattr(settings, section)
-    return f"{cfg.url or f'({section}.url unset)'} model={cfg.model}"
+    return f"{redact(cfg.url) if cfg.url else f'({section}.url unset)'} model={cfg.model}"
 
 
 # ---- speech to text ---------------------------------------------------------------------------

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 
 from .common import open_memory
+from .recall_cmd import keyframe_dir
 
 CAPS = ("text_embedding", "visual")
 
@@ -44,6 +46,8 @@ def run(args: argparse.Namespace) -> int:
         stats = store.stats()
     finally:
         store.close()
+    if opened[0].memory.url:  # the key frames `recall` wrote to this machine's cache (SQLite's scrub drops its own)
+        shutil.rmtree(keyframe_dir(opened[0], args.memory) / "keyframes", ignore_errors=True)
     if args.json:
         print(json.dumps({"deleted": deleted, "memory": stats}))
     else:

@@ -6,6 +6,7 @@ import argparse
 import logging
 import sys
 
+from ..redaction import install_log_redaction
 from . import ask_cmd, forget_cmd, ingest_cmd, models_cmd, recall_cmd, replay_cmd, serve_cmd, transcribe_cmd
 
 VERBS = (serve_cmd, replay_cmd, transcribe_cmd, ingest_cmd, recall_cmd, ask_cmd, forget_cmd, models_cmd)
@@ -28,6 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     level = (logging.WARNING, logging.INFO, logging.DEBUG)[min(args.verbose, 2)]
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    install_log_redaction()  # passwords in memory.url, API keys: never in a log line
     return int(args.run(args) or 0)
 
 

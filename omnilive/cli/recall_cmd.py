@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
-import re
+import shutil
 from pathlib import Path
 
 from ..events import GroundedClip
+from ..memory.pg import redact
+from ..memory.sqlite import private_dir, private_opener
 from ..memory.store import recall
 from ..reasoning.heard import heard_row, recall_heard
 from .common import open_memory, question_parser
@@ -36,9 +39,9 @@ def run(args: argparse.Namespace) -> int:
         heard = [heard_row(i, s) for i, s in recall_heard(store, args.question, k)]
     finally:
         store.close()
-    # beside a memory directory; for a memory in PostgreSQL, in this machine's cache
-    frames = settings.cache_dir / "keyframes" / re.sub(r"\W", "_", args.memory) if settings.memory.url \
-        else Path(args.memory)
+    frames = keyframe_dir(settings, args.memory)
+    if settings.memory.url:  # what the last recall showed, no more: a forget since must not linger here
+        shutil.rmtree(frames / "keyframes", ignore_errors=True)
     rows = [clip_row(c, frames) for c in clips]
     if args.json:
         print(json.dumps({"clips": rows, "heard": heard}, ensure_ascii=False))
@@ -55,14 +58,23 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def keyframe_dir(settings, memory: str) -> Path:
+    """Where `recall` writes key frames: beside a memory directory; for a memory in PostgreSQL, in
+    this machine's cache, one directory per database and name (``a-b`` and ``a_b`` are two)."""
+    if not settings.memory.url:
+        return Path(memory)
+    return settings.cache_dir / "keyframes" / hashlib.sha256(f"{redact(settings.memory.url)}\0{memory}".encode()).hexdigest()[:24]
+
+
 def clip_row(c: GroundedClip, memory_dir: Path) -> dict:
     """A grounded clip as JSON, its key frame written out as a file (``memory_dir``/keyframes)."""
     keyframe = None
     if c.keyframe_jpeg:
         path = memory_dir / "keyframes" / f"clip-{c.clip_id}-{c.n_clips}.jpg"
         if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(c.keyframe_jpeg)
+            private_dir(path.parent)  # what the camera saw: the owner's only, like the memory
+            with open(path, "wb", opener=private_opener) as f:
+                f.write(c.keyframe_jpeg)
         keyframe = str(path)
     return {"start": round(c.start, 3), "end": round(c.end, 3), "score": round(c.score, 4),
             "labels": list(c.labels), "text": c.text, "n_clips": c.n_clips, "keyframe": keyframe}

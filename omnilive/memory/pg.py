@@ -36,7 +36,8 @@ import logging
 import re
 import threading
 import time
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -48,7 +49,7 @@ from .rows import (
     HEARD_COLUMNS, TURN_COLUMNS, check_identity, clip_of, clip_row, episode_of, episode_row, heard_of, heard_row,
     turn_of, turn_row,
 )
-from .textmatch import add_fuzzy, like_share, word_grams
+from .textmatch import MENTIONED, add_fuzzy, like_share, mentioning, word_grams
 
 log = logging.getLogger(__name__)
 LOCK_SPACE = "omnilive:"  # advisory lock keys: hashtextextended(LOCK_SPACE || name, 0)
@@ -91,11 +92,23 @@ CREATE TABLE sources (memory_id BIGINT NOT NULL REFERENCES memories ON DELETE CA
     finished INTEGER NOT NULL, PRIMARY KEY (memory_id, path));
 """),
     (2, "ALTER TABLE watches ADD COLUMN expires DOUBLE PRECISION"),  # "... in the next ten minutes"
+    (3, "ALTER TABLE memories ADD COLUMN used DOUBLE PRECISION"),  # token expiry (server/sessions.py)
 ]
 _TRGM = "CREATE INDEX IF NOT EXISTS heard_trgm ON heard USING GIN (lower(text) gin_trgm_ops)"
 # what a forget deletes from; each is partitioned by memory, so erasing one user's rows rewrites
 # only that user's partition
 _TABLES = ("clips", "episodes", "turns", "heard", "heard_episodes")
+_STATS = """SELECT (SELECT count(*) FROM clips WHERE memory_id = %(m)s), (SELECT count(*) FROM episodes WHERE memory_id = %(m)s),
+    (SELECT count(*) FROM heard WHERE memory_id = %(m)s),
+    greatest((SELECT max("end") FROM clips WHERE memory_id = %(m)s), (SELECT max("end") FROM episodes WHERE memory_id = %(m)s),
+             (SELECT max("end") FROM heard WHERE memory_id = %(m)s), 0),
+    greatest((SELECT max(id) + 1 FROM clips WHERE memory_id = %(m)s),
+             (SELECT max(last_clip) + 1 FROM episodes WHERE memory_id = %(m)s), 0)"""
+_KEYFRAME_AT = """SELECT keyframe FROM (
+    SELECT keyframe, 0 AS k FROM clips WHERE memory_id = %(m)s AND start - 0.5 <= %(t)s AND "end" + 0.5 >= %(t)s
+        AND length(keyframe) > 0
+    UNION ALL SELECT keyframe, 1 FROM episodes WHERE memory_id = %(m)s AND start - 0.5 <= %(t)s AND "end" + 0.5 >= %(t)s
+        AND length(keyframe) > 0) AS f ORDER BY k LIMIT 1"""
 
 
 # clips are deleted as they are consolidated into episodes: their space (key frames and tokens, in
@@ -156,28 +169,39 @@ def migrate(con) -> int:
 
 class PostgresMemories:
     """The memories in one PostgreSQL database, by name (a CLI ``--memory NAME``, a server token's
-    key). One connection, reopened if the server dropped it (a server checks a token per request)."""
+    key), on a small pool of connections checked before each use (a connection the server dropped
+    is replaced), shared by the server's token checks and its reads of memories not live."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, size: int = 4) -> None:
+        from psycopg_pool import ConnectionPool
+
         self.url = url
-        self._lock = threading.Lock()
-        self._con = _connect(url)
-        migrate(self._con)
+        self._pool = ConnectionPool(url, min_size=1, max_size=size, open=False, check=ConnectionPool.check_connection,
+                                    kwargs={"autocommit": True, "connect_timeout": 10, "application_name": "omnilive"})
+        con = _connect(url)  # a clear error when the database is down
+        try:
+            migrate(con)
+        finally:
+            con.close()
+        self._pool.open(wait=True, timeout=15)
 
     def _query(self, sql: str, params: tuple = ()):
-        with self._lock:
-            for attempt in (0, 1):
-                try:
-                    if self._con.closed:
-                        self._con = _connect(self.url)
-                    cur = self._con.execute(sql, params)
-                    return cur.fetchall() if cur.description else []
-                except Exception as exc:  # a dropped connection: once more on a new one
-                    import psycopg
+        with self._pool.connection(timeout=30) as con:
+            cur = con.execute(sql, params)
+            return cur.fetchall() if cur.description else []
 
-                    if attempt or not isinstance(exc, psycopg.OperationalError):
-                        raise
-                    self._con.close()
+    @contextmanager
+    def reader(self, name: str) -> Iterator["PostgresMemoryDB"]:
+        """Memory ``name`` to read on a pooled connection while its writer may be live elsewhere:
+        no lock, no migration, nothing loaded into RAM."""
+        with self._pool.connection(timeout=30) as con:
+            yield PostgresMemoryDB.reading(con, name)
+
+    def touch(self, name: str) -> None:
+        self._query("UPDATE memories SET used = %s WHERE name = %s", (time.time(), name))
+
+    def unused_since(self, t: float) -> list[str]:
+        return [r[0] for r in self._query("SELECT name FROM memories WHERE coalesce(used, created) < %s", (t,))]
 
     @property
     def location(self) -> str:
@@ -205,8 +229,7 @@ class PostgresMemories:
         self._query("DELETE FROM memories WHERE name = %s", (name,))
 
     def close(self) -> None:
-        with self._lock:
-            self._con.close()
+        self._pool.close()
 
 
 class PostgresMemoryDB:
@@ -235,19 +258,57 @@ class PostgresMemoryDB:
             self._con.close()  # also releases the advisory lock
             raise
 
+    @classmethod
+    def reading(cls, con, name: str) -> "PostgresMemoryDB":
+        """Memory ``name`` read on ``con`` (a pooled connection the caller gives back)."""
+        db = cls.__new__(cls)
+        db.name, db.url, db._con, db._lock, db._deleted = name, None, con, threading.Lock(), set()
+        row = con.execute("SELECT id FROM memories WHERE name = %s", (name,)).fetchone()
+        db.memory_id = row[0] if row else -1
+        return db
+
+    def _connected(self, use):
+        """``use(connection)``; when the server dropped the writer's connection (a restart, a
+        failover, an idle timeout: it shows at the next statement), once more on a new one that
+        takes this memory's lock again before anything is written."""
+        import psycopg
+
+        try:
+            return use(self._con)
+        except psycopg.OperationalError:
+            if self.url is None or not (self._con.broken or self._con.closed):
+                raise
+        log.warning("memory %r: the PostgreSQL connection was lost; reconnecting", self.name)
+        self._con.close()
+        self._con = _connect(self.url)
+        if not self._con.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))",
+                                 (LOCK_SPACE + self.name,)).fetchone()[0]:
+            raise MemoryLocked(f"memory {self.name!r} was taken by another process while its connection was down")
+        return use(self._con)
+
     def _run(self, sql: str, params: tuple | list = ()):
         """``sql`` whose first parameter is this memory's id."""
         with self._lock:
-            return self._con.execute(sql, (self.memory_id, *params))
+            return self._connected(lambda con: con.execute(sql, (self.memory_id, *params)))
 
     def _run_raw(self, sql: str, params: tuple):
         with self._lock:
-            return self._con.execute(sql, params)
+            return self._connected(lambda con: con.execute(sql, params))
 
     @contextmanager
     def _transaction(self):
-        with self._lock, self._con.transaction():
-            yield self._con
+        with self._lock, ExitStack() as stack:  # (BEGIN is where a dropped connection shows)
+            yield self._connected(lambda con: (stack.enter_context(con.transaction()), con)[1])
+
+    def stats(self) -> dict[str, float]:
+        """What ``MemoryStore.stats`` says, counted in SQL (nothing loaded)."""
+        row = self._run_raw(_STATS, {"m": self.memory_id}).fetchone()
+        return {"clips": row[0], "episodes": row[1], "clips_sealed": row[4], "heard": row[2],
+                "end": round(row[3], 3), "bytes": self.size_bytes()}
+
+    def keyframe_at(self, t: float) -> bytes | None:
+        row = self._run_raw(_KEYFRAME_AT, {"m": self.memory_id, "t": t}).fetchone()
+        return bytes(row[0]) if row else None
 
     # ---- meta ---------------------------------------------------------------------------------
 
@@ -290,6 +351,8 @@ class PostgresMemoryDB:
                 counts[table] = cur.rowcount
                 if cur.rowcount:
                     self._deleted.add(table)
+            counts["watches"] = con.execute("DELETE FROM watches WHERE memory_id = %s AND active = 0 AND created "
+                                            "BETWEEN %s AND %s", (self.memory_id, start, end)).rowcount
         return counts
 
     def scrub(self) -> None:
@@ -304,17 +367,24 @@ class PostgresMemoryDB:
         """Rewrite this memory's partitions of ``tables`` to hold only their live rows."""
         with self._lock:
             for table in tables:
-                self._con.execute(f"VACUUM FULL {table}_{int(self.memory_id)}")
+                self._connected(lambda con, t=table: con.execute(f"VACUUM FULL {t}_{int(self.memory_id)}"))
 
-    def delete_heard_items(self, ids: list[int], words: list[str]) -> int:
+    def delete_heard_items(self, ids: list[int], words: list[str]) -> dict[str, int]:
+        """As SQLite's: ILIKE finds candidates, ``mentions`` keeps those that say the word."""
+        counts = {}
         with self._transaction() as con:
             con.execute("DELETE FROM heard WHERE memory_id = %s AND id = ANY(%s)", (self.memory_id, ids))
-            self._deleted.update(("heard", "turns"))
-            n = 0
-            for w in words:
-                n += con.execute("DELETE FROM turns WHERE memory_id = %s AND (heard ILIKE %s OR answer ILIKE %s)",
-                                 (self.memory_id, f"%{w}%", f"%{w}%")).rowcount
-        return n
+            self._deleted.add("heard")
+            for table, cols, where in MENTIONED:
+                like = " OR ".join(f"{c} ILIKE ANY(%s)" for c in cols) if words else "false"
+                rows = con.execute(f"SELECT id, {', '.join(cols)} FROM {table} WHERE memory_id = %s AND ({like}){where}",
+                                   (self.memory_id, *[[f"%{w}%" for w in words]] * (len(cols) if words else 0))).fetchall()
+                gone = mentioning(rows, words)
+                con.execute(f"DELETE FROM {table} WHERE memory_id = %s AND id = ANY(%s)", (self.memory_id, gone))
+                counts[table] = len(gone)
+                if gone and table in _TABLES:
+                    self._deleted.add(table)
+        return counts
 
     # ---- heard memory -------------------------------------------------------------------------
 
@@ -425,6 +495,8 @@ class PostgresMemoryDB:
         """(SQLite folds its write-ahead log here; PostgreSQL manages its own.)"""
 
     def close(self) -> None:
+        if self.url is None:  # a reader: its pooled connection goes back to the pool
+            return
         with self._lock:
             try:  # released here, not when the server's backend has exited after the close: a
                 # reopen right after (a restart, the next page) would find it still held
@@ -435,8 +507,10 @@ class PostgresMemoryDB:
 
     def size_bytes(self) -> int:
         """This memory's partitions on disk (indexes and TOAST included), plus its rows elsewhere."""
-        parts = " + ".join(f"pg_total_relation_size('{t}_{int(self.memory_id)}')" for t in _TABLES)
+        parts = " + ".join(f"coalesce(pg_total_relation_size(to_regclass('{t}_{int(self.memory_id)}')), 0)"
+                           for t in _TABLES)
         rest = " + ".join(f"(SELECT coalesce(sum(pg_column_size(t.*)), 0) FROM {t} t WHERE memory_id = %(m)s)"
                           for t in ("watches", "meta", "sources"))
         with self._lock:
-            return int(self._con.execute(f"SELECT {parts} + {rest}", {"m": self.memory_id}).fetchone()[0])
+            return int(self._connected(lambda con: con.execute(f"SELECT {parts} + {rest}", {"m": self.memory_id}))
+                       .fetchone()[0])

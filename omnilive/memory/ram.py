@@ -14,7 +14,7 @@ import numpy as np
 from ..events import ClipMemory, HeardItem
 from .longterm import Episode
 from .rows import turn_of, turn_row
-from .textmatch import like_share, word_scores
+from .textmatch import like_share, mentions, word_scores
 
 
 class RamMemoryDB:
@@ -75,12 +75,17 @@ class RamMemoryDB:
     def scrub(self) -> None:
         """Nothing to scrub: what was deleted is no longer referenced."""
 
-    def delete_heard_items(self, ids: list[int], words: list[str]) -> int:
-        words = [w.lower() for w in words]
+    def delete_heard_items(self, ids: list[int], words: list[str]) -> dict[str, int]:
+        """(Cancelled watches are not kept in RAM.)"""
         with self._lock:
             for i in ids:
                 self._heard.pop(i, None)
-            return _drop(self._turns, lambda t: any(w in t["heard"].lower() or w in t["answer"].lower() for w in words))
+            said = lambda *texts: any(mentions(x, words) for x in texts)  # noqa: E731
+            kept = [e for e in self._heard_episodes if not said(e[3])]
+            counts = {"turns": _drop(self._turns, lambda t: said(t["heard"], t["answer"])),
+                      "heard_episodes": len(self._heard_episodes) - len(kept), "watches": 0}
+            self._heard_episodes = kept
+            return counts
 
     # ---- heard memory -------------------------------------------------------------------------
 

@@ -20,9 +20,12 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
+import shutil
 import sqlite3
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -36,8 +39,9 @@ from .rows import (
     HEARD_COLUMNS, TURN_COLUMNS, check_identity, clip_of, clip_row, episode_of, episode_row, heard_of, heard_row,
     turn_of, turn_row,
 )
-from .textmatch import add_fuzzy, like_share, word_grams
+from .textmatch import MENTIONED, add_fuzzy, like_share, mentioning, word_grams
 
+log = logging.getLogger(__name__)
 DB_NAME = "memory.sqlite"
 
 _SCHEMA = """
@@ -73,11 +77,38 @@ CREATE TABLE IF NOT EXISTS sources (
     finished INTEGER NOT NULL);
 """
 
+_STATS = """SELECT (SELECT count(*) FROM clips), (SELECT count(*) FROM episodes), (SELECT count(*) FROM heard),
+    max(coalesce((SELECT max("end") FROM clips), 0), coalesce((SELECT max("end") FROM episodes), 0),
+        coalesce((SELECT max("end") FROM heard), 0)),
+    max(coalesce((SELECT max(id) + 1 FROM clips), 0), coalesce((SELECT max(last_clip) + 1 FROM episodes), 0))"""
+_KEYFRAME_AT = """SELECT keyframe FROM (
+    SELECT keyframe, 0 AS k FROM clips WHERE start - 0.5 <= ? AND "end" + 0.5 >= ? AND length(keyframe) > 0
+    UNION ALL SELECT keyframe, 1 FROM episodes WHERE start - 0.5 <= ? AND "end" + 0.5 >= ? AND length(keyframe) > 0)
+    ORDER BY k LIMIT 1"""
+
+
+def private_dir(path: str | Path) -> Path:
+    """``mkdir -p`` whose new directories, and ``path`` itself, are 0700 whatever the umask: a
+    memory holds what a camera saw and a microphone heard, for its owner's eyes only."""
+    path = Path(path)
+    made = [p for p in (path, *path.parents) if not p.exists()]
+    path.mkdir(parents=True, exist_ok=True)
+    for p in [path, *made]:
+        os.chmod(p, 0o700)
+    return path
+
+
+def private_opener(path: str, flags: int) -> int:
+    """``open(..., opener=private_opener)``: a file created 0600 (an existing one made so too)."""
+    fd = os.open(path, flags, 0o600)
+    os.fchmod(fd, 0o600)
+    return fd
+
 
 def _lock(directory: Path):
     """An exclusive, non-blocking lock on the directory; released when the file is closed (also
     when the process dies, so a crash never leaves a stale lock)."""
-    f = open(directory / ".lock", "a+")
+    f = open(directory / ".lock", "a+", opener=private_opener)
     try:
         fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -99,11 +130,17 @@ class SQLiteMemoryDB:
     persistent = True
 
     def __init__(self, directory: str | Path, encoder_id: str, dim: int) -> None:
-        self.dir = Path(directory)
-        self.dir.mkdir(parents=True, exist_ok=True)
+        self.dir = private_dir(directory)
         self.path = self.dir / DB_NAME
         self._lockfile = _lock(self.dir)
         try:
+            # SQLite creates -wal and -shm with the database file's mode: the file made 0600 first, they
+            # are too; the files of a memory written before this are made private as well (its own
+            # files only: a --memory pointed at a directory of other things leaves those alone)
+            os.close(private_opener(str(self.path), os.O_RDONLY | os.O_CREAT))
+            for p in [*self.dir.glob(DB_NAME + "-*"), *self.dir.glob("keyframes"), *self.dir.glob("keyframes/*.jpg")]:
+                if not p.is_symlink():
+                    os.chmod(p, 0o700 if p.is_dir() else 0o600)
             self._con = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
             self._lock = threading.Lock()  # one connection, used from the encoder thread and readers
             self._con.execute("PRAGMA journal_mode=WAL")
@@ -116,6 +153,29 @@ class SQLiteMemoryDB:
         except BaseException:
             self._lockfile.close()  # a memory that cannot be opened is not held either
             raise
+
+    @classmethod
+    def reader(cls, directory: str | Path) -> "SQLiteMemoryDB":
+        """The memory for reading only, beside its writer (WAL lets both run): no lock taken, no
+        schema written, nothing loaded into RAM (the server's REST reads of a memory not live)."""
+        db = cls.__new__(cls)
+        db.dir, db.path, db._lockfile, db._lock = Path(directory), Path(directory) / DB_NAME, None, threading.Lock()
+        db._con = sqlite3.connect(f"{db.path.absolute().as_uri()}?mode=ro", uri=True, check_same_thread=False,
+                                  isolation_level=None)
+        return db
+
+    def stats(self) -> dict[str, float]:
+        """What ``MemoryStore.stats`` says, counted in SQL (nothing loaded)."""
+        with self._lock:
+            row = self._con.execute(_STATS).fetchone()
+        return {"clips": row[0], "episodes": row[1], "clips_sealed": row[4], "heard": row[2],
+                "end": round(row[3], 3), "bytes": self.size_bytes()}
+
+    def keyframe_at(self, t: float) -> bytes | None:
+        """The key frame of the clip or episode that holds memory time ``t`` (as ``MemoryStore.keyframe_at``)."""
+        with self._lock:
+            row = self._con.execute(_KEYFRAME_AT, (t, t, t, t)).fetchone()
+        return row[0] if row else None
 
     # ---- meta ---------------------------------------------------------------------------------
 
@@ -137,10 +197,14 @@ class SQLiteMemoryDB:
             self._con.execute("BEGIN")
             try:
                 yield self._con
+                self._con.execute("COMMIT")
             except BaseException:
-                self._con.execute("ROLLBACK")
+                # a failed COMMIT may leave it open (then later writes would join it, never committed);
+                # SQLite may also have rolled it back itself (a full disk), and a ROLLBACK then would
+                # raise over the real error
+                if self._con.in_transaction:
+                    self._con.execute("ROLLBACK")
                 raise
-            self._con.execute("COMMIT")
 
     def add_clip(self, c: ClipMemory, wall_end: float,
                  source: tuple[str, str, float, float] | None = None) -> None:
@@ -170,6 +234,9 @@ class SQLiteMemoryDB:
             for table in ("clips", "episodes", "turns", "heard", "heard_episodes"):
                 cur = self._con.execute(f'DELETE FROM {table} WHERE "end" >= ? AND start <= ?', (start, end))
                 counts[table] = cur.rowcount
+            # what a cancelled watch asked for (an ingested file's progress stays: a re-ingest must not bring it back)
+            counts["watches"] = self._con.execute("DELETE FROM watches WHERE active = 0 AND created BETWEEN ? AND ?",
+                                                  (start, end)).rowcount
         return counts
 
     def scrub(self) -> None:
@@ -182,15 +249,21 @@ class SQLiteMemoryDB:
         for jpeg in (self.dir / "keyframes").glob("*.jpg"):
             jpeg.unlink(missing_ok=True)
 
-    def delete_heard_items(self, ids: list[int], words: list[str]) -> int:
-        """Heard items by id, and the conversation turns that said any of ``words``, in one transaction."""
+    def delete_heard_items(self, ids: list[int], words: list[str]) -> dict[str, int]:
+        """Heard items by id, and what else says one of ``words`` as a word (conversation turns,
+        summaries of talk, cancelled watches), in one transaction. SQLite's LIKE finds candidates,
+        ``mentions`` keeps those that say the word ("car", not "Oscar")."""
+        counts = {}
         with self._transaction():
             self._con.executemany("DELETE FROM heard WHERE id = ?", [(i,) for i in ids])
-            n = 0
-            for w in words:
-                n += self._con.execute("DELETE FROM turns WHERE heard LIKE ? OR answer LIKE ?",
-                                       (f"%{w}%", f"%{w}%")).rowcount
-        return n
+            for table, cols, where in MENTIONED:
+                like = " OR ".join(f"{c} LIKE ?" for c in cols for _ in words) or "0"
+                rows = self._con.execute(f"SELECT id, {', '.join(cols)} FROM {table} WHERE ({like}){where}",
+                                         [f"%{w}%" for _ in cols for w in words]).fetchall()
+                gone = mentioning(rows, words)
+                self._con.executemany(f"DELETE FROM {table} WHERE id = ?", [(i,) for i in gone])
+                counts[table] = len(gone)
+        return counts
 
     # ---- heard memory (memory/heard.py) -------------------------------------------------------
 
@@ -318,7 +391,14 @@ class SQLiteMemoryDB:
             self._con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def close(self) -> None:
-        self.checkpoint()
+        if self._lockfile is None:  # a reader
+            self._con.close()
+            return
+        try:
+            self.checkpoint()
+        except sqlite3.Error as exc:  # a full disk: what was committed stays in the log, read again on
+            # the next open; the memory is released all the same (else it stays locked until a restart)
+            log.warning("memory %s: write-ahead log not folded in at close: %s", self.dir, exc)
         with self._lock:
             self._con.close()
         self._lockfile.close()
@@ -332,8 +412,7 @@ class SQLiteMemories:
     calls as ``PostgresMemories``."""
 
     def __init__(self, root: str | Path) -> None:
-        self.root = Path(root)
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.root = private_dir(root)
 
     @property
     def location(self) -> str:
@@ -346,10 +425,34 @@ class SQLiteMemories:
         return (self.root / name).is_dir()
 
     def create(self, name: str) -> None:
-        (self.root / name).mkdir()
+        (self.root / name).mkdir(mode=0o700)  # 0700 & ~umask: never wider
 
     def count(self) -> int:
         return sum(1 for p in self.root.iterdir() if p.is_dir())
+
+    @contextmanager
+    def reader(self, name: str) -> Iterator[SQLiteMemoryDB | None]:
+        """Memory ``name`` to read while another connection may write it; None before its first write."""
+        if not (self.root / name / DB_NAME).exists():
+            yield None
+            return
+        db = SQLiteMemoryDB.reader(self.root / name)
+        try:
+            yield db
+        finally:
+            db.close()
+
+    def touch(self, name: str) -> None:
+        """Memory ``name`` is in use now (token expiry counts from its last use)."""
+        os.utime(self.root / name)
+
+    def unused_since(self, t: float) -> list[str]:
+        """The memories not used since time ``t`` (Unix seconds)."""
+        return [p.name for p in self.root.iterdir() if p.is_dir() and p.stat().st_mtime < t]
+
+    def drop(self, name: str) -> None:
+        """Delete memory ``name`` and every file in it."""
+        shutil.rmtree(self.root / name, ignore_errors=True)
 
     def close(self) -> None:
         """Nothing is held open between memories."""

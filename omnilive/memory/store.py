@@ -223,17 +223,19 @@ class MemoryStore:
         return counts
 
     def forget_about(self, topic: str) -> dict[str, int]:
-        """Delete what was said (and noted) about ``topic``, and the conversation turns that said it."""
+        """Delete what was said (and noted) about ``topic``, and the conversation turns, summaries of
+        talk and cancelled watches that name it."""
         found = [i for i, score in self.heard.search(topic, k=50, speakers=("background", "assistant", "user"))
                  if score >= FORGET_MIN]
         words = sorted(w for w in content_words(topic) if len(w) >= 3)
         with self._lock:
             for item in found:
                 self.heard.remove(item.item_id)
-            turns = self.db.delete_heard_items([i.item_id for i in found], words)
+            counts = self.db.delete_heard_items([i.item_id for i in found], words)
+            self.heard.episodes = self.db.heard_episodes()
             self._generation += 1
         self.db.scrub()
-        return {"heard": len(found), "turns": turns}
+        return {"heard": len(found), **counts}
 
     # ---- the conversation log (runtime/history.py writes it) --------------------------------------
 
@@ -311,6 +313,13 @@ class MemoryStore:
         return [Candidate(ref=episodes[i], start=episodes[i].start, end=episodes[i].end, labels=episodes[i].labels,
                           label_words=keys[i].label_words, text_words=keys[i].text_words, vector_score=float(best[i]))
                 for i in sorted(keep)]
+
+    def meta(self) -> dict:
+        return self.db.meta()
+
+    def watches(self) -> list[tuple]:
+        """The active watches (id, kind, thing, said, created, expires)."""
+        return self.db.watches()
 
     def stats(self) -> dict[str, float]:
         out = {"clips": len(self._short), "episodes": len(self._episodes), "clips_sealed": self._next_clip,

@@ -44,3 +44,25 @@ def word_scores(words: list[str], rows, limit: int = 50) -> list[tuple[int, floa
     if grams:
         add_fuzzy(scores, grams, [(i, t) for i, t in rows if any(g in t.lower() for gs in grams.values() for g in gs)])
     return sorted(scores.items(), key=lambda p: -p[1])[:limit]
+
+
+# what else a "forget what I said about X" deletes when it says X: (table, its texts, which rows)
+MENTIONED = (("turns", ("heard", "answer"), ""), ("heard_episodes", ("summary",), ""),
+             ("watches", ("thing", "said"), " AND active = 0"))
+
+
+def mentions(text: str, words: list[str]) -> bool:
+    """Does ``text`` say one of ``words`` as a word (or its plural)? "car" is in "my cars", not in
+    "scary" or "Oscar". Chinese is written without spaces: there a word counts anywhere."""
+    for w in words:
+        if re.search(r"[\u3400-\u9fff]", w):
+            if w in text:
+                return True
+        elif re.search(rf"(?<!\w){re.escape(w)}(?:s|es)?(?!\w)", text, re.I):
+            return True
+    return False
+
+
+def mentioning(rows, words: list[str]) -> list:
+    """The ids of rows (id, text, ...) that mention one of ``words`` in any of their texts."""
+    return [r[0] for r in rows if any(mentions(x, words) for x in r[1:])]

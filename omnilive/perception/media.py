@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import errno
 import logging
-from collections.abc import Iterator
+import urllib.request
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import av
 import numpy as np
@@ -36,6 +38,76 @@ def live_options(url: str) -> dict[str, str]:
     if scheme not in PROTOCOLS:
         raise MediaError(f"{url}: scheme {scheme!r} is not one of {sorted(PROTOCOLS)}")
     return {**LIVE_OPTIONS, "protocol_whitelist": PROTOCOLS[scheme]}
+
+
+class ConfinedHTTP:
+    """``io_open`` for an http(s) source: FFmpeg's HLS demuxer opens whatever variant, segment and
+    key URLs a playlist names, and its HTTP client follows redirects anywhere (no FFmpeg option
+    confines hosts; ``max_redirects`` does not reach segment requests). Here every URL FFmpeg opens,
+    and every redirect, is fetched in Python only if ``allow(url)`` (the server's pull prefixes);
+    after one refusal every later open fails too, and ``check`` ends the source with a MediaError.
+    AES-128 HLS (FFmpeg's ``crypto+`` URLs) is refused: its decryption lives in FFmpeg's own I/O."""
+
+    def __init__(self, allow: Callable[[str], bool], timeout: float) -> None:
+        self.allow, self.timeout, self.refused = allow, timeout, None
+        self.opener = urllib.request.build_opener(_Redirects(self))
+
+    def admit(self, url: str) -> None:
+        if self.refused is None and not self.allow(url):
+            why = "encrypted HLS is not supported" if url.startswith("crypto") else "not under server.pull_prefixes"
+            self.refused = f"refused {url}: {why}"
+        if self.refused is not None:
+            raise MediaError(self.refused)
+
+    def check(self) -> None:
+        if self.refused is not None:
+            raise MediaError(self.refused)
+
+    def __call__(self, url: str, flags: int, options: dict) -> "_Body":
+        self.admit(url)
+        start, end = int(options.get("offset") or 0), int(options.get("end_offset") or 0)
+        ranged = {"Range": f"bytes={start}-{end - 1 if end > 0 else ''}"} if start or end > 0 else {}
+        resp = self.opener.open(urllib.request.Request(url, headers=ranged), timeout=self.timeout)
+        if ranged and resp.status != 206:
+            resp.close()
+            raise MediaError(f"{url}: the server ignored a byte range (EXT-X-BYTERANGE)")
+        return _Body(resp)
+
+
+class _Redirects(urllib.request.HTTPRedirectHandler):
+    def __init__(self, io: ConfinedHTTP) -> None:
+        self.io = io
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        try:
+            self.io.admit(newurl)
+        except MediaError:
+            fp.close()
+            raise
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+class _Body:
+    """A response as PyAV reads it: no seek (a live stream), and ``read1`` so a live HTTP-FLV
+    stream is handed on as it arrives instead of once 32 KiB have come."""
+
+    def __init__(self, resp) -> None:
+        self.resp = resp
+
+    def read(self, n: int) -> bytes:
+        return self.resp.read1(n)
+
+    def close(self) -> None:
+        self.resp.close()
+
+
+def _same_origin(url: str) -> Callable[[str], bool]:
+    def allow(u: str) -> bool:
+        try:
+            return urlsplit(u)[:2] == urlsplit(url)[:2]
+        except ValueError:
+            return False
+    return allow
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,22 +173,34 @@ def write_video(path: str | Path, images, fps: float, audio: np.ndarray | None =
 
 
 def iter_media(path: str | Path, *, audio: bool = True, video: bool = True, max_side: int = 640,
-               video_fps: float | None = None, start: float = 0.0) -> Iterator[tuple[str, float, np.ndarray]]:
+               video_fps: float | None = None, start: float = 0.0,
+               allow: Callable[[str], bool] | None = None) -> Iterator[tuple[str, float, np.ndarray]]:
     """Yield ("audio", t, samples) and ("video", t, rgb) in demux order.
 
     Audio ``t`` counts samples delivered (robust to odd container timestamps); video ``t`` is the
     frame's presentation time relative to the first frame. Frames larger than ``max_side`` are
     scaled down, since every encoder downstream works at a few hundred pixels. With ``video_fps``
     only sampled frames are converted to RGB (conversion costs more than decoding); frames before
-    ``start`` seconds are skipped (resuming an ingest).
+    ``start`` seconds are skipped (resuming an ingest). An http(s) URL and everything it leads to
+    (HLS segments, keys, redirects) is fetched only where ``allow`` admits (default: its own
+    scheme, host and port; ``ConfinedHTTP``).
     """
     sampler = FrameSampler(video_fps) if video_fps else None
     live = "://" in str(path)
+    options = live_options(str(path)) if live else None
+    io = None
+    if live and str(path).split("://", 1)[0].lower() in ("http", "https"):
+        io = ConfinedHTTP(allow or _same_origin(str(path)), int(LIVE_OPTIONS["rw_timeout"]) / 1e6)
+        options["http_persistent"] = "0"  # HLS keep-alive reuses FFmpeg's own HTTP context: abort() on ours
     try:
-        container = av.open(str(path), options=live_options(str(path)) if live else None)
+        container = av.open(str(path), options=options, io_open=io)
     except (av.FFmpegError, OSError) as exc:
+        if io is not None:
+            io.check()  # the refusal, not what FFmpeg made of it
         raise MediaError(f"cannot open {path}: {exc}") from exc
     with container:
+        if io is not None:
+            io.check()  # a refused key or variant FFmpeg chose to skip
         streams = []
         if audio and container.streams.audio:
             streams.append(container.streams.audio[0])
@@ -142,11 +226,15 @@ def iter_media(path: str | Path, *, audio: bool = True, video: bool = True, max_
                         t = frame.time - video_t0
                         if t >= start and (sampler is None or sampler.keep(t)):
                             yield "video", t, _rgb(frame, max_side)
-        except av.FFmpegError as exc:
+        except (av.FFmpegError, OSError) as exc:
+            if io is not None:
+                io.check()
             if live and getattr(exc, "errno", None) == errno.EIO:  # how a media server ends a live stream
                 log.info("%s: stream ended", path)
             else:
                 raise MediaError(f"{path}: decoding failed: {exc}") from exc
+        if io is not None:
+            io.check()  # FFmpeg skips a segment it could not open: the stream "ends" early
         if audio and container.streams.audio:
             tail = _audio_samples(resampler.resample(None))
             if len(tail):

@@ -13,17 +13,22 @@ from dataclasses import dataclass
 
 from .question import daypart_of, window_of
 
-_FORGET = re.compile(r"^\W*(?:(?:ok|okay|hey|please|omnilive|can you|could you)\W+)*(?:please\s+)?"
+_FORGET = re.compile(r"^\W*+(?:(?:ok|okay|hey|please|omnilive|can you|could you)\W+)*(?:please\s+)?"
                      r"(?:forget|delete|erase|remove|wipe)\b(?P<rest>.*)$", re.I)
 _ABOUT = re.compile(r"\b(?:what|everything|anything)\s+(?:i|we|you|he|she|they|someone)\s+(?:said|told you|talked)\s+"
                     r"(?:about\s+)?(?P<topic>.+?)\W*$|\babout\s+(?P<topic2>.+?)\W*$", re.I)
-_ALL = re.compile(r"^\W*(everything|all( of it)?|it all|all (your|of your) memory|your memory|"
+_ALL = re.compile(r"^\W*+(everything|all( of it)?|it all|all (your|of your) memory|your memory|"
                   r"everything you (saw|heard|know|remember))\W*$", re.I)
-_FORGET_ZH = re.compile(r"^\W*(?:请)?(?:忘掉|忘记|删除|删掉)(?P<rest>.*)$")
-_PAUSE = re.compile(r"^\W*(?:(?:ok|okay|hey|please|omnilive)\W+)*(?:please\s+)?(?:stop|pause|quit)\s+"
-                    r"(?:remembering|recording|saving|memori[sz]ing)\b.*$|^\W*(?:请)?(?:暂停记忆|停止记录|不要记住|别记了)", re.I)
-_RESUME = re.compile(r"^\W*(?:(?:ok|okay|hey|please|omnilive)\W+)*(?:please\s+)?(?:start|resume|continue|go on)\s+"
-                     r"(?:remembering|recording|saving|memori[sz]ing)\b.*$|^\W*(?:请)?(?:继续记忆|开始记录|恢复记忆)", re.I)
+_FORGET_ZH = re.compile(r"^\W*+(?:请)?(?:忘掉|忘记|删除|删掉)(?P<rest>.*)$")
+_PAUSE = re.compile(r"^\W*+(?:(?:ok|okay|hey|please|omnilive)\W+)*(?:please\s+)?(?:stop|pause|quit)\s+"
+                    r"(?:remembering|recording|saving|memori[sz]ing)\b.*$|^\W*+(?:请)?(?:暂停记忆|停止记录|不要记住|别记了)", re.I)
+_RESUME = re.compile(r"^\W*+(?:(?:ok|okay|hey|please|omnilive)\W+)*(?:please\s+)?(?:start|resume|continue|go on)\s+"
+                     r"(?:remembering|recording|saving|memori[sz]ing)\b.*$|^\W*+(?:请)?(?:继续记忆|开始记录|恢复记忆)", re.I)
+
+
+_YES = re.compile(r"^\W*(?:yes|yeah|yep|yup|sure|correct|confirm(?:ed)?|do it|go ahead|please do|ok(?:ay)?,? do it)\b"
+                  r"|^\W*(?:是|是的|对|好的?|确认|确定|可以)\W*$", re.I)
+_NO = re.compile(r"^\W*(?:no|nope|don'?t|do not|cancel|never ?mind|stop)\b|^\W*(?:不|不要|别|取消|算了)", re.I)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +57,7 @@ def forget_request(text: str, wall: float | None = None) -> Forget | None:
         return Forget(since_s=day[0], until_s=day[1], said=day[2]) if day else None
     window = window_of(rest)
     if window:
-        return Forget(since_s=window, said=re.sub(r"^\W*(about\s+)?", "", rest).rstrip(".!? "))
+        return Forget(since_s=window, said=re.sub(r"^\W*+(about\s+)?", "", rest).rstrip(".!? "))
     day = daypart_of(rest, wall)
     if day:
         return Forget(since_s=day[0], until_s=day[1], said=f"everything from {day[2]}")
@@ -90,3 +95,21 @@ def pause_said(kind: str, language: str) -> str:
     if kind == "pause":
         return "OK, I'm not remembering anything now, until you say \"start remembering\"."
     return "OK, I'm remembering again."
+
+
+def confirmation(text: str) -> bool | None:
+    """The answer to "should I forget ...?": True (yes), False (no), None (something else)."""
+    if _NO.match(text.strip()):
+        return False
+    return True if _YES.match(text.strip()) else None
+
+
+def confirm_forget(req: Forget, language: str) -> str:
+    what = req.said or (f"what was said about {req.about}" if req.about else "that")
+    if language == "zh":
+        return f"确定要我忘掉{req.said or req.about or '这些'}吗？请说“是”确认。"
+    return f"Do you want me to forget {what}? Say yes to confirm."
+
+
+def cancelled_forget(language: str) -> str:
+    return "好的，我什么都不会忘掉。" if language == "zh" else "OK, I won't forget anything."

@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from ..memory.heard import kinds_asked
 from .question import ahead_of
 
-_WATCH = re.compile(r"^\W*(?:(?:ok|okay|hey|please|omnilive)\W+)*(?:please\s+)?(?:tell|let|warn|alert|notify|call|ping)\s+"
+_WATCH = re.compile(r"^\W*+(?:(?:ok|okay|hey|please|omnilive)\W+)*(?:please\s+)?(?:tell|let|warn|alert|notify|call|ping)\s+"
                     r"me\s+(?:know\s+)?(?:when(?:ever)?|if|as soon as|once)\s+(?P<what>.+?)\W*$", re.I)
-_WATCH_ZH = re.compile(r"^\W*(?:如果|当)?(?P<what>.+?)(?:的时候|时)?(?:告诉我|提醒我|叫我|通知我)\W*$")
+_WATCH_ZH = re.compile(r"^\W*+(?:如果|当)?(?P<what>.+?)(?:的时候|时)?(?:告诉我|提醒我|叫我|通知我)\W*$")
 _LIST = re.compile(r"\bwhat are you (watching|looking|listening) (out )?for\b|\bwhat watches\b|你在(等|看)什么", re.I)
-_CANCEL = re.compile(r"^\W*(?:(?:ok|okay|please)\W+)*(?:stop|quit|no longer|don't keep)\s+(?:watching|looking|listening)"
+_CANCEL = re.compile(r"^\W*+(?:(?:ok|okay|please)\W+)*(?:stop|quit|no longer|don't keep)\s+(?:watching|looking|listening)"
                      r"(?:\s+(?:out\s+)?(?:for\s+)?(?P<what>.*?))?\W*$|^\W*cancel (?:all |the |my )?watch(?:es)?(?: for (?P<what2>.+?))?\W*$",
                      re.I)
 _TEXT = re.compile(r"^(?:(?:you\s+)?(?:see|read|spot|notice)\s+)?(?:the\s+)?(?:words?|text)\s+(?:saying\s+)?(?P<a>.+)$"

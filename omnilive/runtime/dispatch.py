@@ -21,7 +21,9 @@ from typing import Callable
 from ..events import HeardItem, MemoryForgotten, Query, Utterance
 from ..reasoning.heard import confirm_note, note_of, to_you
 from ..reasoning.intent import InstructionFilter, is_stop_command, language_of
-from ..reasoning.privacy import forget_request, forget_said, pause_request, pause_said
+from ..reasoning.privacy import (
+    Forget, cancelled_forget, confirm_forget, confirmation, forget_request, forget_said, pause_request, pause_said,
+)
 from ..reasoning.retrieve import ground_question
 from ..reasoning.understand import english_name
 from ..reasoning.watch import cancel_request, list_request, renamed, watch_request
@@ -32,9 +34,10 @@ from .hearing import Hearing
 from .seeing import Seeing
 from .speaking import Speaking
 from .turn import Turn
-from .watching import Watcher, for_next, watches_said
+from .watching import MAX_WATCHES, Watcher, for_next, watches_said
 
 log = logging.getLogger(__name__)
+CONFIRM_S = 30.0  # a spoken "forget ..." waits this long for its "yes"
 
 
 def named_request(text: str) -> bool:
@@ -50,12 +53,13 @@ class Dispatcher:
         self.ctx, self._control, self._seeing, self._speaking = ctx, control, seeing, speaking
         self._hearing, self._watcher, self._set_remembering, self._failed = hearing, watcher, set_remembering, failed
         self._filter = InstructionFilter(ctx.models.text_embedding, ctx.settings.runtime.respond, ctx.models.llm)
+        self._asked: tuple[Forget, float, float, float] | None = None  # a spoken forget asked back: req, range, until
 
     async def judge(self, utt: Utterance) -> Utterance:
         """Mark a stop command, or whether the utterance is for the assistant."""
         if is_stop_command(utt.text):
             return dataclasses.replace(utt, command="stop")
-        if named_request(utt.text):
+        if named_request(utt.text) or (self._asked is not None and confirmation(utt.text) is not None):
             return dataclasses.replace(utt, for_assistant=True)
         try:
             verdict = await self.ctx.run("judge", self._filter.respond, utt.text)
@@ -127,9 +131,20 @@ class Dispatcher:
 
     async def _privacy(self, turn: Turn, text: str, t: float, speak: bool, language: str) -> bool:
         """"Forget the last five minutes", "stop remembering": done at once (on the memory thread,
-        after every write queued before it), then said. True when ``text`` was such a request."""
-        ctx = self.ctx
+        after every write queued before it), then said. A spoken forget is asked back first ("yes"
+        carries it out): any voice in the room, a TV's too, reaches the microphone, while typed
+        words come from the user's own page. True when ``text`` was such a request or its answer."""
+        asked, self._asked = self._asked, None
         pause, req = pause_request(text), forget_request(text, time.time())
+        if asked is not None and time.monotonic() < asked[3] and pause is None and req is None:
+            yes = confirmation(text)
+            if yes is None:
+                asked = None  # not an answer to it: dropped, and the text is a request of its own
+            else:
+                said = forget_said(asked[0], await self.forget(*asked[1:3], asked[0].about), language) if yes \
+                    else cancelled_forget(language)
+                await self._say(turn, text, said, t, speak, language, kind="privacy")
+                return True
         if pause is None and req is None:
             return False
         if pause is not None:
@@ -138,19 +153,30 @@ class Dispatcher:
         else:
             start = float("-inf") if req.everything or req.since_s is None else t - req.since_s
             end = float("inf") if req.everything else t - req.until_s
-            if req.about:
-                counts = await ctx.run("memory", ctx.memory.forget_about, req.about)
-                ctx.conversation.forget(req.about)
+            if turn.source == "typed":
+                said = forget_said(req, await self.forget(start, end, req.about), language)
             else:
-                counts = await ctx.run("memory", ctx.memory.forget, start, end)
-                self._seeing.forget_pending(start, end)
-                ctx.conversation.forget()
-            ctx.emit(MemoryForgotten(start=start if start > float("-inf") else None,
-                                     end=end if end < float("inf") else None, about=req.about, counts=counts))
-            said = forget_said(req, counts, language)
+                self._asked = (req, start, end, time.monotonic() + CONFIRM_S)
+                said = confirm_forget(req, language)
         # (kind "privacy": said, but neither logged nor kept, so the request does not keep what it deleted)
         await self._say(turn, text, said, t, speak, language, kind="privacy")
         return True
+
+    async def forget(self, start: float, end: float, about: str = "") -> dict[str, int]:
+        """Forget a range of memory time (or what was said ``about`` something), however asked (by
+        voice, the page, the REST API): on the memory thread, after every write queued before it;
+        clips not stored yet and the conversation the LLM holds go too."""
+        ctx = self.ctx
+        if about:
+            counts = await ctx.run("memory", ctx.memory.forget_about, about)
+            ctx.conversation.forget(about)
+        else:
+            counts = await ctx.run("memory", ctx.memory.forget, start, end)
+            self._seeing.forget_pending(start, end)
+            ctx.conversation.forget()
+        ctx.emit(MemoryForgotten(start=start if start > float("-inf") else None,
+                                 end=end if end < float("inf") else None, about=about, counts=counts))
+        return counts
 
     async def _watch(self, turn: Turn, text: str, t: float, speak: bool, language: str) -> bool:
         """"Tell me when you see a dog", "what are you watching for?", "stop watching for dogs"."""
@@ -162,8 +188,10 @@ class Dispatcher:
             if english is None:
                 log.warning("%s: watch %r could not be named in English; it may never match", ctx.name, req.thing)
             req = renamed(req, english) if english else req
-        if req is not None:
-            await ctx.run("memory", self._watcher.add, req, t)  # embeds the thing, writes its row
+        if req is not None and await ctx.run("memory", self._watcher.add, req, t) is None:  # (embeds, writes its row)
+            said = f"I'm already watching for {MAX_WATCHES} things; cancel one first." if language != "zh" else \
+                f"我已经在留意{MAX_WATCHES}件事了，请先取消一个。"
+        elif req is not None:
             said = f"OK, I'll tell you when {to_you(req.said)}{for_next(req.for_s)}." if language != "zh" else \
                 f"好的，{req.said}的时候我会告诉你。"
         elif cancel is not None:

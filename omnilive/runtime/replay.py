@@ -15,6 +15,7 @@ import numpy as np
 
 from ..events import SAMPLE_RATE, Summary
 from ..perception.media import iter_media
+from ..perception.sources import source_allowed
 from .session import Session
 
 log = logging.getLogger(__name__)
@@ -100,10 +101,14 @@ async def replay(session: Session, video: str | Path, audio: str | Path | None =
 
 async def pull(session: Session, url: str) -> None:
     """Feed a live stream from a media server (RTMP, HTTP-FLV, HLS, RTSP: whatever FFmpeg opens)
-    into the session until it ends. The stream paces itself; only sampled frames are decoded to RGB."""
+    into the session until it ends. The stream paces itself; only sampled frames are decoded to RGB.
+    Whatever the stream leads to (HLS segments and keys, redirects) must pass ``server.pull_prefixes``
+    as the URL itself did."""
     chunk_s = session.settings.runtime.audio_chunk_ms / 1000
+    prefixes = session.settings.server.pull_prefixes
     log.info("%s: pulling %s", session.name, url)
-    await feed(session, _chunks(iter_media(url, video_fps=session.settings.runtime.video_fps), chunk_s), speed=0)
+    items = iter_media(url, video_fps=session.settings.runtime.video_fps, allow=lambda u: source_allowed(u, prefixes))
+    await feed(session, _chunks(items, chunk_s), speed=0)
     log.info("%s: %s ended", session.name, url)
 
 

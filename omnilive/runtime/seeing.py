@@ -110,6 +110,8 @@ class Seeing:
         ctx = self.ctx
         while (sealed := await self._sealed_q.get()) is not None:
             clip = sealed.clip
+            if not any(c is clip for c in self._unstored):  # forgotten while it waited (forget_pending)
+                continue
             if not ctx.remembering:  # "stop remembering": seen, answered about now, never kept
                 self._unstored = [c for c in self._unstored if c is not sealed.clip]
                 continue

@@ -217,6 +217,11 @@ class Session:
         """The user asked the assistant to stop talking (a "stop" command or the page's button)."""
         self.control.stop()
 
+    async def forget(self, start: float, end: float, about: str = "") -> dict[str, int]:
+        """Forget [start, end] (memory seconds) or what was said ``about`` something: the one way
+        in for every entry point, so a live session forgets what it holds too (runtime/dispatch.py)."""
+        return await self.dispatch.forget(start, end, about)
+
     def set_remembering(self, on: bool) -> None:
         """Keep what is seen and heard (True), or perceive and answer but keep nothing (False)."""
         self.ctx.remembering = self._hearing.remembering = on

@@ -25,6 +25,8 @@ from .control import TurnControl
 from .turn import Turn
 
 log = logging.getLogger(__name__)
+LLM_DOWN = "Sorry, I can't answer right now: my language model is unavailable."
+LLM_DOWN_ZH = "抱歉，我现在无法回答：语言模型暂时不可用。"
 
 
 class Speaking:
@@ -89,8 +91,10 @@ class Speaking:
                     ctx.emit(AnswerDelta(turn_id=query.turn_id, text=sentence + " "))
                     await sentences.put(sentence)
             except LLMError as exc:  # the server is down: say so, in words and (if asked) speech
-                ctx.emit(ErrorEvent(stage="llm", message=str(exc)))
-                parts = [f"Sorry, I can't answer right now: my language model is unavailable ({exc})."]
+                # plainly: the user gets no server address, URL or exception; the log gets it all (redacted)
+                log.warning("turn %d: no answer: %s", query.turn_id, exc)
+                ctx.emit(ErrorEvent(stage="llm", message="the language model is unavailable"))
+                parts = [LLM_DOWN_ZH if query.language == "zh" else LLM_DOWN]
                 ctx.emit(AnswerDelta(turn_id=query.turn_id, text=parts[0]))
                 await sentences.put(parts[0])
             await sentences.put(None)

@@ -40,6 +40,9 @@ class Watch:
     last_alert: float = float("-inf")
 
 
+MAX_WATCHES = 20  # active at once, per memory
+
+
 class Watcher:
     """The active watches of one session. ``changed`` is called whenever one is added, cancelled
     or expires (the session tells the page). Adding embeds the thing and writes a row, so the
@@ -59,7 +62,10 @@ class Watcher:
             w.vector = self._visual.embed_text([query_text(w.thing)])[0].astype(np.float32)
         return w
 
-    def add(self, req: WatchRequest, t: float) -> Watch:
+    def add(self, req: WatchRequest, t: float) -> Watch | None:
+        """Start a watch; None when ``MAX_WATCHES`` are active (each costs work on every frame or utterance)."""
+        if len(self.watches) >= MAX_WATCHES:
+            return None
         expires = t + req.for_s if req.for_s else None
         watch_id = self._memory.db.add_watch(req.kind, req.thing, req.said, t, expires)
         w = self._prepared(Watch(watch_id, req.kind, req.thing, req.said, expires))

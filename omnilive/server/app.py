@@ -20,6 +20,9 @@ import logging
 import math
 import os
 import platform
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from importlib import resources
 
@@ -42,7 +45,9 @@ from ..runtime.replay import pull
 from ..runtime.session import Session
 from . import protocol
 from ..memory.errors import MemoryLocked
-from .guard import RateLimit, from_subprotocols, install_log_redaction, origin_allowed, source_allowed
+from ..perception.sources import source_allowed
+from ..redaction import install_log_redaction
+from .guard import RateLimit, from_subprotocols, origin_allowed
 from .metrics import Metrics, TurnClock, watch_loop_lag
 from .outbox import Outbox
 from .sessions import SessionBusy, TokenError, Tokens, TokensFull
@@ -96,15 +101,33 @@ def create_app(settings: Settings | None = None, models: Models | None = None) -
         app.state.tokens = Tokens(memory_root(settings) / "sessions", app.state.models.visual, settings.memory,
                                   app.state.models.text_embedding)
         app.state.new_sessions = RateLimit(settings.server.new_sessions_per_minute)
+        app.state.live = {}  # token key -> its live Session (a forget from the page goes through it)
+        app.state.per_address = Counter()  # client address -> live sockets
+        app.state.rest = ThreadPoolExecutor(settings.server.rest_threads, thread_name_prefix="rest")
+        app.state.rest_calls = Counter()  # token key -> REST calls in flight
         log.info("omnilive ready; session memory in %s", app.state.tokens.location)
-        lag = asyncio.create_task(watch_loop_lag(app.state.metrics))
+        tasks = [asyncio.create_task(watch_loop_lag(app.state.metrics)), asyncio.create_task(_expire_tokens())]
         yield
-        lag.cancel()
+        for task in tasks:
+            task.cancel()
         for _ in range(100):  # let closing sessions put their last clips into memory first
             if app.state.sessions == 0:
                 break
             await asyncio.sleep(0.05)
         app.state.tokens.close()
+        app.state.rest.shutdown(wait=False, cancel_futures=True)
+
+    async def _expire_tokens() -> None:
+        """Hourly: tokens (and memories) unused for ``server.token_days`` are deleted."""
+        while True:
+            try:
+                gone = await asyncio.get_running_loop().run_in_executor(
+                    app.state.rest, app.state.tokens.expire, settings.server.token_days * 86400)
+                if gone:
+                    log.info("deleted %d session(s) unused for %g days", gone, settings.server.token_days)
+            except Exception:  # noqa: BLE001 - tried again next hour
+                log.exception("could not expire old sessions")
+            await asyncio.sleep(3600)
 
     app = FastAPI(title="omnilive", lifespan=lifespan)
     install_log_redaction()
@@ -151,32 +174,58 @@ def create_app(settings: Settings | None = None, models: Models | None = None) -
             raise HTTPException(status_code=503, detail=str(exc)) from exc
         return JSONResponse({"token": token}, status_code=201)
 
-    async def read(token: str | None, fn):
-        """Run ``fn(store)`` on the token's memory, off the event loop; HTTP errors a page can act on."""
+    async def read(token: str | None, fn, whole: bool = False):
+        """Run ``fn(memory)`` on the token's memory (``whole``: loaded, for a search by meaning;
+        else read in place) on the REST API's own threads, at most ``server.rest_per_token`` at
+        once per token: one user's reads cannot stall frames, models or other users. HTTP errors
+        a page can act on."""
+        key = Tokens.key(token or "")
+        calls = app.state.rest_calls
+        if calls[key] >= settings.server.rest_per_token:
+            raise HTTPException(status_code=429, detail="too many requests for this session at once; retry shortly")
+        calls[key] += 1
+
         def run():
-            with app.state.tokens.reading(token) as store:
-                return fn(store)
+            with app.state.tokens.reading(token, whole) as memory:
+                return fn(memory)
 
         try:
-            return await asyncio.to_thread(run)
+            return await asyncio.get_running_loop().run_in_executor(app.state.rest, run)
         except TokenError as exc:
             raise HTTPException(status_code=401, detail=str(exc)) from exc
         except MemoryLocked as exc:
             raise HTTPException(status_code=409, detail="this memory is in use by another process") from exc
+        finally:
+            calls[key] -= 1
+            if not calls[key]:
+                del calls[key]
 
     @app.get("/api/session")
     async def session_info(token: str | None = None, authorization: str | None = Header(None)) -> JSONResponse:
         """Is this token known (401 if not), is it live now, what its memory holds: a page checks
         its stored token with this before it connects."""
         token = _bearer(authorization) or token
-        stats, origin = await read(token, lambda store: (store.stats(), _clock_origin(store)))
+        stats, origin = await read(token, lambda memory: (memory.stats(), _clock_origin(memory)))
         return JSONResponse({"live": app.state.tokens.live(token), "memory": stats, "clock_origin": origin})
+
+    @app.delete("/api/session")
+    async def delete_session(token: str | None = None, authorization: str | None = Header(None)) -> JSONResponse:
+        """Delete this token and its whole memory for good (the page's "New memory"); a live
+        connection on it is ended first (close code 4404)."""
+        token = _bearer(authorization) or token
+        try:
+            await asyncio.get_running_loop().run_in_executor(app.state.rest, app.state.tokens.delete, token)
+        except TokenError as exc:
+            raise HTTPException(status_code=401, detail=str(exc)) from exc
+        except SessionBusy as exc:
+            raise HTTPException(status_code=409, detail=str(exc)) from exc
+        return JSONResponse({"deleted": True})
 
     @app.get("/api/history")
     async def history(limit: int = Query(50, ge=1, le=500), before: int | None = None, token: str | None = None,
                       authorization: str | None = Header(None)) -> JSONResponse:
         """The conversation's latest turns, oldest first (runtime/history.py writes them)."""
-        turns = await read(_bearer(authorization) or token, lambda store: store.turns(limit, before))
+        turns = await read(_bearer(authorization) or token, lambda memory: memory.turns(limit, before))
         return JSONResponse({"turns": turns})
 
     @app.get("/api/memory")
@@ -195,7 +244,7 @@ def create_app(settings: Settings | None = None, models: Models | None = None) -
                 heard = [heard_row(i) for i in store.heard.between(end=before if before is not None else float("inf"))[-k:]]
             return [memory_item(c, images) for c in clips], heard, store.stats(), _clock_origin(store)
 
-        clips, heard, stats, origin = await read(_bearer(authorization) or token, get)
+        clips, heard, stats, origin = await read(_bearer(authorization) or token, get, whole=True)
         return JSONResponse({"clips": clips, "heard": heard, "memory": stats, "clock_origin": origin})
 
     @app.delete("/api/memory")
@@ -204,26 +253,30 @@ def create_app(settings: Settings | None = None, models: Models | None = None) -
         """Delete every clip, episode and conversation turn overlapping [start, end] (memory seconds)."""
         if math.isnan(start) or math.isnan(end) or end < start:  # (NaN compares false with every time)
             raise HTTPException(status_code=422, detail="start and end must be numbers, end not before start")
-        deleted = await read(_bearer(authorization) or token, lambda store: store.forget(start, end))
+        token = _bearer(authorization) or token
+        session = app.state.live.get(Tokens.key(token or ""))
+        if session is not None:  # its session forgets: what it holds, clips not stored yet, the conversation
+            return JSONResponse({"deleted": await session.forget(start, end)})
+        deleted = await read(token, lambda store: store.forget(start, end), whole=True)
         return JSONResponse({"deleted": deleted})
 
     @app.get("/api/watches")
     async def watches(token: str | None = None, authorization: str | None = Header(None)) -> JSONResponse:
         """The memory's active watches ("tell me when you see a dog"), for a page not connected yet."""
-        rows = await read(_bearer(authorization) or token, lambda store: store.db.watches())
+        rows = await read(_bearer(authorization) or token, lambda memory: memory.watches())
         return JSONResponse({"items": [{"watch_id": i, "kind": k, "thing": th, "said": sd, "expires": ex}
                                        for i, k, th, sd, _, ex in rows]})
 
     @app.delete("/api/watches/{watch_id}")
     async def unwatch(watch_id: int, token: str | None = None, authorization: str | None = Header(None)) -> JSONResponse:
         """Cancel a watch while no session is live (a live one is told over its socket: ``unwatch``)."""
-        await read(_bearer(authorization) or token, lambda store: store.db.end_watch(watch_id))
+        await read(_bearer(authorization) or token, lambda store: store.db.end_watch(watch_id), whole=True)
         return JSONResponse({"cancelled": watch_id})
 
     @app.get("/api/keyframe")
     async def keyframe(t: float, token: str | None = None, authorization: str | None = Header(None)) -> Response:
         """The key frame of the moment at memory time ``t`` (the page's grounding thumbnails)."""
-        jpeg = await read(_bearer(authorization) or token, lambda store: store.keyframe_at(t))
+        jpeg = await read(_bearer(authorization) or token, lambda memory: memory.keyframe_at(t))
         if not jpeg:
             raise HTTPException(status_code=404, detail="no key frame at that time (forgotten?)")
         return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=86400"})
@@ -248,12 +301,19 @@ def create_app(settings: Settings | None = None, models: Models | None = None) -
             return await refuse(4403, "this source URL is not allowed (server.pull_prefixes)")
         if app.state.sessions >= cfg.max_live_sessions:
             return await refuse(4429, "the server is full (server.max_live_sessions); try again later")
-        app.state.sessions += 1  # (with the check: no await between them, so no two take the last slot)
+        address = socket.client.host if socket.client else "?"
+        if app.state.per_address[address] >= cfg.max_live_per_address:
+            return await refuse(4429, "too many live sessions from this address (server.max_live_per_address)")
+        app.state.sessions += 1  # (with the checks: no await between them, so no two take the last slot)
+        app.state.per_address[address] += 1
         m = app.state.metrics
         m.sessions_active.inc()
 
         def release() -> None:  # the slot is free once the session has kept its last clips
             app.state.sessions -= 1
+            app.state.per_address[address] -= 1
+            if not app.state.per_address[address]:
+                del app.state.per_address[address]
             m.sessions_active.dec()
 
         ending: list[asyncio.Future] = []  # the session's end, once it owns the slot
@@ -272,8 +332,8 @@ def create_app(settings: Settings | None = None, models: Models | None = None) -
         loop = asyncio.get_running_loop()
         serving: asyncio.Future = loop.create_future()  # the task serving this socket, once it runs
 
-        def kick() -> None:  # another tab took this session over (called from a thread)
-            loop.call_soon_threadsafe(lambda: asyncio.ensure_future(_taken_over(socket, serving)))
+        def kick(code: int, why: str) -> None:  # another tab took over, or the token was deleted (from a thread)
+            loop.call_soon_threadsafe(lambda: asyncio.ensure_future(_ended_elsewhere(socket, serving, code, why)))
 
         try:  # loads the memory from disk
             store = await asyncio.to_thread(app.state.tokens.connect, token, kick, takeover)
@@ -282,10 +342,12 @@ def create_app(settings: Settings | None = None, models: Models | None = None) -
                                  str(exc) if not isinstance(exc, MemoryLocked) else "this memory is in use elsewhere")
         m.sessions.inc()
         session: Session | None = None
+        key = Tokens.key(token)
 
         async def end() -> None:  # its own task: a cancelled handler must not cut it short
             try:
                 if session is not None:
+                    app.state.live.pop(key, None)
                     m.frames_dropped.inc(session.frames_dropped)
                     await session.close()  # keeps the clip being built: the memory must still be open
                     for stage, sm in session.stage_metrics.items():  # added up when a session ends
@@ -301,6 +363,7 @@ def create_app(settings: Settings | None = None, models: Models | None = None) -
             except Exception as exc:
                 log.exception("a session could not start")
                 return await _refuse(socket, 1011, f"the session could not start: {type(exc).__name__}")
+            app.state.live[key] = session
             await socket.send_json({"type": "ready", "t_offset": session.t_offset,
                                     "clock_origin": _clock_origin(store), "memory": store.stats(), "process": process,
                                     "watches": list(session.watches().items)})
@@ -332,7 +395,7 @@ def _bearer(authorization: str | None) -> str | None:
 
 def _clock_origin(store) -> float | None:
     """Wall-clock time of memory time 0 (set by live sessions), for clock-time captions."""
-    return store.db.meta().get("clock_origin")
+    return store.meta().get("clock_origin")
 
 
 def memory_item(c, images: bool = True) -> dict:
@@ -342,11 +405,11 @@ def memory_item(c, images: bool = True) -> dict:
     return {**d, "kind": "seen"}
 
 
-async def _taken_over(socket: WebSocket, serving: asyncio.Future) -> None:
+async def _ended_elsewhere(socket: WebSocket, serving: asyncio.Future, code: int, why: str) -> None:
+    """Another tab took this session over (4410), or its token was deleted (4404)."""
     try:
-        await socket.send_json({"type": "error", "stage": "session",
-                                "message": "this session was taken over by another tab or device"})
-        await socket.close(code=4410)
+        await socket.send_json({"type": "error", "stage": "session", "message": why})
+        await socket.close(code=code)
     except Exception:  # already gone
         pass
     if serving.done():
@@ -365,7 +428,7 @@ async def _serve(socket: WebSocket, session: Session, metrics: Metrics, source: 
     sender = asyncio.create_task(_send(socket, out, clock, metrics))
     puller = asyncio.create_task(_pull(session, source)) if source else None
     try:
-        await _receive(socket, session, clock, metrics)
+        await _receive(socket, session, clock, metrics, None if source else session.ctx.settings.server.idle_timeout_s)
     except WebSocketDisconnect:
         log.info("%s: client disconnected", session.name)
     finally:
@@ -406,9 +469,37 @@ async def _send(socket: WebSocket, out: Outbox, clock: TurnClock, metrics: Metri
             _observe(ev, clock, metrics)
 
 
-async def _receive(socket: WebSocket, session: Session, clock: TurnClock, metrics: Metrics) -> None:
+class FramePace:
+    """Frames decoded per second of *server* time: the sampler keeps 1 fps of the client's stream
+    time, which a client may make up (every frame "one second later"); this bucket lets a burst of
+    ``burst`` through, then ``2 x fps`` a second, whatever the timestamps say."""
+
+    def __init__(self, fps: float, burst: int = 16) -> None:
+        self.rate, self.burst = 2.0 * fps, float(burst)
+        self._tokens, self._at = self.burst, time.monotonic()
+
+    def allow(self) -> bool:
+        now = time.monotonic()
+        self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate)
+        self._at = now
+        if self._tokens < 1.0:
+            return False
+        self._tokens -= 1.0
+        return True
+
+
+async def _receive(socket: WebSocket, session: Session, clock: TurnClock, metrics: Metrics,
+                   idle_s: float | None) -> None:
+    """The client's messages until it leaves, or sends nothing for ``idle_s`` (4408: a socket
+    left open holds a slot another user could have; the page pings while it is open)."""
+    pace = FramePace(session.ctx.settings.runtime.video_fps)
     while True:
-        msg = await socket.receive()
+        try:
+            msg = await asyncio.wait_for(socket.receive(), idle_s)
+        except TimeoutError:
+            log.info("%s: idle for %.0f s: closing", session.name, idle_s)
+            await _refuse(socket, 4408, f"nothing was received for {idle_s:.0f} s (server.idle_timeout_s)")
+            return
         if msg["type"] == "websocket.disconnect":
             raise WebSocketDisconnect(msg.get("code", 1000))
         try:
@@ -416,7 +507,7 @@ async def _receive(socket: WebSocket, session: Session, clock: TurnClock, metric
                 media = protocol.parse_binary(msg["bytes"])
                 if media.kind == protocol.AUDIO_IN:
                     session.offer_audio(media.t, protocol.decode_audio(media))
-                elif session.wants_frame(media.t):  # only sampled frames are decoded (1 fps of any rate)
+                elif session.wants_frame(media.t) and pace.allow():  # only sampled frames are decoded
                     session.offer_frame(media.t, await asyncio.to_thread(protocol.decode_jpeg, media))
                 else:
                     session.skip_frame(media.t)
@@ -433,7 +524,7 @@ async def _receive(socket: WebSocket, session: Session, clock: TurnClock, metric
                         session.set_remembering(cmd["remember"])
                 elif cmd["type"] == "unwatch":
                     await session.unwatch(cmd["watch_id"])
-                else:
+                elif cmd["type"] == "stop":
                     session.stop()
         except (protocol.ProtocolError, AudioFormatError) as exc:
             metrics.bad_messages.inc()

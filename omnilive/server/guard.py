@@ -1,41 +1,14 @@
-"""What the server checks before it spends anything on a request: the Origin of a page, the rate
-and number of new sessions, whether a pull URL is allowed, and that tokens never reach a log."""
+"""What the server checks before it spends anything on a request: the Origin of a page and the rate
+of new sessions (which pull URLs are allowed: perception/sources.py; secrets out of logs:
+redaction.py)."""
 
 from __future__ import annotations
 
-import logging
-import re
 import time
 from collections import defaultdict, deque
 from urllib.parse import urlsplit
 
-from ..memory.pg import redact as redact_url
-
-_TOKEN_IN_TEXT = re.compile(r"(token=|token\.|Bearer\s+)[A-Za-z0-9_\-]+", re.I)
 SUBPROTOCOL = "omnilive"  # the page offers ["omnilive", "token.<T>"]: the token stays out of the URL
-
-
-def redact(text: str) -> str:
-    """Session tokens and URL passwords (``postgresql://user:***@host``) out of a log line."""
-    return redact_url(_TOKEN_IN_TEXT.sub(lambda m: m.group(1) + "***", text))
-
-
-class RedactTokens(logging.Filter):
-    """Removes session tokens from log records (uvicorn's access log prints request URLs)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.args:
-            record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
-        if isinstance(record.msg, str):
-            record.msg = redact(record.msg)
-        return True
-
-
-def install_log_redaction() -> None:
-    for name in ("uvicorn.access", "uvicorn.error", "uvicorn", "omnilive"):
-        logger = logging.getLogger(name)
-        if not any(isinstance(f, RedactTokens) for f in logger.filters):
-            logger.addFilter(RedactTokens())
 
 
 def from_subprotocols(header: str | None) -> tuple[str | None, str | None]:
@@ -53,31 +26,6 @@ def origin_allowed(origin: str | None, host: str | None, allowed: list[str]) -> 
     if "*" in allowed or origin.rstrip("/") in {a.rstrip("/") for a in allowed}:
         return True
     return bool(host) and urlsplit(origin).netloc.lower() == host.lower()
-
-
-def source_allowed(url: str, allowed: list[str]) -> bool:
-    """Scheme, host and port equal to an allowed URL's, and the path under its path (by segments:
-    ``rtmp://media/live`` admits ``rtmp://media/live/cam1``, not ``rtmp://media.evil.example`` or
-    ``rtmp://media/lively``)."""
-    try:
-        u = urlsplit(url)
-        port = u.port
-    except ValueError:
-        return False
-    if not u.scheme or not u.hostname or u.username or u.password:
-        return False
-    for a in allowed:
-        try:
-            b = urlsplit(a)
-            b_port = b.port
-        except ValueError:
-            continue
-        if (u.scheme.lower(), u.hostname.lower(), port) != (b.scheme.lower(), (b.hostname or "").lower(), b_port):
-            continue
-        base = b.path.rstrip("/")
-        if u.path == base or u.path.startswith(base + "/"):
-            return True
-    return False
 
 
 class RateLimit:

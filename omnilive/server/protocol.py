@@ -4,7 +4,7 @@ Binary messages carry media, JSON text messages carry everything else:
     client -> server  binary  [kind u8][t f64 LE][payload]   kind 1: PCM16 mono 16 kHz, 2: JPEG
     client -> server  text    {"type": "ask", "text": "...", "speak": true} | {"type": "stop"}
                               | {"type": "config", "speak": false, "language": "auto"|"en"|"zh", "remember": true}
-                              | {"type": "unwatch", "watch_id": 3}
+                              | {"type": "unwatch", "watch_id": 3} | {"type": "ping"} (keeps an idle socket open)
     server -> client  binary  [kind u8 = 17][turn u32 LE][seq u32 LE][PCM16 mono @ rate]
     server -> client  text    an event's to_dict(), e.g. {"type": "interrupt", ...}
 """
@@ -30,6 +30,7 @@ MAX_FRAME_BYTES = 2 << 20  # 2 MiB JPEG
 MAX_TEXT_CHARS = 2000
 ANSWER_LANGUAGES = ("auto", "en", "zh")
 MAX_FRAME_PIXELS = 4096 * 4096  # checked from the image header, before anything is decoded
+DECODE_SIDE = 640  # frames are kept at most this large (runtime/seeing.py): a JPEG is decoded no larger
 
 
 class ProtocolError(ValueError):
@@ -77,6 +78,7 @@ def decode_jpeg(msg: MediaIn) -> np.ndarray:
                 raise ProtocolError(f"frame of {w}x{h} pixels exceeds {MAX_FRAME_PIXELS} pixels")
             if img.format not in ("JPEG", "PNG"):
                 raise ProtocolError(f"frame must be JPEG or PNG, not {img.format}")
+            img.draft("RGB", (DECODE_SIDE, DECODE_SIDE))  # a big JPEG decodes at 1/2 .. 1/8 scale: less RAM and CPU
             return np.asarray(img.convert("RGB"))
     except (UnidentifiedImageError, OSError, Image.DecompressionBombError, ValueError) as exc:
         if isinstance(exc, ProtocolError):
@@ -108,7 +110,7 @@ def parse_text(text: str) -> dict[str, Any]:
     elif msg["type"] == "unwatch":
         if not isinstance(msg.get("watch_id"), int) or isinstance(msg.get("watch_id"), bool):
             raise ProtocolError("`unwatch` needs an integer `watch_id`")
-    elif msg["type"] not in ("stop",):
+    elif msg["type"] not in ("stop", "ping"):
         raise ProtocolError(f"unknown message type {msg['type']!r}")
     return msg
 

@@ -7,7 +7,7 @@ import { Player } from "./playback.js";
 import { Conversation } from "./conversation.js";
 import { Turns } from "./turns.js";
 import { Timeline } from "./timeline.js";
-import { api, checkToken, newToken, openSocket, packet, CODES } from "./link.js";
+import { api, checkToken, newToken, openSocket, packet, replaceToken, CODES } from "./link.js";
 import { note, detailOf } from "./log.js";
 
 const $ = (id) => document.getElementById(id);
@@ -147,7 +147,7 @@ function refused(code) {
   show(turns.settle());  // the session ended with the link: nothing more comes for its turns
   hearing(false);
   if (state.want === "off") { state.link = "stopped"; return refresh(); }
-  if (code === CODES.token) return staleToken();
+  if (code === CODES.token || code === CODES.deleted) return staleToken();
   if (code === CODES.busy) {
     state.link = "elsewhere";
     banner(t("busy"), [[t("takeOver"), () => connect({ takeover: true })]]);
@@ -379,7 +379,7 @@ function wire() {
     const now = state.ws ? memoryNow() : 1e12;
     confirmThen(t("confirmForgetRecent"), () => forget(now - 300, now + 1));
   };
-  $("new-memory").onclick = () => { $("settings").close(); confirmThen(t("confirmNew"), async () => { stop(); await newToken(); resetViews(); }); };
+  $("new-memory").onclick = () => { $("settings").close(); confirmThen(t("confirmNew"), async () => { stop(); await replaceToken(); resetViews(); }); };
   $("forget-all").onclick = () => { $("settings").close(); confirmThen(t("confirmForget"), () => forget(-1e12, 1e12)); };
 }
 

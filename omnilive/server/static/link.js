@@ -7,9 +7,16 @@ export class LinkError extends Error {
   constructor(code, message) { super(message); this.code = code; }
 }
 
-export const CODES = { token: 4401, origin: 4403, busy: 4409, takenOver: 4410, full: 4429 };
+export const CODES = { token: 4401, deleted: 4404, origin: 4403, idle: 4408, busy: 4409, takenOver: 4410, full: 4429 };
+const PING_MS = 60000;  // an open page says so at least this often (the server closes idle sockets: 4408)
 
 export const storedToken = () => localStorage.getItem(KEY);
+
+// "New memory": this token and its memory are deleted on the server, then a new one is made.
+export async function replaceToken() {
+  if (storedToken()) await api("/api/session", { method: "DELETE" }).catch(() => {});  // (gone already: fine)
+  return newToken();
+}
 
 export async function newToken() {
   const r = await fetch("/api/sessions", { method: "POST" });
@@ -56,7 +63,11 @@ export function openSocket({ takeover = false } = {}) {
     sock.onmessage = (e) => {
       if (typeof e.data !== "string") return;
       const ev = JSON.parse(e.data);
-      if (ev.type === "ready") resolve([sock, ev]);
+      if (ev.type === "ready") {
+        const ping = setInterval(() => { if (sock.readyState === WebSocket.OPEN) sock.send('{"type":"ping"}'); }, PING_MS);
+        sock.addEventListener("close", () => clearInterval(ping));
+        resolve([sock, ev]);
+      }
       else if (ev.type === "error") refusal = ev.message;
     };
     sock.onclose = (e) => reject(new LinkError(e.code || 1006, refusal || "the connection closed"));
