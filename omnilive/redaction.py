@@ -41,6 +41,17 @@ def redact(text: str) -> str:
     return text
 
 
+_WHERE = re.compile(r"\b[a-z][a-z0-9+.\-]*://[^\s'\"<>]+|\[[0-9a-f:]+\](?::\d+)?|"
+                    r"\b(?:\d{1,3}\.){3}\d{1,3}(?::\d+)?\b|\blocalhost(?::\d+)?\b|\b[\w.-]+\.[a-z]{2,}:\d+\b|"
+                    r"(?<=host=)['\"]?[^\s'\",)]+['\"]?", re.I)
+
+
+def public(text: str) -> str:
+    """An error's text as a user may see it: no secrets, and no URL, address or port of a server
+    behind this one (the full text goes to the log)."""
+    return _WHERE.sub("<server>", redact(text))
+
+
 _FORMATTER = logging.Formatter()
 
 
@@ -67,14 +78,6 @@ def scrub_record(record: logging.LogRecord) -> logging.LogRecord:
     if record.stack_info:
         record.stack_info = redact(record.stack_info)
     return record
-
-
-class RedactTokens(logging.Filter):
-    """The same redaction as a filter, for a logging setup that makes records some other way."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        scrub_record(record)
-        return True
 
 
 def install_log_redaction() -> None:

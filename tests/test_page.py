@@ -21,6 +21,7 @@ from PIL import Image
 from omnilive.memory.store import MemoryStore
 from omnilive.runtime.ingest import ingest
 from omnilive.server.app import create_app
+from omnilive.server.sessions import Tokens
 from helpers import load
 from test_browser import CHROMIUM, camera_file, pcm_b64
 
@@ -262,5 +263,17 @@ def test_stale_token_second_tab_and_server_restart_recover_in_the_page(server, p
         other.set_viewport_size({"width": 390, "height": 844})
         assert other.evaluate(WIDE_OK)
         shot(other, "phone-chinese")
+
+        # "New memory": asked first, then the old token and its memory are deleted on the server
+        old = other.evaluate("localStorage.getItem('omniliveToken')")
+        other.click("#open-settings")
+        other.click("#new-memory")
+        other.wait_for_selector("#banner:not([hidden])")
+        shot(other, "phone-new-memory-asked")
+        other.click("#banner .actions button >> nth=0")
+        other.wait_for_function(f"localStorage.getItem('omniliveToken') !== '{old}'", timeout=60_000)
+        gone = other.evaluate("t => fetch('/api/session', {headers: {Authorization: 'Bearer ' + t}}).then(r => r.status)", old)
+        assert gone == 401
+        assert not (Path(server.settings.memory.dir) / "sessions" / Tokens.key(old)).exists()
     finally:
         ctx.close()

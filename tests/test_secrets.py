@@ -205,3 +205,16 @@ def test_a_memory_on_disk_is_readable_by_its_owner_only(tmp_path):
         db.close()
     finally:
         os.umask(old)
+
+
+@pytest.mark.parametrize("message", [
+    "speech server http://10.0.0.7:5002/v1/audio/speech failed: ConnectError",
+    "HTTPConnectionPool(host='asr.internal.example', port=9000): connect to asr.internal.example:9000 refused",
+    "[Errno 111] Connection refused: [fd00::7]:8080", "localhost:11434 timed out"])
+def test_an_error_the_page_sees_names_no_server_behind_this_one(message):
+    """TTS, ASR and stage failures reach the page as ``error`` events: what failed, not where."""
+    from omnilive.events import ErrorEvent
+    from omnilive.server.app import event_json
+
+    shown = event_json(ErrorEvent(stage="tts", message=message))["message"]
+    assert not any(s in shown for s in ("10.0.0.7", "internal.example", "fd00", "localhost", "5002", "11434", "http")), shown

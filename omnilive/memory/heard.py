@@ -194,6 +194,8 @@ class HeardMemory:
                 return
             until = talk[0][1].start + self._cfg.episode_max_s
             block = [(n, i) for n, i in talk if i.start < until]
+            if not block:  # (times so large that adding episode_max_s changes nothing)
+                return
             summary = self._central([n for n, _ in block], [i for _, i in block])
             end = max(i.end for _, i in block)
             episode = (block[0][1].start, end, len(block), summary)

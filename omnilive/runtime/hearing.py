@@ -16,7 +16,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..events import AudioChunk, Event, HeardItem, Query, Utterance
+from ..events import AudioChunk, ErrorEvent, Event, HeardItem, Query, Utterance
 from ..memory.heard import sound_said
 from ..memory.store import MemoryStore
 from ..perception.sounds import SoundWindows, detect, notable
@@ -58,8 +58,9 @@ class Hearing:
         def kept(fut) -> None:
             try:
                 stored = fut.result()
-            except Exception:
+            except Exception as exc:  # a full disk: the session goes on, the client is told
                 log.exception("%s: could not keep a heard item", self._name)
+                self._emit(ErrorEvent(stage="memory", message=str(exc)))
                 return
             if stored is not None:
                 if turn_id is not None:

@@ -117,13 +117,14 @@ class Seeing:
                 continue
             try:
                 clip = await ctx.run("memory", self._store, sealed)
-            except Exception as exc:  # a full disk must not end the session; the clip is lost
+            except Exception as exc:  # a full disk must not end the session; the clip is lost (not shown)
                 log.exception("%s: could not store clip %d", ctx.name, clip.clip_id)
                 ctx.emit(ErrorEvent(stage="memory", message=str(exc)))
+            else:
+                ctx.emit(clip)
             finally:
                 if sealed.clip in self._unstored:
                     self._unstored.remove(sealed.clip)
-            ctx.emit(clip)
 
     def _store(self, sealed: Sealed) -> ClipMemory:
         clip = with_text(self.ctx.models.ocr, sealed)

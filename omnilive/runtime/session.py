@@ -159,9 +159,21 @@ class Session:
         """``fn(*args)`` after every memory write queued before it; here and now once the session
         is closing (its memory thread is gone, and the last turn is still logged)."""
         try:
-            return self.ctx.stages["memory"].submit(fn, *args)
+            fut = self.ctx.stages["memory"].submit(fn, *args)
         except RuntimeError:
             return fn(*args)
+        fut.add_done_callback(self._write_failed)
+        return fut
+
+    def _write_failed(self, fut) -> None:
+        """A write of the conversation log failed (a full disk): the client is told, as for a clip."""
+        if fut.cancelled() or fut.exception() is None:
+            return
+        log.warning("%s: a write to memory failed: %s", self.name, fut.exception())
+        try:
+            self.ctx.loop.call_soon_threadsafe(self._emit, ErrorEvent(stage="memory", message=str(fut.exception())))
+        except RuntimeError:  # the loop is gone: the log has it
+            pass
 
     def report_error(self, stage: str, message: str) -> None:
         """Tell the client about a failure outside the session's stages (e.g. its media source)."""

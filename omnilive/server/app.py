@@ -35,7 +35,7 @@ from fastapi.staticfiles import StaticFiles
 from ..backends.registry import Models, load_models
 from ..config import Settings, load_settings
 from ..dsp import AudioFormatError
-from ..events import Alert, AnswerAudio, AudioChunk, ClipMemory, Event, Frame, GroundedClip, HeardItem
+from ..events import Alert, AnswerAudio, AudioChunk, ClipMemory, ErrorEvent, Event, Frame, GroundedClip, HeardItem
 from ..events import Query as QueryEvent
 from ..memory.store import recall
 from ..perception.media import MediaError
@@ -46,7 +46,7 @@ from ..runtime.session import Session
 from . import protocol
 from ..memory.errors import MemoryLocked
 from ..perception.sources import source_allowed
-from ..redaction import install_log_redaction
+from ..redaction import install_log_redaction, public
 from .guard import RateLimit, from_subprotocols, origin_allowed
 from .metrics import Metrics, TurnClock, watch_loop_lag
 from .outbox import Outbox
@@ -79,6 +79,8 @@ def event_json(ev: Event) -> dict:
     if isinstance(ev, HeardItem):
         return {"type": "heard", **heard_row(ev)}
     d = ev.to_dict()
+    if isinstance(ev, ErrorEvent):  # what failed, without the address of a server behind this one (the log has it)
+        d["message"] = public(ev.message)
     if isinstance(ev, (ClipMemory, GroundedClip, Alert)):  # the page shows key frames as thumbnails
         d.pop("keyframe_jpeg_bytes", None)
         d["names"] = [label_said(label) for label in ev.labels]  # as a person says them (reasoning/words.py)
@@ -340,11 +342,15 @@ def create_app(settings: Settings | None = None, models: Models | None = None) -
         except (TokenError, SessionBusy, MemoryLocked) as exc:
             return await _refuse(socket, 4401 if isinstance(exc, TokenError) else 4409,
                                  str(exc) if not isinstance(exc, MemoryLocked) else "this memory is in use elsewhere")
+        except Exception as exc:  # e.g. a full disk: said, and the token is free again (connect undoes itself)
+            log.exception("a session's memory could not be opened")
+            return await _refuse(socket, 1011, f"the memory could not be opened: {type(exc).__name__}")
         m.sessions.inc()
         session: Session | None = None
         key = Tokens.key(token)
 
         async def end() -> None:  # its own task: a cancelled handler must not cut it short
+            app.state.tokens.ending(token)
             try:
                 if session is not None:
                     app.state.live.pop(key, None)

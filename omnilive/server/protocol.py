@@ -28,6 +28,7 @@ _AUDIO_OUT = struct.Struct("<BII")
 MAX_AUDIO_BYTES = 16000 * 2 * 2  # 2 s of PCM16 per message
 MAX_FRAME_BYTES = 2 << 20  # 2 MiB JPEG
 MAX_TEXT_CHARS = 2000
+MAX_STREAM_T = 1e8  # seconds (three years): past this, adding a clip's length to a time no longer changes it
 ANSWER_LANGUAGES = ("auto", "en", "zh")
 MAX_FRAME_PIXELS = 4096 * 4096  # checked from the image header, before anything is decoded
 DECODE_SIDE = 640  # frames are kept at most this large (runtime/seeing.py): a JPEG is decoded no larger
@@ -49,7 +50,7 @@ def parse_binary(data: bytes) -> MediaIn:
         raise ProtocolError(f"binary message too short ({len(data)} bytes)")
     kind, t = _HEAD.unpack_from(data)
     payload = data[_HEAD.size :]
-    if not np.isfinite(t) or t < 0:
+    if not np.isfinite(t) or t < 0 or t > MAX_STREAM_T:
         raise ProtocolError(f"bad stream time {t}")
     if kind == AUDIO_IN:
         if len(payload) > MAX_AUDIO_BYTES or len(payload) % 2:

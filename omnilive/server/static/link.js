@@ -7,7 +7,7 @@ export class LinkError extends Error {
   constructor(code, message) { super(message); this.code = code; }
 }
 
-export const CODES = { token: 4401, deleted: 4404, origin: 4403, idle: 4408, busy: 4409, takenOver: 4410, full: 4429 };
+export const CODES = { token: 4401, deleted: 4404, origin: 4403, busy: 4409, takenOver: 4410, full: 4429 };  // 4408 (idle): reconnect
 const PING_MS = 60000;  // an open page says so at least this often (the server closes idle sockets: 4408)
 
 export const storedToken = () => localStorage.getItem(KEY);
