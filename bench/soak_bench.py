@@ -180,10 +180,15 @@ def main() -> int:
             started = time.monotonic()
 
             async def trend() -> None:  # a line a minute: a leak grows steadily, warm-up growth levels off
+                seen = 0
                 while True:
                     await asyncio.sleep(60)
+                    recent, seen = tally.latency[seen:], len(tally.latency)
+                    live = httpx.get(f"{http}/health").json()["sessions"]
                     print(f"  {(time.monotonic() - started) / 60:4.1f} min: {tally.sessions} sessions, {tally.answered} "
-                          f"answered, {sum(tally.errors.values())} errors, server {process(server.pid)}", flush=True)
+                          f"answered, {sum(tally.errors.values())} errors, answer median "
+                          f"{statistics.median(recent) if recent else float('nan'):.2f} s this minute, {live} live, "
+                          f"server {process(server.pid)}", flush=True)
 
             async def everyone():
                 sampler = asyncio.create_task(trend())

@@ -177,6 +177,8 @@ def test_reads_of_a_memory_not_live_load_nothing(settings, models, tmp_path, eva
             {k: v for k, v in loaded.items() if k != "bytes"}
         assert client.get(f"/api/history?token={token}").status_code == 200
         assert client.get(f"/api/watches?token={token}").json() == {"items": []}
+        timeline = client.get(f"/api/memory?k=10&token={token}").json()
+        assert [c["start"] for c in timeline["clips"]] and timeline["memory"] == info["memory"]
         frame = client.get(f"/api/keyframe?t={(clip['start'] + clip['end']) / 2}&token={token}")
         assert frame.status_code == 200 and frame.headers["content-type"] == "image/jpeg"
         assert not loads

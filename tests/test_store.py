@@ -167,6 +167,7 @@ def test_a_memory_read_in_place_says_what_the_loaded_store_says(kind, opener, cl
     fill(store, clips)
     want = {k: v for k, v in store.stats().items() if k != "bytes"}
     frames = {t: store.keyframe_at(t) for t in (1.0, 13.0, 23.0, 500.0)}
+    timeline = [(store.items(k, before), store.heard_latest(k, before)) for k, before in ((60, None), (2, 14.0))]
     store.close()
     if kind == "sqlite":
         from omnilive.memory.sqlite import SQLiteMemories
@@ -181,6 +182,7 @@ def test_a_memory_read_in_place_says_what_the_loaded_store_says(kind, opener, cl
             assert {k: v for k, v in got.items() if k != "bytes"} == want
             assert {t: db.keyframe_at(t) for t in frames} == frames and frames[1.0] and frames[500.0] is None
             assert [t["heard"] for t in db.turns()] == ["where are my keys?"]
+            assert [(db.items(k, before), db.heard_latest(k, before)) for k, before in ((60, None), (2, 14.0))] == timeline
     finally:
         memories.close()
 

@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 
 from ..events import GroundedClip
-from ..memory.pg import redact
+from ..redaction import redact
 from ..memory.sqlite import private_dir, private_opener
 from ..memory.store import recall
 from ..reasoning.heard import heard_row, recall_heard

@@ -42,12 +42,12 @@ from typing import Any
 
 import numpy as np
 
-from ..events import ClipMemory, HeardItem
+from ..events import ClipMemory, GroundedClip, HeardItem
 from .longterm import Episode
 from .errors import MemoryLocked
 from .rows import (
-    HEARD_COLUMNS, TURN_COLUMNS, check_identity, clip_of, clip_row, episode_of, episode_row, heard_of, heard_row,
-    turn_of, turn_row,
+    HEARD_COLUMNS, TURN_COLUMNS, check_identity, clip_of, clip_row, episode_of, episode_row, grounded, heard_of,
+    heard_row, turn_of, turn_row,
 )
 from .textmatch import MENTIONED, add_fuzzy, like_share, mentioning, word_grams
 
@@ -309,6 +309,22 @@ class PostgresMemoryDB:
     def keyframe_at(self, t: float) -> bytes | None:
         row = self._run_raw(_KEYFRAME_AT, {"m": self.memory_id, "t": t}).fetchone()
         return bytes(row[0]) if row else None
+
+    def items(self, limit: int = 60, before: float | None = None) -> list[GroundedClip]:
+        """As ``MemoryStore.items`` (the page's timeline), read in place."""
+        b, dim = float("inf") if before is None else before, int(self.meta()["dim"])
+        clips = [clip_of(r[1:]) for r in self._run("SELECT * FROM clips WHERE memory_id = %s AND start < %s "
+                                                   "ORDER BY start DESC LIMIT %s", (b, limit)).fetchall()]
+        eps = [episode_of(r[1:], dim) for r in self._run("SELECT * FROM episodes WHERE memory_id = %s AND start < %s "
+                                                         "ORDER BY start DESC LIMIT %s", (b, limit)).fetchall()]
+        return [grounded(i, 1.0) for i in sorted(clips + eps, key=lambda i: i.start)[-limit:]]
+
+    def heard_latest(self, limit: int, before: float | None = None) -> list[HeardItem]:
+        """As ``MemoryStore.heard_latest``, read in place."""
+        rows = self._run(f"SELECT {HEARD_COLUMNS} FROM heard WHERE memory_id = %s AND kind IN ('speech', 'sound', "
+                         "'note') AND start <= %s ORDER BY start DESC, id DESC LIMIT %s",
+                         (float("inf") if before is None else before, limit)).fetchall()
+        return [heard_of(r)[0] for r in rows[::-1]]
 
     # ---- meta ---------------------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from ..events import ClipMemory, HeardItem
+from ..events import ClipMemory, GroundedClip, HeardItem
 from .errors import MemoryMismatch
 from .longterm import Episode
 
@@ -80,3 +80,13 @@ def check_identity(db, where: str, encoder_id: str, dim: int) -> None:
             f"{where} holds memory encoded by {meta.get('encoder')!r} (dim {meta.get('dim')}), "
             f"but the configured visual encoder is {encoder_id!r} (dim {dim}); use another --memory "
             "or the encoder it was made with")
+
+
+def grounded(item: ClipMemory | Episode, score: float, matched: bool = False) -> GroundedClip:
+    """A clip or an episode as a moment an answer or the timeline is about (score: how well it matched)."""
+    if isinstance(item, Episode):
+        return GroundedClip(clip_id=item.first_clip, start=item.start, end=item.end, score=score,
+                            labels=item.labels, text=item.text, keyframe_jpeg=item.keyframe_jpeg,
+                            n_clips=item.n_clips, word_match=matched)
+    return GroundedClip(clip_id=item.clip_id, start=item.start, end=item.end, score=score, labels=item.labels,
+                        text=item.text, keyframe_jpeg=item.keyframe_jpeg, word_match=matched)

@@ -32,12 +32,12 @@ from typing import Any
 
 import numpy as np
 
-from ..events import ClipMemory, HeardItem
+from ..events import ClipMemory, GroundedClip, HeardItem
 from .errors import MemoryLocked
 from .longterm import Episode
 from .rows import (
-    HEARD_COLUMNS, TURN_COLUMNS, check_identity, clip_of, clip_row, episode_of, episode_row, heard_of, heard_row,
-    turn_of, turn_row,
+    HEARD_COLUMNS, TURN_COLUMNS, check_identity, clip_of, clip_row, episode_of, episode_row, grounded, heard_of,
+    heard_row, turn_of, turn_row,
 )
 from .textmatch import MENTIONED, add_fuzzy, like_share, mentioning, word_grams
 
@@ -176,6 +176,24 @@ class SQLiteMemoryDB:
         with self._lock:
             row = self._con.execute(_KEYFRAME_AT, (t, t, t, t)).fetchone()
         return row[0] if row else None
+
+    def items(self, limit: int = 60, before: float | None = None) -> list[GroundedClip]:
+        """As ``MemoryStore.items`` (the page's timeline), read in place."""
+        b, dim = float("inf") if before is None else before, int(self.meta()["dim"])
+        with self._lock:
+            clips = self._con.execute("SELECT * FROM clips WHERE start < ? ORDER BY start DESC LIMIT ?", (b, limit))
+            clips = [clip_of(r) for r in clips.fetchall()]
+            eps = self._con.execute("SELECT * FROM episodes WHERE start < ? ORDER BY start DESC LIMIT ?", (b, limit))
+            eps = [episode_of(r, dim) for r in eps.fetchall()]
+        return [grounded(i, 1.0) for i in sorted(clips + eps, key=lambda i: i.start)[-limit:]]
+
+    def heard_latest(self, limit: int, before: float | None = None) -> list[HeardItem]:
+        """As ``MemoryStore.heard_latest``, read in place."""
+        with self._lock:
+            rows = self._con.execute(f"SELECT {HEARD_COLUMNS} FROM heard WHERE kind IN ('speech', 'sound', 'note') "
+                                     "AND start <= ? ORDER BY start DESC, id DESC LIMIT ?",
+                                     (float("inf") if before is None else before, limit)).fetchall()
+        return [heard_of(r)[0] for r in rows[::-1]]
 
     # ---- meta ---------------------------------------------------------------------------------
 

@@ -20,13 +20,14 @@ import numpy as np
 
 from ..backends.base import TextEmbedder, VisualEncoder
 from ..config import MemoryConfig
-from ..events import ClipMemory, GroundedClip
+from ..events import ClipMemory, GroundedClip, HeardItem
 from .heard import HeardMemory
 from .longterm import Consolidator, Episode
 from .db import MemoryDB, open_db
 from .ram import RamMemoryDB
 from .clips import CONCEPTS
 from .ranking import Candidate, Vocabulary, concept_scores, content_words, query_text, rank
+from .rows import grounded
 
 FORGET_MIN = 0.5  # "delete what I said about X": what matches X this well (words + meaning, heard.py)
 PRESELECT = 48  # candidates kept by vector score before re-ranking (plus every word match)
@@ -253,12 +254,16 @@ class MemoryStore:
         items: list[ClipMemory | Episode] = [*self._short, *self._episodes]
         return next((i.keyframe_jpeg for i in items if i.start - 0.5 <= t <= i.end + 0.5 and i.keyframe_jpeg), None)
 
+    def heard_latest(self, limit: int, before: float | None = None) -> list[HeardItem]:
+        """The latest ``limit`` things heard (said, noted, sounds) starting by ``before``, oldest first."""
+        return self.heard.between(end=before if before is not None else float("inf"))[-limit:]
+
     def items(self, limit: int = 60, before: float | None = None) -> list[GroundedClip]:
         """The latest ``limit`` clips and episodes ending before ``before``, oldest first (the page's timeline)."""
         items = [*self._episodes, *self._short]
         if before is not None:
             items = [i for i in items if i.start < before]
-        return [_grounded(i, 1.0) for i in items[-limit:]]
+        return [grounded(i, 1.0) for i in items[-limit:]]
 
     def recent(self, snapshot: Snapshot | None = None, n: int = 1) -> list[GroundedClip]:
         """The latest n moments as seen by ``snapshot``, oldest first (for "what do you see?")."""
@@ -266,7 +271,7 @@ class MemoryStore:
         items: list[ClipMemory | Episode] = list(snap.extra[::-1]) + list(snap.short[::-1])
         if len(items) < n:
             items += self._episodes[: snap.n_episodes][::-1][: n - len(items)]
-        return [_grounded(item, 1.0) for item in items[:n]][::-1]
+        return [grounded(item, 1.0) for item in items[:n]][::-1]
 
     def between(self, snapshot: Snapshot | None = None, start: float = float("-inf"),
                 end: float = float("inf")) -> list[GroundedClip]:
@@ -274,7 +279,7 @@ class MemoryStore:
         first (for "what happened in the last ten minutes?")."""
         snap = self._current(snapshot)
         items: list[ClipMemory | Episode] = [*self._episodes[: snap.n_episodes], *snap.short, *snap.extra]
-        return [_grounded(i, 1.0) for i in sorted(items, key=lambda i: i.start) if i.end >= start and i.start <= end]
+        return [grounded(i, 1.0) for i in sorted(items, key=lambda i: i.start) if i.end >= start and i.start <= end]
 
     def ground(self, query: np.ndarray, snapshot: Snapshot | None = None, k: int = 3, question: str = "",
                before: float | None = None, after: float | None = None) -> list[GroundedClip]:
@@ -294,7 +299,7 @@ class MemoryStore:
         if before is not None or after is not None:
             candidates = [c for c in candidates if (before is None or c.end <= before)
                           and (after is None or c.start >= after)]
-        return [_grounded(c.ref, score, matched) for c, score, matched in rank(candidates, question, k, gap=self.cfg.clip_max_s)]
+        return [grounded(c.ref, score, matched) for c, score, matched in rank(candidates, question, k, gap=self.cfg.clip_max_s)]
 
     def _episode_candidates(self, q: np.ndarray, sims: np.ndarray | None, snap: Snapshot, question: str,
                             k: int) -> list[Candidate]:
@@ -330,15 +335,6 @@ class MemoryStore:
 
     def close(self) -> None:
         self.db.close()
-
-
-def _grounded(item: ClipMemory | Episode, score: float, matched: bool = False) -> GroundedClip:
-    if isinstance(item, Episode):
-        return GroundedClip(clip_id=item.first_clip, start=item.start, end=item.end, score=score,
-                            labels=item.labels, text=item.text, keyframe_jpeg=item.keyframe_jpeg,
-                            n_clips=item.n_clips, word_match=matched)
-    return GroundedClip(clip_id=item.clip_id, start=item.start, end=item.end, score=score, labels=item.labels,
-                        text=item.text, keyframe_jpeg=item.keyframe_jpeg, word_match=matched)
 
 
 def recall(store: MemoryStore, visual: VisualEncoder, question: str, k: int, snapshot: Snapshot | None = None,

@@ -238,15 +238,14 @@ def create_app(settings: Settings | None = None, models: Models | None = None) -
         episodes (those starting before ``before``, for paging back), oldest first."""
         visual = app.state.models.visual
 
-        def get(store):
-            clips = recall(store, visual, q, k) if q else store.items(k, before)
+        def get(memory):  # (a question needs the memory loaded, to rank it; the latest moments do not)
             if q:
-                heard = [heard_row(i, s) for i, s in recall_heard(store, q, k)]
+                clips, heard = recall(memory, visual, q, k), [heard_row(i, s) for i, s in recall_heard(memory, q, k)]
             else:
-                heard = [heard_row(i) for i in store.heard.between(end=before if before is not None else float("inf"))[-k:]]
-            return [memory_item(c, images) for c in clips], heard, store.stats(), _clock_origin(store)
+                clips, heard = memory.items(k, before), [heard_row(i) for i in memory.heard_latest(k, before)]
+            return [memory_item(c, images) for c in clips], heard, memory.stats(), _clock_origin(memory)
 
-        clips, heard, stats, origin = await read(_bearer(authorization) or token, get, whole=True)
+        clips, heard, stats, origin = await read(_bearer(authorization) or token, get, whole=bool(q))
         return JSONResponse({"clips": clips, "heard": heard, "memory": stats, "clock_origin": origin})
 
     @app.delete("/api/memory")

@@ -46,7 +46,7 @@ class Tokens:
         self._encoder, self._cfg, self._text = encoder, cfg, text
         self._memories = memories(self.root, cfg.url)
         self._stores: dict[str, MemoryStore] = {}
-        self._live: dict[str, Callable[[], None]] = {}  # key -> ends that live connection (a takeover)
+        self._live: dict[str, Callable[[int, str], None]] = {}  # key -> ends that live connection (code, why)
         self._closing: dict[str, threading.Event] = {}  # memories a session that just ended is closing
         self._ending: set[str] = set()  # live connections that have ended and are closing their session
         self._readers: dict[str, threading.Lock] = {}  # key -> held while a read has the memory open
