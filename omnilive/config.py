@@ -197,8 +197,9 @@ class ServerConfig(_Section):
     max_live_per_address: int = Field(8, ge=1)  # live sockets from one client address (behind a proxy: raise it)
     idle_timeout_s: float = Field(300.0, gt=0)  # a socket that sends nothing for this long is closed (the page pings)
     token_days: float = Field(90.0, gt=0)  # a token (and its memory) unused this many days is deleted
-    rest_threads: int = Field(4, ge=1)  # the REST API's own threads (frames and models never wait behind it)
-    rest_per_token: int = Field(2, ge=1)  # REST calls in flight per token; more get 429
+    rest_threads: int = Field(6, ge=1)  # the REST API's own threads (frames and models never wait behind it)
+    rest_per_token: int = Field(2, ge=1)  # REST calls running at once per token ...
+    rest_waiting_per_token: int = Field(16, ge=0)  # ... and waiting their turn (a page asks for a few at once); more: 429
 
 
 class Settings(BaseSettings):

@@ -130,8 +130,8 @@ def test_tokens_unused_for_longer_than_their_lifetime_expire(settings, models, t
 
 
 def test_one_token_cannot_hold_the_rest_api_and_others_are_served_meanwhile(settings, models, tmp_path, monkeypatch):
-    """Two slow reads of one token: a third of it gets 429 at once, another user's read is served
-    while they hang (the REST API's own threads, a limit per token)."""
+    """Two slow reads of one token run, a third waits its turn, a fourth gets 429 at once; another
+    user's read is served while they hang (the REST API's own threads, a limit per token)."""
     release = threading.Event()
     real = Tokens.reading
     held = threading.Semaphore(0)
@@ -143,15 +143,21 @@ def test_one_token_cannot_hold_the_rest_api_and_others_are_served_meanwhile(sett
         return real(self, token, whole)
 
     monkeypatch.setattr(Tokens, "reading", reading)
-    with serve(settings, models, tmp_path, rest_per_token=2, rest_threads=3) as client:
+    with serve(settings, models, tmp_path, rest_per_token=2, rest_waiting_per_token=1, rest_threads=3) as client:
         slow, other = (client.post("/api/sessions").json()["token"] for _ in range(2))
-        with ThreadPoolExecutor(2) as pool:
+        with ThreadPoolExecutor(3) as pool:
             hanging = [pool.submit(client.get, f"/api/history?token={slow}") for _ in range(2)]
             assert held.acquire(timeout=60) and held.acquire(timeout=60)  # both are in
+            waiting = pool.submit(client.get, f"/api/history?token={slow}")
+            deadline = time.monotonic() + 60
+            while client.app.state.rest_calls[Tokens.key(slow)][0] < 3:  # the third is waiting its turn
+                assert time.monotonic() < deadline and not waiting.done()
+                time.sleep(0.05)
             assert client.get(f"/api/history?token={slow}").status_code == 429
             assert client.get(f"/api/session?token={other}").status_code == 200
+            assert not held.acquire(timeout=0)  # the third never got a thread while two of its token ran
             release.set()
-            assert [f.result(60).status_code for f in hanging] == [200, 200]
+            assert [f.result(60).status_code for f in [*hanging, waiting]] == [200, 200, 200]
         assert client.get(f"/api/history?token={slow}").status_code == 200  # its limit is given back
 
 

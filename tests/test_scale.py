@@ -135,7 +135,9 @@ def test_memory_written_through_one_process_is_read_through_the_other_and_one_li
             with pytest.raises(ConnectionClosed) as closed:
                 second.recv(timeout=30)
         assert refusal["type"] == "error" and closed.value.rcvd.code == 4409, (refusal, closed.value)
-        busy = httpx.get(f"{b.url}/api/history", params={"token": token})
+        # its history is read in place meanwhile (no lock); a search, which loads the memory, says why not
+        assert wait_until(lambda: "locker" in str(httpx.get(f"{b.url}/api/history", params={"token": token}).json()))
+        busy = httpx.get(f"{b.url}/api/memory", params={"token": token, "q": "locker"})
         assert busy.status_code == 409 and "in use" in busy.json()["detail"]
     assert wait_until(lambda: a.sessions() == 0)
 

@@ -106,7 +106,7 @@ def create_app(settings: Settings | None = None, models: Models | None = None) -
         app.state.live = {}  # token key -> its live Session (a forget from the page goes through it)
         app.state.per_address = Counter()  # client address -> live sockets
         app.state.rest = ThreadPoolExecutor(settings.server.rest_threads, thread_name_prefix="rest")
-        app.state.rest_calls = Counter()  # token key -> REST calls in flight
+        app.state.rest_calls = {}  # token key -> (REST calls in flight or waiting, how many may run at once)
         log.info("omnilive ready; session memory in %s", app.state.tokens.location)
         tasks = [asyncio.create_task(watch_loop_lag(app.state.metrics)), asyncio.create_task(_expire_tokens())]
         yield
@@ -179,27 +179,30 @@ def create_app(settings: Settings | None = None, models: Models | None = None) -
     async def read(token: str | None, fn, whole: bool = False):
         """Run ``fn(memory)`` on the token's memory (``whole``: loaded, for a search by meaning;
         else read in place) on the REST API's own threads, at most ``server.rest_per_token`` at
-        once per token: one user's reads cannot stall frames, models or other users. HTTP errors
-        a page can act on."""
-        key = Tokens.key(token or "")
-        calls = app.state.rest_calls
-        if calls[key] >= settings.server.rest_per_token:
+        once per token (``rest_waiting_per_token`` more wait their turn, past that 429): one user's
+        reads cannot stall frames, models or other users. HTTP errors a page can act on."""
+        cfg, key, calls = settings.server, Tokens.key(token or ""), app.state.rest_calls
+        if key in calls and calls[key][0] >= cfg.rest_per_token + cfg.rest_waiting_per_token:
             raise HTTPException(status_code=429, detail="too many requests for this session at once; retry shortly")
-        calls[key] += 1
+        n, turn = calls.get(key) or (0, asyncio.Semaphore(cfg.rest_per_token))  # (a page asks for a few at once)
+        calls[key] = (n + 1, turn)
 
         def run():
             with app.state.tokens.reading(token, whole) as memory:
                 return fn(memory)
 
         try:
-            return await asyncio.get_running_loop().run_in_executor(app.state.rest, run)
+            async with turn:  # waiting here holds no thread
+                return await asyncio.get_running_loop().run_in_executor(app.state.rest, run)
         except TokenError as exc:
             raise HTTPException(status_code=401, detail=str(exc)) from exc
         except MemoryLocked as exc:
             raise HTTPException(status_code=409, detail="this memory is in use by another process") from exc
         finally:
-            calls[key] -= 1
-            if not calls[key]:
+            n, turn = calls[key]
+            if n > 1:
+                calls[key] = (n - 1, turn)
+            else:
                 del calls[key]
 
     @app.get("/api/session")
