@@ -60,11 +60,11 @@ def closed_with(ws, limit: int = 2000) -> tuple[int, list[dict]]:
 
 
 def test_an_idle_socket_is_closed_and_a_pinging_one_is_not(settings, models, tmp_path):
-    with serve(settings, models, tmp_path, idle_timeout_s=3.0) as client:
+    with serve(settings, models, tmp_path, idle_timeout_s=5.0) as client:
         token = client.post("/api/sessions").json()["token"]
         with client.websocket_connect(f"/ws?token={token}") as ws:
             ready(ws)
-            for _ in range(12):  # 3.6 s of pings 0.3 s apart: longer than the timeout, never idle
+            for _ in range(20):  # 6 s of pings 0.3 s apart: longer than the timeout, never idle
                 ws.send_text('{"type": "ping"}')
                 time.sleep(0.3)
             ws.send_text(json.dumps({"type": "config", "speak": False}))
