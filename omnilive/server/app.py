@@ -50,7 +50,7 @@ from ..redaction import install_log_redaction, public
 from .guard import RateLimit, from_subprotocols, origin_allowed
 from .metrics import Metrics, TurnClock, watch_loop_lag
 from .outbox import Outbox
-from .sessions import SessionBusy, TokenError, Tokens, TokensFull
+from .sessions import CLOSE_WAIT_S, SessionBusy, TokenError, Tokens, TokensFull
 
 log = logging.getLogger(__name__)
 OUT_QUEUE = 256  # data events queued for one client before the newest are dropped
@@ -104,6 +104,7 @@ def create_app(settings: Settings | None = None, models: Models | None = None) -
                                   app.state.models.text_embedding)
         app.state.new_sessions = RateLimit(settings.server.new_sessions_per_minute)
         app.state.live = {}  # token key -> its live Session (a forget from the page goes through it)
+        app.state.closing = {}  # token key -> the end of its last session, while that is closing
         app.state.per_address = Counter()  # client address -> live sockets
         app.state.rest = ThreadPoolExecutor(settings.server.rest_threads, thread_name_prefix="rest")
         app.state.rest_calls = {}  # token key -> (REST calls in flight or waiting, how many may run at once)
@@ -339,6 +340,9 @@ def create_app(settings: Settings | None = None, models: Models | None = None) -
         def kick(code: int, why: str) -> None:  # another tab took over, or the token was deleted (from a thread)
             loop.call_soon_threadsafe(lambda: asyncio.ensure_future(_ended_elsewhere(socket, serving, code, why)))
 
+        key = Tokens.key(token or "")
+        if key in app.state.closing:  # its last session is closing (a page reloading): wait for it, on the loop
+            await asyncio.wait([app.state.closing[key]], timeout=CLOSE_WAIT_S)
         try:  # loads the memory from disk
             store = await asyncio.to_thread(app.state.tokens.connect, token, kick, takeover)
         except (TokenError, SessionBusy, MemoryLocked) as exc:
@@ -349,10 +353,8 @@ def create_app(settings: Settings | None = None, models: Models | None = None) -
             return await _refuse(socket, 1011, f"the memory could not be opened: {type(exc).__name__}")
         m.sessions.inc()
         session: Session | None = None
-        key = Tokens.key(token)
 
         async def end() -> None:  # its own task: a cancelled handler must not cut it short
-            app.state.tokens.ending(token)
             try:
                 if session is not None:
                     app.state.live.pop(key, None)
@@ -383,6 +385,9 @@ def create_app(settings: Settings | None = None, models: Models | None = None) -
                 raise  # a takeover cancels the serving task only; anything else goes on up
         finally:
             ending.append(asyncio.ensure_future(end()))
+            app.state.closing[key] = ending[0]  # (a reconnect waits for it instead of being refused as busy)
+            ending[0].add_done_callback(lambda done: app.state.closing.pop(key, None) if
+                                        app.state.closing.get(key) is done else None)
             await asyncio.shield(ending[0])
 
     return app

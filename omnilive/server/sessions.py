@@ -48,7 +48,6 @@ class Tokens:
         self._stores: dict[str, MemoryStore] = {}
         self._live: dict[str, Callable[[int, str], None]] = {}  # key -> ends that live connection (code, why)
         self._closing: dict[str, threading.Event] = {}  # memories a session that just ended is closing
-        self._ending: set[str] = set()  # live connections that have ended and are closing their session
         self._readers: dict[str, threading.Lock] = {}  # key -> held while a read has the memory open
         self._lock = threading.Lock()
         self._left = threading.Condition(self._lock)  # notified when a live connection ends
@@ -128,8 +127,6 @@ class Tokens:
         tab asks to) or the token is deleted."""
         key = self.check(token)
         with self._lock:
-            if key in self._ending:  # its last connection is closing (a page reloading): wait for it
-                self._left.wait_for(lambda: key not in self._live, CLOSE_WAIT_S)
             if key in self._live and takeover:
                 self._end_live(key, 4410, "this session was taken over by another tab or device")
             if key in self._live:
@@ -146,12 +143,6 @@ class Tokens:
             self.disconnect(token)
             raise
         return store
-
-    def ending(self, token: str) -> None:
-        """The token's live connection has ended and is closing its session: a reconnect waits
-        for it instead of being refused as busy."""
-        with self._lock:
-            self._ending.add(self.key(token))
 
     def _end_live(self, key: str, code: int, why: str) -> None:
         """End the key's live connection and wait for it to go (``self._lock`` held)."""
@@ -213,7 +204,6 @@ class Tokens:
         finally:  # (also when closing the memory failed: the token must not stay "live" for good)
             with self._lock:  # only now: a takeover must find the memory closed
                 self._live.pop(key, None)
-                self._ending.discard(key)
                 self._left.notify_all()
 
     def close(self) -> None:
