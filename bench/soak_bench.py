@@ -133,6 +133,18 @@ def wait_idle(http: str, timeout: float = 60.0) -> int:
     return n
 
 
+def steady(pid: int, timeout: float = 15.0) -> dict:
+    """The server's figures once two samples 0.5 s apart agree on descriptors and threads."""
+    deadline, last = time.monotonic() + timeout, process(pid)
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = process(pid)
+        if (now["fds"], now["threads"]) == (last["fds"], last["threads"]):
+            return now
+        last = now
+    return last
+
+
 def settled(pid: int, start: dict, fd_slack: int, thread_slack: int, timeout: float = 15.0) -> dict:
     """The server's figures once its descriptors and threads are back within slack of ``start``, or
     after ``timeout``: the last session's stage threads end just after its slot is free."""
@@ -184,11 +196,13 @@ def main() -> int:
                 while True:
                     await asyncio.sleep(60)
                     recent, seen = tally.latency[seen:], len(tally.latency)
-                    live = httpx.get(f"{http}/health").json()["sessions"]
+                    # (off the loop that streams every user in real time)
+                    live = (await asyncio.to_thread(httpx.get, f"{http}/health")).json()["sessions"]
+                    now = await asyncio.to_thread(process, server.pid)
                     print(f"  {(time.monotonic() - started) / 60:4.1f} min: {tally.sessions} sessions, {tally.answered} "
                           f"answered, {sum(tally.errors.values())} errors, answer median "
                           f"{statistics.median(recent) if recent else float('nan'):.2f} s this minute, {live} live, "
-                          f"server {process(server.pid)}", flush=True)
+                          f"server {now}", flush=True)
 
             async def everyone():
                 sampler = asyncio.create_task(trend())
@@ -202,7 +216,7 @@ def main() -> int:
         warm = Tally()
         run(warm, 1e9, 1)  # every user once, together
         left = wait_idle(http)
-        start = process(server.pid)
+        start = steady(server.pid)  # the warm-up sessions' stage threads end just after their slots are free
         print(f"warm-up: {warm.sessions} sessions, {warm.answered} answered, live after: {left}; baseline {start}",
               flush=True)
         dropped0 = metric(url, "omnilive_frames_dropped_total")

@@ -219,3 +219,14 @@ def server_process(cmd: list[str], ready_url: str, *, env: dict | None = None, h
             proc.wait(20)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+def wait_until(predicate, timeout: float = 30.0) -> bool:
+    """Poll ``predicate`` until it holds (True) or ``timeout`` seconds pass (False): a wait for an
+    outcome, never a fixed sleep."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False

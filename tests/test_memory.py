@@ -2,7 +2,6 @@
 
 import json
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -190,7 +189,12 @@ def test_cli_ingest_and_recall_the_same_from_sqlite_and_from_postgresql(stream, 
     with open(from_pg[0]["keyframe"], "rb") as f:
         assert f.read(2) == b"\xff\xd8"
     # its key frames are this memory's alone (not "a_b"'s for "a-b"), and a forget takes them
-    assert Path(from_pg[0]["keyframe"]).parent.parent.name not in (name, re.sub(r"\W", "_", name))
+    from omnilive.cli.recall_cmd import keyframe_dir
+    from omnilive.config import load_settings
+
+    pg = load_settings().model_copy(update={"memory": load_settings().memory.model_copy(update={"url": postgres.url})})
+    assert Path(from_pg[0]["keyframe"]).parent.parent == keyframe_dir(pg, name)
+    assert keyframe_dir(pg, "a-b") != keyframe_dir(pg, "a_b")  # (they shared one: names were made \w-only)
     proc = subprocess.run([sys.executable, "-m", "omnilive", "forget", "--memory", name, "--all"],
                           capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 0, proc.stderr

@@ -18,7 +18,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from helpers import free_port
+from helpers import free_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -111,15 +111,6 @@ def ready(ws) -> dict:
     msg = json.loads(ws.recv(timeout=60))
     assert msg["type"] == "ready", msg
     return msg
-
-
-def wait_until(predicate, timeout: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def test_memory_written_through_one_process_is_read_through_the_other_and_one_live_connection_per_token(servers):

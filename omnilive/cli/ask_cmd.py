@@ -5,12 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
 from ..backends.llm import LLMError
 from ..runtime.asking import ask_memory
 from .common import open_memory, question_parser
-from .recall_cmd import clip_row
+from .recall_cmd import clip_row, keyframe_dir
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -42,7 +41,8 @@ def run(args: argparse.Namespace) -> int:
 
         sf.write(args.speak, models.tts.synthesize(text), models.tts.sample_rate, subtype="PCM_16")
     if args.json:
-        out = {"respond": respond, "answer": text, "clips": [clip_row(c, Path(args.memory)) for c in clips]}
+        frames = keyframe_dir(settings, args.memory)
+        out = {"respond": respond, "answer": text, "clips": [clip_row(c, frames) for c in clips]}
         if asked.command:
             out["command"] = asked.command  # "stop": a request to stop talking, nothing to answer
         print(json.dumps(out, ensure_ascii=False))

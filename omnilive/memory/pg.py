@@ -46,9 +46,10 @@ from ..events import ClipMemory, GroundedClip, HeardItem
 from .longterm import Episode
 from .errors import MemoryLocked
 from .rows import (
-    HEARD_COLUMNS, TURN_COLUMNS, check_identity, clip_of, clip_row, episode_of, episode_row, grounded, heard_of,
-    heard_row, turn_of, turn_row,
+    HEARD_COLUMNS, TURN_COLUMNS, check_identity, clip_of, clip_row, episode_of, episode_row, heard_of, heard_row,
+    stats_of, timeline, turn_of, turn_row,
 )
+from ..redaction import redact
 from .textmatch import MENTIONED, add_fuzzy, like_share, mentioning, word_grams
 
 log = logging.getLogger(__name__)
@@ -132,11 +133,6 @@ def _connect(url: str):
     except psycopg.OperationalError as exc:
         raise ConnectionError(f"PostgreSQL at {redact(url)} is not reachable ({_first_line(exc)}); start it or "
                               "fix memory.url") from None
-
-
-def redact(url: str) -> str:
-    """The URL without its password, for messages and logs."""
-    return re.sub(r"(://[^:/@\s]+):[^@\s]*@", r"\1:***@", url)
 
 
 def _first_line(exc: Exception) -> str:
@@ -303,8 +299,7 @@ class PostgresMemoryDB:
     def stats(self) -> dict[str, float]:
         """What ``MemoryStore.stats`` says, counted in SQL (nothing loaded)."""
         row = self._run_raw(_STATS, {"m": self.memory_id}).fetchone()
-        return {"clips": row[0], "episodes": row[1], "clips_sealed": row[4], "heard": row[2],
-                "end": round(row[3], 3), "bytes": self.size_bytes()}
+        return stats_of(row, self.size_bytes())
 
     def keyframe_at(self, t: float) -> bytes | None:
         row = self._run_raw(_KEYFRAME_AT, {"m": self.memory_id, "t": t}).fetchone()
@@ -317,7 +312,7 @@ class PostgresMemoryDB:
                                                    "ORDER BY start DESC LIMIT %s", (b, limit)).fetchall()]
         eps = [episode_of(r[1:], dim) for r in self._run("SELECT * FROM episodes WHERE memory_id = %s AND start < %s "
                                                          "ORDER BY start DESC LIMIT %s", (b, limit)).fetchall()]
-        return [grounded(i, 1.0) for i in sorted(clips + eps, key=lambda i: i.start)[-limit:]]
+        return timeline(clips, eps, limit)
 
     def heard_latest(self, limit: int, before: float | None = None) -> list[HeardItem]:
         """As ``MemoryStore.heard_latest``, read in place."""

@@ -90,3 +90,14 @@ def grounded(item: ClipMemory | Episode, score: float, matched: bool = False) ->
                             n_clips=item.n_clips, word_match=matched)
     return GroundedClip(clip_id=item.clip_id, start=item.start, end=item.end, score=score, labels=item.labels,
                         text=item.text, keyframe_jpeg=item.keyframe_jpeg, word_match=matched)
+
+
+def stats_of(row, size_bytes: int) -> dict[str, float]:
+    """A store's SQL counts (clips, episodes, heard, end, clips sealed) as ``MemoryStore.stats`` says them."""
+    return {"clips": row[0], "episodes": row[1], "clips_sealed": row[4], "heard": row[2], "end": round(row[3], 3),
+            "bytes": size_bytes}
+
+
+def timeline(clips: list[ClipMemory], episodes: list[Episode], limit: int) -> list[GroundedClip]:
+    """The latest ``limit`` of both, oldest first, as ``MemoryStore.items`` gives them."""
+    return [grounded(i, 1.0) for i in sorted(clips + episodes, key=lambda i: i.start)[-limit:]]

@@ -36,8 +36,8 @@ from ..events import ClipMemory, GroundedClip, HeardItem
 from .errors import MemoryLocked
 from .longterm import Episode
 from .rows import (
-    HEARD_COLUMNS, TURN_COLUMNS, check_identity, clip_of, clip_row, episode_of, episode_row, grounded, heard_of,
-    heard_row, turn_of, turn_row,
+    HEARD_COLUMNS, TURN_COLUMNS, check_identity, clip_of, clip_row, episode_of, episode_row, heard_of, heard_row,
+    stats_of, timeline, turn_of, turn_row,
 )
 from .textmatch import MENTIONED, add_fuzzy, like_share, mentioning, word_grams
 
@@ -168,8 +168,7 @@ class SQLiteMemoryDB:
         """What ``MemoryStore.stats`` says, counted in SQL (nothing loaded)."""
         with self._lock:
             row = self._con.execute(_STATS).fetchone()
-        return {"clips": row[0], "episodes": row[1], "clips_sealed": row[4], "heard": row[2],
-                "end": round(row[3], 3), "bytes": self.size_bytes()}
+        return stats_of(row, self.size_bytes())
 
     def keyframe_at(self, t: float) -> bytes | None:
         """The key frame of the clip or episode that holds memory time ``t`` (as ``MemoryStore.keyframe_at``)."""
@@ -185,7 +184,7 @@ class SQLiteMemoryDB:
             clips = [clip_of(r) for r in clips.fetchall()]
             eps = self._con.execute("SELECT * FROM episodes WHERE start < ? ORDER BY start DESC LIMIT ?", (b, limit))
             eps = [episode_of(r, dim) for r in eps.fetchall()]
-        return [grounded(i, 1.0) for i in sorted(clips + eps, key=lambda i: i.start)[-limit:]]
+        return timeline(clips, eps, limit)
 
     def heard_latest(self, limit: int, before: float | None = None) -> list[HeardItem]:
         """As ``MemoryStore.heard_latest``, read in place."""

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import re
 
+from ..text import has_cjk
+
 FUZZY_SHARE = 0.34  # of a word's trigrams a row must hold to match it loosely
 
 
@@ -55,7 +57,7 @@ def mentions(text: str, words: list[str]) -> bool:
     """Does ``text`` say one of ``words`` as a word (or its plural)? "car" is in "my cars", not in
     "scary" or "Oscar". Chinese is written without spaces: there a word counts anywhere."""
     for w in words:
-        if re.search(r"[\u3400-\u9fff]", w):
+        if has_cjk(w):
             if w in text:
                 return True
         elif re.search(rf"(?<!\w){re.escape(w)}(?:s|es)?(?!\w)", text, re.I):

@@ -59,7 +59,8 @@ class Dispatcher:
         """Mark a stop command, or whether the utterance is for the assistant."""
         if is_stop_command(utt.text):
             return dataclasses.replace(utt, command="stop")
-        if named_request(utt.text) or (self._asked is not None and confirmation(utt.text) is not None):
+        asked = self._asked is not None and time.monotonic() < self._asked[3]  # a spoken forget waits for its yes
+        if named_request(utt.text) or (asked and confirmation(utt.text) is not None):
             return dataclasses.replace(utt, for_assistant=True)
         try:
             verdict = await self.ctx.run("judge", self._filter.respond, utt.text)
@@ -134,8 +135,8 @@ class Dispatcher:
         after every write queued before it), then said. A spoken forget is asked back first ("yes"
         carries it out): any voice in the room, a TV's too, reaches the microphone, while typed
         words come from the user's own page. True when ``text`` was such a request or its answer."""
-        asked, self._asked = self._asked, None
-        pause, req = pause_request(text), forget_request(text, time.time())
+        ctx, asked, self._asked = self.ctx, self._asked, None
+        pause, req = pause_request(text), forget_request(text, ctx.wall(t))
         if asked is not None and time.monotonic() < asked[3] and pause is None and req is None:
             yes = confirmation(text)
             if yes is None:

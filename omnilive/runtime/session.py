@@ -143,8 +143,9 @@ class Session:
     async def close(self) -> None:
         """Stop now (client gone, shutdown): cancel the answer and every stage, and keep what was
         seen: clips waiting for OCR and the clip being built go into memory as they are."""
-        self.ctx.closing = self._hearing.closing = True
-        self.control.end_all(heard=False)  # answers still playing end as far as the client heard them
+        self.ctx.closing = True
+        self.control.end_all(heard=False)  # answers still playing end as far as the client heard them (and are kept)
+        self._hearing.closing = True
         self.control.turns.interrupt("close")
         for t in self._tasks:
             t.cancel()
@@ -167,12 +168,13 @@ class Session:
 
     def _write_failed(self, fut) -> None:
         """A write of the conversation log failed (a full disk): the client is told, as for a clip."""
-        if fut.cancelled() or fut.exception() is None:
+        exc = None if fut.cancelled() else fut.exception()
+        if exc is None:
             return
-        log.warning("%s: a write to memory failed: %s", self.name, fut.exception())
+        log.warning("%s: a write to memory failed: %s", self.name, exc)
         try:
-            self.ctx.loop.call_soon_threadsafe(self._emit, ErrorEvent(stage="memory", message=str(fut.exception())))
-        except RuntimeError:  # the loop is gone: the log has it
+            self.ctx.loop.call_soon_threadsafe(self._emit, ErrorEvent(stage="memory", message=str(exc)))
+        except (RuntimeError, AttributeError):  # the loop is gone (or never ran): the log has it
             pass
 
     def report_error(self, stage: str, message: str) -> None:
