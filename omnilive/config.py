@@ -106,6 +106,15 @@ class VisualConfig(_Section):
     threads: int = Field(1, ge=1)  # encoder threads (ingest uses 2)
 
 
+class DetectorConfig(_Section):
+    """Objects with boxes in each clip's key frame, with their colours (perception/scene.py): what
+    answers about colours, counts of people and where things were rest on."""
+
+    backend: Literal["ssd", "none"] = "ssd"  # ssd: SSD-MobileNet-v2 COCO (embedded, OpenCV)
+    min_score: float = Field(0.55, ge=0, le=1)  # detections below this are not facts
+    threads: int = Field(1, ge=1)
+
+
 class OCRConfig(_Section):
     """Text read from each clip's key frame joins its memory (labels, grounding words)."""
 
@@ -212,6 +221,7 @@ class Settings(BaseSettings):
     text_embedding: TextEmbeddingConfig = TextEmbeddingConfig()
     visual: VisualConfig = VisualConfig()
     ocr: OCRConfig = OCRConfig()
+    detector: DetectorConfig = DetectorConfig()
     llm: LLMConfig = LLMConfig()
     tts: TTSConfig = TTSConfig()
     runtime: RuntimeConfig = RuntimeConfig()

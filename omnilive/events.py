@@ -17,6 +17,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from .perception.scene import Scene
+
 SAMPLE_RATE = 16_000  # the rate every audio stage works at
 
 
@@ -37,8 +39,8 @@ class Event:
                 continue
             if isinstance(value, tuple) and value and isinstance(value[0], Event):
                 value = [v.to_dict() for v in value]
-            elif isinstance(value, Event):
-                value = value.to_dict()
+            elif isinstance(value, (Event, Scene)):
+                value = value.to_dict() if isinstance(value, Event) else value.to_json()
             out[f.name] = round(value, 3) if isinstance(value, float) else value
         return out
 
@@ -158,6 +160,7 @@ class ClipMemory(Event):
     # the encoder's named concepts seen in the clip with their mean probability (ConSE: ImageNet
     # classes), best first; grounding matches a question against each (see memory/ranking.py)
     concepts: tuple[tuple[str, float], ...] = ()
+    scene: Scene | None = None  # what the object detector found in the key frame, with colours (perception/scene.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,6 +245,8 @@ class GroundedClip(Event):
     keyframe_jpeg: bytes = field(default=b"", repr=False)
     n_clips: int = 1  # more than one: a long-term episode that consolidated this many clips
     word_match: bool = False  # a question word names one of its labels (or their kind) or its text
+    concepts: tuple[tuple[str, float], ...] = ()  # the labels with the classifier's confidence
+    scene: Scene | None = None  # detected objects, colours: what answers about attributes rest on
 
 
 # ---- reasoning ---------------------------------------------------------------------------------

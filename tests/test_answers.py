@@ -1,55 +1,110 @@
-"""The brain on a fixed subset of bench/answer_bench.py's held-apart set, through the real models:
-a 200 s camera stream of ten evaldata scenes, questions of every category, English and Chinese."""
+"""Answers say only what is true, through the live answer path (``runtime.asking``: a session,
+typed): real evaldata photos through the real classifier, detector and OCR into a memory, the
+real LLM. Each assertion is a failure a new user met (issue 22): invented colours, confident
+denials of what was on camera but has no word, unsure labels said as facts, questions about
+people routed to sounds, notes read back as garbled as they were heard.
 
+The photos here are composed into their own stream; bench/truth_bench.py measures the same
+path over the live WebSocket on a larger, partly held-apart set.
+"""
+
+import re
 import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-from answer_bench import SET, build_memory, judge  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from streams import compose, evaldata_items  # noqa: E402
 
 from omnilive.runtime.asking import ask_memory
 
-SUBSET = [
-    "Did you see a cat?", "When did you see the bus?", "你看到猫了吗？",
-    "Did you see a giraffe?", "Did you see a tennis ball?", "你看到长颈鹿了吗？",
-    "Where did you see the rocket?", "Where was the bus?",
-    "What did you see in the last 30 seconds?", "Summarize what you saw.", "What happened in the last minute?",
-    "What did you see before you saw the bus?", "What did you see after you saw the motorcycle?",
-    "How many times did you see a cat?", "How many times did you see the bus?",
-    "What is the capital of France?", "Tell me a joke.", "法国的首都是哪里？",
-    "I think we should buy more milk tomorrow.", "今天天气不错。",
-    "Can you stop for a second?", "停一下",
-]
-EXPECT = {q: (cat, expect) for cat, q, expect in SET}
+# 20 s each, oldest first; "now" is the end (200 s)
+PLAN = ["img_skimage_coffee", "img_ultralytics_bus", "img_skimage_motorcycle", "img_skimage_coins",
+        "img_skimage_astronaut", "img_skimage_rocket", "img_skimage_hubble", "img_skimage_chelsea",
+        "img_skimage_page", "img_imageio_hats"]
+UNSURE = r"can't|cannot|not sure|something like|maybe"
 
 
 @pytest.fixture(scope="module")
-def store(models, settings, tmp_path_factory):
-    store = build_memory(models, settings, tmp_path_factory.mktemp("answers"))
+def store(models, settings, evaldata, tmp_path_factory):
+    from omnilive.memory.store import MemoryStore
+    from omnilive.runtime.ingest import ingest
+
+    tmp = tmp_path_factory.mktemp("answers")
+    items = {it.id: it for it in evaldata_items(evaldata)}
+    compose([(items[n], 20.0) for n in PLAN], tmp / "stream.mp4")
+    store = MemoryStore.open(tmp / "memory", models.visual, settings.memory)
+    ingest(tmp / "stream.mp4", models, settings, store, progress=False)
     yield store
     store.close()
 
 
-@pytest.mark.parametrize("question", SUBSET)
-def test_answer(question, models, settings, store):
-    cat, expect = EXPECT[question]
-    asked = ask_memory(models, settings, store, question)
-    assert judge(expect, asked, store.end), (cat, asked.answer)
+def ask(models, settings, store, question: str) -> str:
+    got = ask_memory(models, settings, store, question)
+    assert got.respond, (question, "judged background talk")
+    return got.answer
 
 
-def test_answers_say_the_users_word_and_plain_names(models, settings, store):
-    """"Did you see a bird?": the memory holds a "sulphur-crested cockatoo"; the answer says bird,
-    the specific kind only as a detail, and no ImageNet jargon anywhere."""
-    bird = ask_memory(models, settings, store, "Did you see a bird?").answer
-    assert bird.startswith("Yes, I saw a bird") and "sulphur-crested" not in bird
-    summary = ask_memory(models, settings, store, "What did you see?").answer.lower()
-    for jargon in ("sulphur-crested", "mexican hairless", "black-and-tan", "projectile", "minibus"):
-        assert jargon not in summary, summary
-    newest = ask_memory(models, settings, store, "When did you see a cat?").answer
-    # the later cat (gone 40 s before the end) first, the earlier one (2.7 min) only mentioned
-    assert "seconds ago" in newest and "once before" in newest and "tiger cat" not in newest, newest
+def test_colours_are_measured_not_invented(models, settings, store):
+    assert re.search(r"\bblue\b", ask(models, settings, store, "What colour was the bus?"), re.I)
+    assert re.search(r"\bred\b", ask(models, settings, store, "What color was the motorcycle?"), re.I)
+    # nothing like a car was shown: not a colour, a denial
+    car = ask(models, settings, store, "What colour was the car?")
+    assert "haven't seen" in car and not re.search(r"blue|red|silver|white|black", car), car
+    # the astronaut is a "person" box (whose colour is never taken: it is their clothes) and a
+    # weak "bobsled": said unknown, not guessed
+    suit = ask(models, settings, store, "What colour was the astronaut?")
+    assert re.search(UNSURE, suit) or "haven't seen" in suit, suit
+
+
+@pytest.mark.parametrize("thing", ["a painting", "playing cards", "coins", "a galaxy"])
+def test_what_it_has_no_word_for_is_not_denied(models, settings, store, thing):
+    """Coins and a galaxy were on camera; no classifier class or COCO name covers them (nor
+    paintings or playing cards): the answer says it cannot tell, never "No, I haven't seen"."""
+    got = ask(models, settings, store, f"Did you see {thing}?")
+    assert re.search(r"can't recognise", got) and not got.startswith("No"), got
+
+
+@pytest.mark.parametrize("question, word", [("Did you see a cat?", "cat"), ("Did you see a bus?", "bus"),
+                                            ("Did you see a motorcycle?", "motorcycle")])
+def test_what_was_seen_is_said_plainly(models, settings, store, question, word):
+    got = ask(models, settings, store, question)
+    assert got.startswith("Yes, I saw") and word in got and "something like" not in got, got
+
+
+def test_what_could_be_seen_and_was_not_is_denied(models, settings, store):
+    got = ask(models, settings, store, "Did you see a giraffe?")
+    assert got.startswith("No, I haven't seen a giraffe"), got
+
+
+def test_unsure_labels_are_guesses_in_summaries(models, settings, store):
+    """The classifier's weak labels (the rocket's "drilling platform", the galaxy's "nematode")
+    are said as guesses or left out; confident ones plainly."""
+    got = ask(models, settings, store, "What did you see?")
+    for weak in ("nematode", "bubble", "jellyfish", "bobsled", "golf ball", "thimble", "rubber eraser"):
+        assert not re.search(rf"(?<!something like )\b(a|an) {weak}", got), (weak, got)
+    assert "red motorcycle" in got or "a cup" in got, got
+
+
+def test_people_are_counted_and_not_routed_to_sounds(models, settings, store):
+    got = ask(models, settings, store, "How many people were playing basketball?")
+    assert "heard" not in got and re.search(r"\b(one|two|three|four|five) (person|people)\b", got), got
+    assert re.search(r"can't tell whether", got), got  # nobody played basketball here
+    near = ask(models, settings, store, "How many people were near the bus?")
+    assert re.search(r"\b(two|three|four|five) people\b", near), near
+    cards = ask(models, settings, store, "Did you see playing cards?")
+    assert "heard" not in cards, cards
+
+
+def test_what_was_held_is_not_guessed(models, settings, store):
+    got = ask(models, settings, store, "What was the person holding?")
+    assert re.search(r"can't tell", got) and "apple" not in got, got
+
+
+def test_where_says_what_the_boxes_show(models, settings, store):
+    got = ask(models, settings, store, "Where was the bus?")
+    assert "bus" in got and re.search(r"people|person|text", got), got
 
 
 def test_times_past_an_hour_are_said_by_the_clock_and_dayparts_are_ranges():

@@ -121,8 +121,10 @@ def test_a_spoken_note_is_confirmed_and_recalled_after_a_restart(models, setting
 
     rec, answer = asyncio.run(say_note())
     assert "remember" in answer.text.lower() and "your dentist" in answer.text.lower(), answer.text
-    notes = [h.text.lower() for h in rec.of("heard") if h.kind == "note"]
-    assert len(notes) == 1 and notes[0].startswith("my dentist appointment is on tuesday at"), notes
+    notes = [h for h in rec.of("heard") if h.kind == "note"]
+    # kept as a clean fact said to "you" (the LLM's), beside the words as heard
+    assert len(notes) == 1 and notes[0].text.lower().startswith("your dentist appointment is on tuesday at"), notes
+    assert notes[0].labels and "dentist appointment" in notes[0].labels[0].lower(), notes
     store = open_store(models, mem.cfg, mem.where)  # a restart: a new process opens the memory
     try:
         for question in ("When is my dentist appointment?", "What day is the dentist?"):

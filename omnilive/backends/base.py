@@ -178,3 +178,20 @@ class TextReader(ABC):
 
     @abstractmethod
     def read(self, image: np.ndarray) -> list[str]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Detection:
+    label: str  # class name ("cup", "person")
+    score: float  # detector confidence, 0..1
+    box: tuple[float, float, float, float]  # normalised x0, y0, x1, y1 (0..1, origin top left)
+
+
+class ObjectDetector(ABC):
+    """Objects in a frame with their boxes: what is where, not just what the frame looks like."""
+
+    name: str
+
+    @abstractmethod
+    def detect(self, image: np.ndarray) -> list[Detection]:
+        """Objects in an RGB uint8 (H, W, 3) frame, best first."""

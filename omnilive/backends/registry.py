@@ -13,12 +13,12 @@ from typing import Any, Callable
 
 from ..config import Settings
 from .base import (
-    ASRModel, EndOfTurnModel, LLM, ModelUnavailable, SoundTagger, TextEmbedder, TextReader, TTS, VADModel, VisualEncoder,
+    ASRModel, EndOfTurnModel, LLM, ModelUnavailable, ObjectDetector, SoundTagger, TextEmbedder, TextReader, TTS, VADModel, VisualEncoder,
 )
 
 log = logging.getLogger(__name__)
 
-CAPABILITIES = ("vad", "turn", "asr", "sound_events", "text_embedding", "visual", "ocr", "llm", "tts")
+CAPABILITIES = ("vad", "turn", "asr", "sound_events", "text_embedding", "visual", "detector", "ocr", "llm", "tts")
 
 
 def _vad(name: str):
@@ -56,6 +56,11 @@ def _visual(name: str):
     return ConSEEncoder
 
 
+def _detector(name: str):
+    from .detect_ssd import SSDDetector
+    return {"ssd": SSDDetector}[name]
+
+
 def _ocr(name: str):
     from .ocr_rapid import RapidTextReader
     return {"rapidocr": RapidTextReader}[name]
@@ -74,7 +79,7 @@ def _tts(name: str):
 
 _RESOLVERS: dict[str, Callable[[str], Any]] = {
     "vad": _vad, "turn": _turn, "asr": _asr, "sound_events": _sound, "text_embedding": _text,
-    "visual": _visual, "ocr": _ocr, "llm": _llm, "tts": _tts,
+    "visual": _visual, "detector": _detector, "ocr": _ocr, "llm": _llm, "tts": _tts,
 }
 
 
@@ -106,6 +111,7 @@ class Models:
     ocr: TextReader | None
     llm: LLM
     tts: TTS | None
+    detector: ObjectDetector | None = None  # last, with a default: callers that build Models by hand need not name it
 
 
 def load_one(settings: Settings, capability: str, loaded: dict[str, Any]) -> Any:

@@ -52,6 +52,23 @@ def add_encoded(builder: "ClipBuilder", feats, frames: list[tuple[float, np.ndar
     return sealed
 
 
+def with_sight(models, sealed: Sealed) -> ClipMemory:
+    """The clip with what its key frame shows beyond the classifier's labels: the objects the
+    detector finds (with colours) and the text OCR reads. Both run on the full-size key frame,
+    once per clip, on the memory thread; either may be disabled (None)."""
+    clip = with_text(models.ocr, sealed)
+    if models.detector is None:
+        return clip
+    from ..perception.scene import describe
+
+    try:
+        scene = describe(sealed.key_image, models.detector)
+    except Exception as exc:  # a detector failure costs this clip its objects, not the clip
+        log.warning("object detection failed on clip %d: %s", clip.clip_id, exc)
+        return clip
+    return dataclasses.replace(clip, scene=scene)
+
+
 def with_text(reader, sealed: Sealed) -> ClipMemory:
     """The clip with the text its key frame shows (OCR), when a reader is configured."""
     if reader is None:

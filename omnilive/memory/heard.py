@@ -94,10 +94,25 @@ def kinds_asked(text: str) -> set[str]:
     for w, k in synonyms.items():
         if (w in words) if w.isascii() else (w in text):
             asked.add(k)
+    played = re.search(r"\bplay(?:ing|ed|s)?\s+(?:the\s+|a\s+|an\s+|some\s+)?([a-z]{3,})", low)
+    if "music" in asked and played and not _music_word(played.group(1), kinds["music"]) and \
+            not re.search(r"\b(music|songs?|tunes?)\b", low):
+        asked.discard("music")  # "playing basketball", "playing cards": a game, not a sound
     if "ring" in words and "door" in low:
         asked.discard("telephone")
         asked.add("doorbell")
     return asked
+
+
+def _music_word(word: str, classes: list[str]) -> bool:
+    """Is ``word`` music, an instrument among AudioSet's music classes ("piano", "guitar"), or a
+    word that does not name a thing ("playing earlier", "playing loudly")?"""
+    if word in ("music", "song", "songs", "tune", "tunes") or word.endswith("ly"):
+        return True
+    from ..memory.ranking import content_words
+    if not content_words(word):
+        return True
+    return any(re.search(rf"\b{re.escape(word)}s?\b", c.lower()) for c in classes)
 
 
 class HeardMemory:

@@ -25,6 +25,7 @@ import numpy as np
 
 from ..config import MemoryConfig
 from ..events import ClipMemory
+from ..perception.scene import Scene, SeenObject
 from .clips import CONCEPTS, jpeg
 
 EPISODE_KEYFRAME_SIDE = 160
@@ -45,6 +46,7 @@ class Episode:
     keyframe_jpeg: bytes = field(default=b"", repr=False)
     first_clip: int = 0
     last_clip: int = 0
+    scene: Scene | None = None  # the detected objects of its clips (merge_scenes)
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
@@ -128,9 +130,27 @@ class Consolidator:
             vectors=np.stack([_unit(r) for r in ep.reps]).astype(np.float16),
             tokens=(ep.token_sum / max(n_frames, 1)).astype(np.float16),
             keyframe_jpeg=_thumb(key.keyframe_jpeg), first_clip=clips[0].clip_id, last_clip=clips[-1].clip_id,
+            scene=merge_scenes([c.scene for c in clips if c.scene is not None], key.scene),
         )
         self._next_id += 1
         return episode
+
+
+def merge_scenes(scenes: list[Scene], key: Scene | None) -> Scene | None:
+    """One scene for an episode: every label its clips detected, each as often as the clip that
+    saw the most of it (three people in one clip and one in the next: three), the more confident
+    instances first; the colours of its key clip."""
+    if not scenes:
+        return None
+    best: dict[str, tuple[SeenObject, ...]] = {}
+    for s in scenes:
+        for label in {o.label for o in s.objects}:
+            mine = tuple(sorted((o for o in s.objects if o.label == label), key=lambda o: -o.score))
+            if len(mine) > len(best.get(label, ())) or (len(mine) == len(best.get(label, ())) and mine[0].score > best[label][0].score):
+                best[label] = mine
+    objects = tuple(sorted((o for group in best.values() for o in group), key=lambda o: -o.score))
+    ref = key or scenes[0]
+    return Scene(objects, ref.colours, all(s.grayscale for s in scenes))
 
 
 def _thumb(jpeg_bytes: bytes) -> bytes:

@@ -12,6 +12,7 @@ import numpy as np
 from ..events import ClipMemory, GroundedClip, HeardItem
 from .errors import MemoryMismatch
 from .longterm import Episode
+from ..perception.scene import Scene
 
 SCHEMA_VERSION = 4  # 2: the conversation log (turns); 3: heard memory; 4: watch expiry; older files gain them on open
 
@@ -20,28 +21,46 @@ TURN_COLUMNS = 'start, "end", wall, heard, language, source, for_assistant, answ
 _TURN_KEYS = ("id", "start", "end", "wall", "heard", "language", "source", "for_assistant", "answer", "state")
 
 
+def sight_json(concepts: tuple[tuple[str, float], ...], scene: Scene | None) -> str:
+    """The ``concepts`` column: what the frames were recognised as. The classifier's concepts as
+    [[name, p], ...]; with a scene from the detector, {"concepts": [...], "scene": {...}} (rows
+    written before the detector existed stay readable, and no migration is needed)."""
+    if scene is None:
+        return json.dumps(concepts)
+    return json.dumps({"concepts": concepts, "scene": scene.to_json()}, separators=(",", ":"))
+
+
+def sight_of(text: str) -> tuple[tuple[tuple[str, float], ...], Scene | None]:
+    data = json.loads(text)
+    if isinstance(data, dict):
+        return tuple((k, p) for k, p in data["concepts"]), Scene.from_json(data["scene"])
+    return tuple((k, p) for k, p in data), None
+
+
 def clip_row(c: ClipMemory) -> tuple:
     return (c.clip_id, c.start, c.end, c.n_frames, json.dumps(c.labels), c.text,
             c.global_vector.astype(np.float32).tobytes(), c.tokens.astype(np.float16).tobytes(),
-            json.dumps(c.tokens.shape), c.keyframe_jpeg, json.dumps(c.concepts))
+            json.dumps(c.tokens.shape), c.keyframe_jpeg, sight_json(c.concepts, c.scene))
 
 
 def clip_of(r) -> ClipMemory:
+    concepts, scene = sight_of(r[10])
     return ClipMemory(clip_id=r[0], start=r[1], end=r[2], n_frames=r[3], labels=tuple(json.loads(r[4])),
                       text=r[5], global_vector=np.frombuffer(r[6], np.float32).copy(),
                       tokens=np.frombuffer(r[7], np.float16).reshape(json.loads(r[8])).copy(),
-                      keyframe_jpeg=bytes(r[9]), concepts=tuple((k, p) for k, p in json.loads(r[10])))
+                      keyframe_jpeg=bytes(r[9]), concepts=concepts, scene=scene)
 
 
 def episode_row(e: Episode) -> tuple:
-    return (e.episode_id, e.start, e.end, e.n_clips, e.n_frames, json.dumps(e.labels), json.dumps(e.concepts),
+    return (e.episode_id, e.start, e.end, e.n_clips, e.n_frames, json.dumps(e.labels), sight_json(e.concepts, e.scene),
             e.text, e.vectors.astype(np.float16).tobytes(), len(e.vectors), e.tokens.astype(np.float16).tobytes(),
             json.dumps(e.tokens.shape), e.keyframe_jpeg, e.first_clip, e.last_clip)
 
 
 def episode_of(r, dim: int) -> Episode:
+    concepts, scene = sight_of(r[6])
     return Episode(episode_id=r[0], start=r[1], end=r[2], n_clips=r[3], n_frames=r[4],
-                   labels=tuple(json.loads(r[5])), concepts=tuple((k, p) for k, p in json.loads(r[6])), text=r[7],
+                   labels=tuple(json.loads(r[5])), concepts=concepts, scene=scene, text=r[7],
                    vectors=np.frombuffer(r[8], np.float16).reshape(r[9], dim).copy(),
                    tokens=np.frombuffer(r[10], np.float16).reshape(json.loads(r[11])).copy(),
                    keyframe_jpeg=bytes(r[12]), first_clip=r[13], last_clip=r[14])
@@ -87,9 +106,10 @@ def grounded(item: ClipMemory | Episode, score: float, matched: bool = False) ->
     if isinstance(item, Episode):
         return GroundedClip(clip_id=item.first_clip, start=item.start, end=item.end, score=score,
                             labels=item.labels, text=item.text, keyframe_jpeg=item.keyframe_jpeg,
-                            n_clips=item.n_clips, word_match=matched)
+                            n_clips=item.n_clips, word_match=matched, concepts=item.concepts, scene=item.scene)
     return GroundedClip(clip_id=item.clip_id, start=item.start, end=item.end, score=score, labels=item.labels,
-                        text=item.text, keyframe_jpeg=item.keyframe_jpeg, word_match=matched)
+                        text=item.text, keyframe_jpeg=item.keyframe_jpeg, word_match=matched,
+                        concepts=item.concepts, scene=item.scene)
 
 
 def stats_of(row, size_bytes: int) -> dict[str, float]:

@@ -116,9 +116,13 @@ class MemoryStore:
         return cls(encoder.dim, cfg, open_db(where, encoder.name, encoder.dim, cfg.url), encoder, text)
 
     def _keys(self, item: ClipMemory | Episode) -> "_Keys":
+        """Label words: the classifier's labels and what they are kinds of, and the detected
+        objects with their colours ("silver car": "the red car" finds it by its words)."""
         idx, prior = self._vocab.encode(item.concepts, CONCEPTS) if self._vocab else (None, None)
-        return _Keys(frozenset(content_words(" ".join(self._label_text(x) for x in item.labels))),
-                     frozenset(content_words(item.text)), idx, prior)
+        seen = [self._label_text(x) for x in item.labels]
+        if item.scene is not None:
+            seen += [f"{o.colour} {o.label}" for o in item.scene.objects]
+        return _Keys(frozenset(content_words(" ".join(seen))), frozenset(content_words(item.text)), idx, prior)
 
     def __len__(self) -> int:
         """Clips sealed so far (short-term plus those consolidated into episodes)."""

@@ -11,17 +11,25 @@ evidence the assistant says it has not seen the thing. Questions are parsed in r
 
 from __future__ import annotations
 
+import re
+
 from collections.abc import Sequence
 from datetime import datetime
 
 from ..backends.base import ChatMessage
 from ..events import GroundedClip
 from ..memory.ranking import content_words, query_text
-from .words import hypernyms, name_of, with_article
 from .question import Question
+from .sight import (
+    coco_said, matching, number, plural, recognisable, says, things_in,
+)
+from .words import with_article
 
 MIN_SCORE = 0.6  # a clip this close to the question counts as a sighting (bench: seen 0.7-0.86, unseen 0.31-0.56)
 SUMMARY_MOMENTS = 6  # distinct moments said in a summary
+_PEOPLE_DOING = re.compile(r"\bhow many \w+\s+(?:(?:were|was|are|is|did you see|have you seen|did you notice|"
+                           r"there|here|in total|at once|altogether)\b\s*)*(\w.*?)?\W*$", re.I)
+COUNT_MOMENTS = 3  # "how many people?": the most people in one of the latest moments with people
 
 SYSTEM = (
     "You are omnilive, a helpful voice assistant that watches a camera and listens. Answer in one or "
@@ -49,61 +57,48 @@ def ago(seconds: float, wall: float | None = None) -> str:
 
 def evidence(clips: Sequence[GroundedClip]) -> list[GroundedClip]:
     """Clips that count as having seen what was asked: close enough, or named by a question word."""
-    return [c for c in clips if (c.score >= MIN_SCORE or c.word_match) and (c.labels or c.text)]
+    return [c for c in clips if (c.score >= MIN_SCORE or c.word_match) and (c.labels or c.text or c.scene)]
 
 
-def _label_words(label: str) -> set[str]:
-    return content_words(" ".join([label, *hypernyms(label)]))
+def _match(c: GroundedClip, thing: str):
+    """The thing of ``c`` that the question names, if any (sure ones first)."""
+    found = matching(c, thing)
+    return found[0] if found else None
 
 
-def _main_label(c: GroundedClip, thing: str) -> str | None:
-    """The label of ``c`` that the asked thing names (by itself or by its kind), else its first."""
-    labels = [x for x in c.labels if x != "text"]
-    asked = content_words(thing)
-    if asked:
-        for label in labels:
-            if asked & _label_words(label):
-                return label
-    return labels[0] if labels else None
-
-
-def _named(c: GroundedClip, thing: str = "") -> tuple[str, str | None]:
-    """How to say the object of ``c``: the user's word when a label is (a kind of) it, else the
-    plain name; plus the specific label when worth adding ("a monarch, I think")."""
-    label = _main_label(c, thing)
-    if label is None:
-        return ("some text" if c.text else "something"), None
-    name = name_of(label)
-    if thing and content_words(thing) & _label_words(label):
-        detail = name.said if name.said.lower() not in thing.lower() and content_words(name.said) - content_words(thing) else None
-        return with_article(thing, asked=True), (with_article(detail) if detail else None)
-    return with_article(name.said), None
-
-
-def _around(c: GroundedClip, main: str | None) -> str:
-    """Where, from what the clip shows besides the object: other things in view and text."""
-    others = []
-    for label in c.labels:
-        if label in ("text", main):
-            continue
-        name = name_of(label)
-        if name.said not in others and (main is None or name.kind != name_of(main).kind):
-            others.append(name.said)  # not "the cat, next to a tiger cat"
+def _where(c: GroundedClip, m) -> str:
+    """Where, from what the clip shows besides the object: what it stood on or next to (the
+    detector's boxes), else what else was in view, and text."""
     parts = []
-    if others:
-        parts.append("next to " + " and ".join(with_article(o) for o in others[:2]))
+    if m is not None and m.source == "detector" and c.scene is not None:
+        lead = f"the {m.label} is "
+        for r in c.scene.relations():
+            if r.startswith(lead):
+                rel, _, other = r[len(lead):].rpartition(" the ")
+                parts.append(f"{rel} the {coco_said(other)}")
+                break
+    others = [t for t in things_in(c) if m is None or t.kind != m.kind]
+    if others and not parts:
+        parts.append("next to " + says(others, 2))
     if c.text:
         parts.append(f"near some text that says '{c.text[:60]}'")
     return ", ".join(parts)
 
 
 def _sighting(c: GroundedClip, thing: str, when, context: bool, asked_where: bool = False) -> str:
-    """"a bird, a parrot I think, about 2 minutes ago, next to a cup"; ``context``: say what else
-    was in view; ``asked_where``: and say so when nothing was."""
-    what, detail = _named(c, thing)
-    out = what + (f", {detail} I think," if detail else "") + " " + when(c.end)
+    """"a red motorcycle about 2 minutes ago, next to ..."; a guess is said as one ("something
+    like a bird"), and the specific kind as a detail ("a cat, an Egyptian cat I think,")."""
+    m = _match(c, thing) if thing else None
+    if m is None:
+        out = _things(c)
+    else:
+        base = f"{m.colour} {thing}" if m.colour and m.colour not in thing else thing
+        what = with_article(base, asked=True)
+        detail = m.name if content_words(m.name) - content_words(thing) and m.source == "classifier" else ""
+        out = (what if m.sure else f"something like {what}") + (f", {with_article(detail)} I think," if detail else "")
+    out += " " + when(c.end)
     if context:
-        around = _around(c, _main_label(c, thing))
+        around = _where(c, m)
         if around:
             out += f", {around}"
         elif asked_where:
@@ -112,17 +107,16 @@ def _sighting(c: GroundedClip, thing: str, when, context: bool, asked_where: boo
 
 
 def _things(c: GroundedClip) -> str:
-    names = []
-    for label in c.labels[:3]:
-        if label != "text" and (s := name_of(label).said) not in names:
-            names.append(s)
-    what = " and ".join(with_article(n) for n in names[:2]) if names else ("some text" if c.text else "something")
+    what = says(things_in(c), 2) or ("some text" if c.text else "something I can't name")
     return what + (f", with the text '{c.text[:80]}'" if c.text else "")
 
 
 def _same_thing(a: GroundedClip, b: GroundedClip, thing: str) -> bool:
-    la, lb = _main_label(a, thing), _main_label(b, thing)
-    return la is not None and lb is not None and name_of(la).kind == name_of(lb).kind
+    ma, mb = _match(a, thing or "x"), _match(b, thing or "x")
+    if ma is None or mb is None:
+        ta, tb = things_in(a), things_in(b)
+        return bool(ta) and bool(tb) and ta[0].kind == tb[0].kind
+    return ma.kind == mb.kind
 
 
 def sightings(clips: Sequence[GroundedClip], thing: str) -> list[GroundedClip]:
@@ -136,10 +130,23 @@ def sightings(clips: Sequence[GroundedClip], thing: str) -> list[GroundedClip]:
     return sorted(same, key=lambda c: -c.end)
 
 
+def _cannot(thing: str, visual) -> bool:
+    return bool(thing) and visual is not None and not recognisable(thing, visual)
+
+
+def _cannot_said(thing: str, closest: GroundedClip | None, when) -> str:
+    """"I can't recognise paintings, so I can't tell whether I saw one; around ... I saw ..."."""
+    line = f"I can't recognise {plural(thing) if not thing.endswith('s') else thing}, so I can't tell whether I saw {'one' if not thing.endswith('s') else 'any'}"
+    if closest is not None:
+        line += f"; {when(closest.end)} I saw {_things(closest)}"
+    return line + "."
+
+
 def facts(q: Question | str, question: str, clips: Sequence[GroundedClip], now: float,
-          follow: str | None = None, wall: float | None = None) -> str:
+          follow: str | None = None, wall: float | None = None, visual=None) -> str:
     """The grounded answer as plain sentences (what, when, where). ``now``: stream time of the
-    question; ``wall``: its clock time, when known (a live session), for times past an hour."""
+    question; ``wall``: its clock time, when known (a live session), for times past an hour;
+    ``visual``: the encoder, whose vocabulary says what could have been seen at all."""
 
     def when(t: float) -> str:
         return ago(now - t, None if wall is None else wall - (now - t))
@@ -152,30 +159,95 @@ def facts(q: Question | str, question: str, clips: Sequence[GroundedClip], now: 
         return f"Right now I see {_things(clips[-1])}."
     if q.kind == "summary":
         return _summary(clips, when, span_of(q))
+    if q.attribute:
+        return attribute_facts(q, question, clips, when, visual)
     thing = q.thing if follow is None else "it"
     seen = sightings(clips, q.thing)
+    matched = [c for c in seen if _match(c, q.thing) is not None] if q.thing else seen
+    no = "No, " if q.yesno else ""
     if q.kind == "count":
-        if not seen:
+        if not matched:
+            if _cannot(q.thing, visual):
+                return _cannot_said(q.thing, None, when)
             return f"I haven't seen {with_article(thing, asked=True)}." if thing else "I haven't seen that."
-        n = len(seen)
+        n = len(matched)
         times = "once" if n == 1 else "twice" if n == 2 else f"{n} times"
-        return f"I saw {with_article(thing, asked=True) if thing else 'it'} {times}, most recently {when(seen[0].end)}."
+        return f"I saw {with_article(thing, asked=True) if thing else 'it'} {times}, most recently {when(matched[0].end)}."
     if not seen:
         if follow == "before":
             return "I haven't seen it before that."
         if follow == "after":
             return "I haven't seen it after that."
-        no = "No, " if q.yesno else ""
+        if _cannot(q.thing, visual):
+            return _cannot_said(q.thing, None, when)
         return f"{no}I haven't seen {with_article(thing, asked=True)}." if thing else f"{no}I haven't seen anything like that."
-    lead = {"before": "Before that, I saw", "after": "After that, I saw"}.get(follow or "", "Yes, I saw" if q.yesno else "I saw")
-    if thing and follow is None and not any(c.word_match for c in seen):
-        # only a look-alike: deny in the user's words, then offer the closest thing seen
-        no = "No, " if q.yesno else ""
+    if thing and follow is None and not matched:
+        # only a look-alike: for something the perception could name, a denial in the user's words
+        # and the closest thing seen; for something it has no word for, that it cannot tell
+        if _cannot(q.thing, visual):
+            return _cannot_said(q.thing, seen[0], when)
         return f"{no}I haven't seen {with_article(thing, asked=True)} itself; the closest was {_sighting(seen[0], '', when, True)}."
+    if matched:  # a sure sighting before a guess, then the newest first
+        seen = sorted(matched, key=lambda c: (not _match(c, q.thing).sure, -c.end))
+    lead = {"before": "Before that, I saw", "after": "After that, I saw"}.get(follow or "", "Yes, I saw" if q.yesno else "I saw")
+    m = _match(seen[0], q.thing) if q.thing else None
+    if m is not None and not m.sure and q.yesno and follow is None:
+        lead = "Maybe: I saw"
     line = f"{lead} {_sighting(seen[0], q.thing, when, q.where or not q.yesno, q.where)}."
     if len(seen) > 1:
         line += f" I also saw it {'once' if len(seen) == 2 else f'{len(seen) - 1} times'} before that."
     return line
+
+
+def attribute_facts(q: Question, question: str, clips: Sequence[GroundedClip], when, visual=None) -> str:
+    """Colours, people counted, what was held or on something: from the detector's boxes and the
+    colours measured in them, or said to be unknown, never guessed."""
+    thing = q.thing
+    if q.attribute == "people":
+        crowd = sorted((c for c in clips if c.scene is not None and c.scene.people), key=lambda c: -c.end)
+        if not crowd:
+            return "I haven't seen any people."
+        doing = _PEOPLE_DOING.search(question)
+        phrase = (doing.group(1) or "") if doing else ""
+        there = [c for c in crowd if phrase and any(t.label != "person" for t in matching(c, phrase))]
+        c = max((there or crowd)[:COUNT_MOMENTS], key=lambda c: c.scene.people)
+        n = c.scene.people
+        line = f"I saw {'one person' if n == 1 else f'{number(n)} people'} {when(c.end)}"
+        if phrase and not there:
+            line += f", but I can't tell whether {'they were' if n > 1 else 'anyone was'} {phrase}"
+        elif phrase:
+            line += f", with {says([t for t in things_in(c) if t.label != 'person'], 2)}"
+        return line + "."
+    hits = [(c, m) for c in sorted(clips, key=lambda c: -c.end) for m in matching(c, thing)]
+    if q.attribute == "colour":
+        coloured = [(c, m) for c, m in hits if m.colour]
+        if coloured:
+            c, m = coloured[0]
+            return f"The {thing} was {m.colour}, {when(c.end)}." if m.sure else \
+                f"I think I saw a {m.colour} {thing} {when(c.end)}, but I'm not sure it was one."
+        if hits:
+            c, m = hits[0]
+            why = "the picture had no colour" if c.scene is not None and c.scene.grayscale else "I couldn't measure its colour"
+            return f"I saw {'' if m.sure else 'something like '}{with_article(thing, asked=True)} {when(c.end)}, but {why}, so I can't tell its colour."
+    elif q.attribute == "held":
+        people = [c for c in clips if c.scene is not None and c.scene.people]
+        if hits or people:
+            c = (hits[0][0] if hits else people[0])
+            return f"I can't tell what was being held: I can't see hands. {when(c.end)[0].upper()}{when(c.end)[1:]} I saw {_things(c)}."
+    elif q.attribute == "on":
+        for c, m in hits:
+            if m.source != "detector" or c.scene is None:
+                continue
+            on = [r.split(" is on the ")[0].removeprefix("the ") for r in c.scene.relations()
+                  if r.endswith(f" is on the {m.label}")]
+            if on:
+                return f"On the {thing} I saw {says([t for t in things_in(c) if t.label in on], 3)}, {when(c.end)}."
+        if hits:
+            c, m = hits[0]
+            return f"I saw {with_article(thing, asked=True)} {when(c.end)}, but I can't tell what was on it."
+    if _cannot(thing, visual):
+        return _cannot_said(thing, None, when)
+    return f"I haven't seen {with_article(thing, asked=True)}."
 
 
 def span_of(q: Question) -> str:
@@ -231,8 +303,9 @@ def build_messages(question: str, tags: Sequence[str], fact_text: str, clips: Se
     prefix = "".join(f"[{t}] " for t in tags)
     jpegs = tuple(c.keyframe_jpeg for c in evidence(clips)[:2] if c.keyframe_jpeg) if images else ()
     if language == "zh" and fact_text:  # the facts are English: say which is which, and what to write
-        user = (f"Question (in Chinese): {prefix}{question}\nWhat you know (in English): {fact_text}\n"
-                "Answer the question in Chinese (简体中文), in one sentence, using only what you know.")
+        user = (f"Question (in Chinese): {prefix}{question}\nWhat you know, in English, in your own voice "
+                f"(\"I\" is you, the assistant): {fact_text}\nAnswer in Chinese (简体中文) as yourself (我), using only "
+                "what you know: say it faithfully, keep every thing and time it names, add nothing.")
     elif fact_text:
         user = f"Facts: {fact_text}\nQuestion: {prefix}{question}\nAnswer using the facts."
     else:
@@ -249,12 +322,19 @@ def summary_messages(question: str, transcript: str, language: str = "en") -> li
     return [ChatMessage("system", SYSTEM), ChatMessage("user", user)]
 
 
-def keeps_facts(answer: str, clips: Sequence[GroundedClip]) -> bool:
-    """Did the phrased answer keep the grounded object? (If not, speak the facts instead.)"""
+_NEGATIONS = ("haven't", "have not", "didn't", "did not", "not seen", "no ", "没")
+_UNSURE = ("can't", "cannot", "can not", "not sure", "i think", "unable", "don't know", "something like")
+
+
+def keeps_facts(answer: str, clips: Sequence[GroundedClip], fact_text: str = "") -> bool:
+    """Did the phrased answer keep the grounded object, and the facts' doubt ("I can't tell", "I
+    think")? (If not, the facts are said instead.)"""
+    low = answer.lower().replace("’", "'")
+    if any(u in fact_text.lower() for u in _UNSURE) and not any(u in low for u in _UNSURE + _NEGATIONS):
+        return False
     ev = evidence(clips)
-    low = answer.lower()
     if not ev:
-        return any(w in low for w in ("haven't", "have not", "didn't", "did not", "not seen", "no ", "没"))
-    words = {w for label in ev[0].labels for w in (label + " " + name_of(label).said).lower().replace("-", " ").split()
-             if len(w) > 2}
+        return any(w in low for w in _NEGATIONS)
+    names = " ".join([*ev[0].labels, *(f"{t.name} {t.label}" for t in things_in(ev[0]))])
+    words = {w for w in names.lower().replace("-", " ").split() if len(w) > 2}
     return any(w in low for w in words)

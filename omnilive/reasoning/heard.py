@@ -11,16 +11,20 @@ model, they are said as they are), and summarises talk.
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..events import HeardItem
+from ..text import has_cjk
 from ..memory.heard import kinds_asked, sound_said
 from ..memory.store import MemoryStore
 from .question import Question
 from .facts import ago, sightings, span_of
+
+log = logging.getLogger(__name__)
 
 NOTE_MIN = 0.75  # a note this close to a question answers it (words + meaning, see HeardMemory.search)
 SPEECH_MIN = 0.35
@@ -39,6 +43,10 @@ _SOUND = re.compile(r"\b(hear|heard|ring|rang|rung|bark(ed)?|go off|went off|bee
                     r"听到|响|叫|声", re.I)
 _HEARD_ANY = re.compile(r"\bwhat (did|have|do) you (just )?(hear|heard)\b|\bwhat (sounds?|noises?)\b|"
                         r"\b(did|have) you heard? anything\b|听到了?什么|有什么声音", re.I)
+_SEEN = re.compile(r"\b(see|saw|seen|look(ed)?|notice(d)?|spot(ted)?|camera|in view|on screen|how many people)\b|看到|看见", re.I)
+_NOTES_Q = re.compile(r"\bwhat (?:did|have) i (?:ask(?:ed)?|tell|told) you to (?:remember|note|keep in mind)\b|"
+                      r"\bwhat (?:notes|reminders) (?:do|did|have) you\b|\bwhat (?:do|did) you remember (?:for|about) me\b|"
+                      r"我(?:让|叫)你记住?了?什么|你(?:帮我)?记了什么", re.I)
 _WHEN_SEEN = re.compile(r"\b(?:say|said|talk\w*|mention\w*)\b.*\bwhen\s+(?:the\s+|a\s+|an\s+)?(\w+(?:\s\w+)?)\s+"
                         r"(?:came|come|walked|appeared|showed|was)\b", re.I)
 _NOTE = re.compile(r"^\W*(?:(?:ok|okay|hey|please|omnilive)\W+)*(?:please\s+)?(?:remember|note|make a note|"
@@ -69,22 +77,73 @@ def to_you(text: str) -> str:
     return text
 
 
-def confirm_note(note: str, language: str) -> str:
+_CLEAN_SCHEMA = {"type": "object", "properties": {"note": {"type": "string", "maxLength": 200}}, "required": ["note"]}
+_CLEAN_PROMPT = ("The user asked you to remember a note. Speech recognition may have misheard some small words. "
+                 "Rewrite it as one short, correct sentence addressed to the user, in the second person (\"your ...\", "
+                 "\"you ...\"), in the same tense, keeping every fact (what, who, when, where, numbers) and adding nothing. "
+                 "Reply as JSON.\nExample: \"at my keys is in the kitchen drawer\" -> {\"note\": \"Your keys are in the "
+                 "kitchen drawer.\"}\nExample: \"I parked the car on level for\" -> {\"note\": \"You parked the car on "
+                 "level four.\"}\nExample: \"at my haircut in on Monday at 5\" -> {\"note\": \"Your haircut is on Monday "
+                 "at 5.\"}\nNote: ")
+_CLEAN_PROMPT_ZH = "用户让你记住一件事（语音识别可能听错了个别字）。请把它改写成一句通顺、对用户说的话（用“你”），保留所有事实，不添加任何内容。用 JSON 回答。\n内容："
+
+
+def clean_note(note: str, llm, language: str = "en") -> str | None:
+    """The note as a clean fact in the second person ("Remember at my dentist appointment in on
+    Tuesday at 3" -> "Your dentist appointment is on Tuesday at 3."), written by the LLM under a
+    JSON schema; None when there is no LLM, it fails, or it drops the note's words (then the
+    words as heard stand)."""
+    if llm is None or not getattr(llm, "supports_json", False):
+        return None
+    from lemminflect import getAllLemmas
+
+    from ..backends.base import ChatMessage
+    from ..memory.ranking import content_words
+    from .facts import SYSTEM
+
+    prompt = (_CLEAN_PROMPT_ZH if language == "zh" else _CLEAN_PROMPT) + note
+    try:
+        clean = str(llm.json([ChatMessage("system", SYSTEM), ChatMessage("user", prompt)], _CLEAN_SCHEMA,
+                             max_tokens=80).get("note") or "").strip()
+    except Exception as exc:
+        log.warning("note not cleaned (%s); keeping it as heard", exc)
+        return None
+    said = {w for w in content_words(note) if len(w) > 2}
+    kept = said & content_words(clean)
+    things = {w for w in said if "NOUN" in getAllLemmas(w) or "PROPN" in getAllLemmas(w)}
+    first_person = re.search(r"\b(I|my|me|mine)\b", clean) if language != "zh" else "我" in clean
+    if not clean or first_person or not things <= kept or (said and len(kept) < 0.6 * len(said)):
+        return None  # not the note any more, or not said to "you": the words as heard stand
+    return clean if clean[-1:] in ".!?。！？" else clean + ("。" if language == "zh" else ".")
+
+
+def note_item(note: str, clean: str | None, t: float, language: str) -> HeardItem:
+    """A note as heard memory keeps it: the clean fact as its text (what questions find and
+    answers say), the words as heard as its label."""
+    return HeardItem(item_id=0, start=t, end=t, kind="note", text=clean or note, labels=(note,) if clean else (),
+                     speaker="user", language=language)
+
+
+def confirm_note(note: str, language: str, clean: str | None = None) -> str:
     if language == "zh":
-        return f"好的，我记住了：{note}。"
+        return f"好的，我记住了：{clean or note}"if (clean or note)[-1:] in "。！？" else f"好的，我记住了：{clean or note}。"
+    if clean:
+        return f"OK, I'll remember: {clean}"
     return f"OK, I'll remember that {to_you(note)}."
 
 
 def route(question: str) -> str | None:
-    """"talk_summary", "heard_any", "speech", "sound", or None (a question about what was seen)."""
+    """"notes", "talk_summary", "heard_any", "speech", "sound", or None (a question about what was seen)."""
+    if _NOTES_Q.search(question):
+        return "notes"
     if _TALK_SUMMARY.search(question):
         return "talk_summary"
     if _HEARD_ANY.search(question):
         return "heard_any"
     if _TALK.search(question):
         return "speech"
-    if kinds_asked(question) and _SOUND.search(question):
-        return "sound"
+    if kinds_asked(question) and _SOUND.search(question) and not _SEEN.search(question):
+        return "sound"  # ("did you see people playing basketball?" asks what was seen)
     return None
 
 
@@ -98,6 +157,10 @@ def _when(item: HeardItem, now: float, wall: float | None) -> str:
 
 def quote(item: HeardItem, now: float, wall: float | None) -> str:
     when = _when(item, now, wall)
+    if item.kind == "note" and item.labels:  # a clean fact, already said to "you"
+        return f"{item.text} (you told me {when})"
+    if item.kind == "note" and item.language == "zh":
+        return f"你让我记住：{item.text}（{when}）"
     if item.kind == "note":
         return f"You asked me to remember that {to_you(item.text)} ({when})."
     if item.kind == "sound":
@@ -141,9 +204,22 @@ def sound_facts(store: MemoryStore, question: str, now: float, wall: float | Non
 def note_facts(store: MemoryStore, question: str, now: float, wall: float | None) -> HeardFacts | None:
     """A note that answers the question well, if one does."""
     found = [(i, s) for i, s in store.heard.search(question, k=1, kinds=("note",)) if s >= NOTE_MIN]
+    if not found and has_cjk(question):  # the text embedder is English-only: Chinese by shared words
+        asked = _bigrams(question)
+        scored = [(len(asked & _bigrams(i.text)), i) for i in store.heard.between(kinds=("note",))]
+        found = [(i, 1.0) for n, i in sorted(scored, key=lambda x: -x[0])[:1] if n]
     if not found:
         return None
     return HeardFacts("heard", quote(found[0][0], now, wall), (found[0][0],))
+
+
+_ZH_FUNCTION = set("我你他她它的了吗呢在是有哪里什么怎么吧啊呀")
+
+
+def _bigrams(text: str) -> set[str]:
+    """Chinese character pairs that carry content (not "我的", "在哪")."""
+    chars = [c for c in text if "\u4e00" <= c <= "\u9fff"]
+    return {a + b for a, b in zip(chars, chars[1:]) if not (a in _ZH_FUNCTION or b in _ZH_FUNCTION)}
 
 
 def around_sighting(store: MemoryStore, visual, question: str, snapshot, now: float,
@@ -213,6 +289,11 @@ def facts_for(store: MemoryStore, visual, question: str, parsed: Question, snaps
         return sound_facts(store, question, now, wall, since, until)
     if kind == "heard_any":
         return recent_facts(store, now, wall, since, until)
+    if kind == "notes":
+        notes = store.heard.between(since, until, ("note",))[-3:]
+        if not notes:
+            return HeardFacts("heard", "You haven't asked me to remember anything.", ())
+        return HeardFacts("heard", " ".join(quote(i, now, wall) for i in notes), tuple(notes))
     return note_facts(store, question, now, wall)
 
 

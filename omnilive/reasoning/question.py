@@ -46,6 +46,15 @@ _PARTS = {"morning": (5, 12), "afternoon": (12, 18), "evening": (18, 24), "tonig
           "下午": (12, 18), "晚上": (18, 24)}
 _ANCHOR = re.compile(r"\b(before|after|since)\s+(?:you\s+(?:saw|noticed|spotted)|seeing|i\s+showed\s+you)\s+"
                      r"(?:a|an|the|my|some)?\s*([a-z][a-z '-]*?)\W*$", re.I)
+# attributes of what was seen: answered from the detector's boxes and colours (reasoning/sight.py)
+_COLOUR_Q = re.compile(r"\b(?:what|which) colou?rs?\b|\bcolou?r (?:of|was|is)\b|什么颜色|哪种颜色|颜色", re.I)
+_PEOPLE_Q = re.compile(r"\bhow many (?:people|persons|men|women|kids|children|boys|girls|players|pedestrians|guys)\b|"
+                       r"(?:几|多少)(?:个)?(?:人|男人|女人|孩子)", re.I)
+_HELD_Q = re.compile(r"\b(?:holding|held|carrying|carried|in (?:his|her|their|the person's) hands?)\b|拿着|手里", re.I)
+_ON_Q = re.compile(r"\bwhat(?:'s| is| was| were| are)?\s+(?:lying |sitting |standing |there |left )?on (?:the|a|my|that|this|top of the) "
+                   r"([a-z][a-z ]*?)\W*$", re.I)
+_ASKED = re.compile(r"^\W*(?:what|which)\s+colou?rs?\s+(?:was|were|is|are|did)?\s*|^\W*(?:what|who)\s+(?:was|were|is|are)\s+",
+                    re.I)
 _COUNT_WORDS = re.compile(r"\bhow (many times|often|many)\b|\btimes\b", re.I)
 
 
@@ -61,6 +70,7 @@ class Question:
     until_s: float = 0.0  # ... to this many seconds before now ("this morning", asked at 3 pm: 3 h)
     anchor: tuple[str, str] | None = None  # "before you saw the dog": ("before", "dog")
     period: str = ""  # how the range was named ("this morning"), to say it back
+    attribute: str = ""  # "colour" | "people" | "held" | "on": asked about what the detector measured
     parsed_by: str = "rules"  # "rules" | "llm" (counted by the reasoning bench)
 
 
@@ -113,6 +123,10 @@ _ANYTHING = re.compile(r"^(different |distinct )?(?:things?|objects?|items?|stuf
 def parse(text: str, wall: float | None = None) -> Question:
     """Understand a question by rules (English; Chinese kinds by cue words). ``wall``: the clock
     time of "now", for "this morning" and "today"."""
+    attribute = attribute_of(text)
+    if attribute is not None:
+        return Question(kind="search", thing=attribute[1], yesno=bool(_YESNO.match(text)), window_s=window_of(text),
+                        attribute=attribute[0])
     window, until, period = window_of(text), 0.0, ""
     if window is None and (part := daypart_of(text, wall)) is not None:
         window, until, period = part
@@ -135,6 +149,23 @@ def parse(text: str, wall: float | None = None) -> Question:
     return Question(kind=kind, thing=thing if thing != text else "", yesno=bool(_YESNO.match(text)),
                     where=bool(_WHERE.search(text)), window_s=window, until_s=until, period=period,
                     anchor=anchor if kind == "summary" else None)
+
+
+def attribute_of(text: str) -> tuple[str, str] | None:
+    """(attribute, thing) for "what colour was the car?" ("colour", "car"), "how many people were
+    there?" ("people", "people ..."), "what was the man holding?" ("held", "man"), "what was on the
+    table?" ("on", "table"); None for other questions."""
+    if _PEOPLE_Q.search(text):
+        return "people", query_text(text) if re.search(r"[a-z]", text, re.I) else "people"
+    if _COLOUR_Q.search(text):
+        rest = re.sub(r"\bcolou?rs?\b", " ", _ASKED.sub(" ", text), flags=re.I)
+        return "colour", query_text(rest)
+    if _HELD_Q.search(text) and not _NOW.search(text):
+        holder = re.sub(r"\b(?:holding|held|carrying|carried|hands?|in)\b", " ", _ASKED.sub(" ", text), flags=re.I)
+        return "held", query_text(holder)
+    if m := _ON_Q.search(text):
+        return "on", m.group(1).strip()
+    return None
 
 
 def follow_up(text: str) -> str | None:

@@ -16,11 +16,23 @@ from ..backends.base import LLM, ChatMessage
 from ..config import Settings
 from ..events import Query
 from ..text import has_cjk
-from .facts import build_messages, keeps_facts, summary_messages
+from .facts import SYSTEM, build_messages, keeps_facts, summary_messages
 from .sentences import SentenceSplitter
 
 def _plain(text: str) -> str:
     return re.sub(r"[\W_]+", "", text).lower()
+
+
+def _words(text: str) -> set[str]:
+    return set(re.findall(r"\w{4,}", text.lower()))
+
+
+RETOLD = 0.7  # a continuation's sentence whose words are mostly in the last answer already retells it
+
+
+def _retold(sentence: str, told: set[str]) -> bool:
+    words = _words(sentence)
+    return len(words) >= 4 and len(words & told) >= RETOLD * len(words)
 
 
 def facts_first(settings: Settings) -> bool:
@@ -37,6 +49,7 @@ class RepeatGuard:
 
     def __init__(self) -> None:
         self._said: set[str] = set()
+        self._words: list[set[str]] = []
 
     def ok(self, sentence: str) -> bool:
         key = " ".join(re.findall(r"\w+", sentence.lower()))
@@ -45,9 +58,11 @@ class RepeatGuard:
         tokens = key.split() if " " in key else list(key)
         if len(tokens) >= 6 and len(set(tokens)) <= len(tokens) // 3:
             return False
-        if key in self._said:
-            return False
+        words = set(tokens)
+        if key in self._said or (len(words) >= 4 and any(len(words & w) >= 0.8 * len(words | w) for w in self._words)):
+            return False  # said already, or the same words reordered ("Paris is the capital of France.")
         self._said.add(key)
+        self._words.append(words)
         return True
 
 
@@ -61,22 +76,29 @@ def answer_sentences(llm: LLM, query: Query, history: Sequence[ChatMessage] = ()
     fact_text = query.facts
     zh = query.language == "zh"
     summarise = query.kind == "talk_summary" and bool(query.heard)
-    if query.kind in ("note", "privacy", "alert") or (query.kind == "talk_summary" and not query.heard):
+    if query.kind in ("note", "privacy", "alert", "repeat") or (query.kind == "talk_summary" and not query.heard):
         yield fact_text, time.perf_counter()  # a note confirmed, or nothing heard to summarise
         return
-    if query.kind != "chat" and facts_first and not zh and not summarise:
+    if query.kind not in ("chat", "continue") and facts_first and not zh and not summarise:
         yield fact_text, time.perf_counter()
         return
-    if summarise:
+    guard = RepeatGuard()
+    if query.kind == "continue":  # "go on": the last answer is in the history; none of it again
+        last = next((m.content for m in reversed(history) if m.role == "assistant"), "")
+        msgs = [ChatMessage("system", SYSTEM), *history, ChatMessage("user", query.text)]
+        seen = SentenceSplitter()
+        for s in seen.push(last.rstrip(" …")) + seen.flush():
+            guard.ok(s)
+        told = _words(last)
+    elif summarise:
         msgs = summary_messages(query.text, fact_text, language=query.language)
     else:
         msgs = build_messages(query.text, query.tags, fact_text, query.clips, history,
                                         images=llm.supports_images, language=query.language)
-    checked = query.kind == "chat" or summarise
+    checked = query.kind in ("chat", "continue") or summarise
     said = False
     first: float | None = None
     splitter = SentenceSplitter()
-    guard = RepeatGuard()
 
     quoted = {w for item in query.heard for w in re.findall(r"\w{4,}", item.text.lower())}
 
@@ -85,7 +107,7 @@ def answer_sentences(llm: LLM, query: Query, history: Sequence[ChatMessage] = ()
             return bool(quoted & set(re.findall(r"\w{4,}", s.lower())))
         if zh:  # Chinese, and not the question said back ("你看到了什么？" -> "你看到了什么？")
             return has_cjk(s) and _plain(s) != _plain(query.text)
-        return keeps_facts(s, query.clips)
+        return keeps_facts(s, query.clips, fact_text)
 
     def sentences() -> Iterator[str]:
         nonlocal first
@@ -101,9 +123,14 @@ def answer_sentences(llm: LLM, query: Query, history: Sequence[ChatMessage] = ()
             if not keeps(s):
                 yield fact_text, first
                 return
-        if not guard.ok(s):
+        new = guard.ok(s)
+        if query.kind == "continue" and (not new or _retold(s, told)):
+            continue  # the last answer again, or retold in other words: only what is new is said
+        if not new:
             break  # leaving the LLM's generator stops it
         said = True
         yield s, first
-    if not said:  # the LLM said nothing at all
+    if not said and query.kind == "continue":  # nothing new to add
+        yield ("我没有更多可说的了。" if zh else "That's all I have to say about it."), time.perf_counter()
+    elif not said:  # the LLM said nothing at all
         yield fact_text or ("抱歉，我没有答案。" if zh else "Sorry, I have no answer to that."), time.perf_counter()

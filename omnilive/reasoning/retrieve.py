@@ -24,13 +24,21 @@ class Conversation:
 
     history: deque[ChatMessage] = field(default_factory=lambda: deque(maxlen=2 * HISTORY_TURNS))
     last_search: tuple[str, float, float] | None = None  # (question, first evidence start, last evidence end)
+    last_answer: tuple[str, float] | None = None  # what the user heard of the last answer, and when (stream time)
 
     def remember(self, question: str, answer: str, kind: str, search_text: str,
-                 clips: tuple[GroundedClip, ...]) -> None:
+                 clips: tuple[GroundedClip, ...], t: float = 0.0) -> None:
         self.history.extend([ChatMessage("user", question), ChatMessage("assistant", answer)])
+        self.last_answer = (answer, t)
         ev = evidence(clips)
         if kind == "search" and ev:
             self.last_search = (search_text, min(c.start for c in ev[:1]), max(c.end for c in ev[:1]))
+
+    def answered(self, t: float, within: float) -> str | None:
+        """The last answer, if it ended at most ``within`` seconds before stream time ``t``."""
+        if self.last_answer is None or t - self.last_answer[1] > within:
+            return None
+        return self.last_answer[0]
 
     def restore(self, turns: list[dict]) -> None:
         """Continue a conversation from the memory's log (runtime/history.py): its last answered turns."""
@@ -47,8 +55,10 @@ class Conversation:
         words = {w for w in content_words(about) if len(w) >= 3}
         if not words:
             self.history.clear()
-            self.last_search = None
+            self.last_search = self.last_answer = None
             return
+        if self.last_answer and any(w in self.last_answer[0].lower() for w in words):
+            self.last_answer = None
         pairs = list(zip(list(self.history)[::2], list(self.history)[1::2]))
         self.history.clear()
         for q, a in pairs:
@@ -114,10 +124,13 @@ def retrieve(store: MemoryStore, visual: VisualEncoder, question: str, snapshot:
             else:
                 until = float("-inf")  # never seen: nothing is before or after it
         clips = store.between(snapshot, since, until)
+    elif q.attribute == "people":  # the latest moments with people in them
+        since = now - q.window_s if q.window_s else float("-inf")
+        clips = [c for c in store.between(snapshot, since, now) if c.scene is not None and c.scene.people][-COUNT_K:]
     elif q.kind in ("search", "count"):
-        clips = recall(store, visual, search_text, COUNT_K if q.kind == "count" else k, snapshot,
+        clips = recall(store, visual, search_text, COUNT_K if q.kind == "count" or q.attribute else k, snapshot,
                        before=before, after=after)
     else:
         clips = []
-    facts = grounded_facts(q, search_text, clips, now, follow, wall) if q.kind != "chat" else ""
+    facts = grounded_facts(q, question, clips, now, follow, wall, visual) if q.kind != "chat" else ""
     return Retrieved(q, search_text, tuple(clips), facts)

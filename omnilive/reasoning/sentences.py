@@ -7,7 +7,9 @@ import re
 
 # End of sentence: . ! ? (and CJK 。！？) followed by space/end, not inside "e.g." style numbers.
 _END = re.compile(r"(?<=[^\d\s][.!?])\s+|(?<=[。！？；])")
+_CLAUSE = re.compile(r"(?<=[，、：])")  # Chinese runs on with commas: a long clause is sent on its own
 MIN_CHARS = 12  # very short fragments ("Yes.") are merged into the next sentence
+CLAUSE_CHARS = 10  # a Chinese clause this long is cut at its comma (first text and speech sooner)
 
 
 class SentenceSplitter:
@@ -18,11 +20,13 @@ class SentenceSplitter:
         self._buf += delta
         out = []
         start = 0
-        for m in _END.finditer(self._buf):
-            piece = self._buf[start : m.end()].strip()
-            if len(piece) >= MIN_CHARS:
+        ends = sorted({m.end() for m in _END.finditer(self._buf)} | {m.end() for m in _CLAUSE.finditer(self._buf)})
+        for end in ends:
+            piece = self._buf[start:end].strip()
+            clause = piece[-1:] in "，、："
+            if len(piece) >= (CLAUSE_CHARS if clause else MIN_CHARS):
                 out.append(piece)
-                start = m.end()
+                start = end
         self._buf = self._buf[start:]
         return out
 

@@ -126,7 +126,7 @@ def with_article(thing: str, asked: bool = False) -> str:
     user's own words, where a final "s" is their plural ("hats"); a label's "bus" is singular."""
     if re.match(r"(my|the|a|an|any|some|your|his|her|their|our)\b", thing, re.I):
         return thing
-    if thing.lower() in _PLURALS or (asked and thing.endswith("s") and not thing.endswith("ss")):
+    if thing.lower() in _PLURALS or (asked and thing.endswith("s") and not thing.endswith(("ss", "us"))):
         return thing
     if thing.lower() in _MASS:
         return "some " + thing

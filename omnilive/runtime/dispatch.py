@@ -18,8 +18,9 @@ import logging
 import time
 from typing import Callable
 
-from ..events import HeardItem, MemoryForgotten, Query, Utterance
-from ..reasoning.heard import confirm_note, note_of, to_you
+from ..events import MemoryForgotten, Query, Utterance
+from ..reasoning.followup import FOLLOW_S, followup_request
+from ..reasoning.heard import clean_note, confirm_note, note_item, note_of, to_you
 from ..reasoning.intent import InstructionFilter, is_stop_command, language_of
 from ..reasoning.privacy import (
     Forget, cancelled_forget, confirm_forget, confirmation, forget_request, forget_said, pause_request, pause_said,
@@ -60,7 +61,8 @@ class Dispatcher:
         if is_stop_command(utt.text):
             return dataclasses.replace(utt, command="stop")
         asked = self._asked is not None and time.monotonic() < self._asked[3]  # a spoken forget waits for its yes
-        if named_request(utt.text) or (asked and confirmation(utt.text) is not None):
+        follows = followup_request(utt.text) and self.ctx.conversation.answered(utt.start, FOLLOW_S) is not None
+        if named_request(utt.text) or follows or (asked and confirmation(utt.text) is not None):
             return dataclasses.replace(utt, for_assistant=True)
         try:
             verdict = await self.ctx.run("judge", self._filter.respond, utt.text)
@@ -107,11 +109,13 @@ class Dispatcher:
         snap = turn.snapshot or self._seeing.snapshot(ctx.stream_t)
         if await self._privacy(turn, text, snap.t, speak, language) or await self._watch(turn, text, snap.t, speak, language):
             return
+        if await self._follow_up(turn, text, snap.t, speak, language):
+            return
         note = note_of(text)
-        if note is not None:  # "remember that ...": kept, and confirmed in so many words
-            self._hearing.keep(HeardItem(item_id=0, start=snap.t, end=snap.t, kind="note", text=note, speaker="user",
-                                         language=language))
-            await self._say(turn, text, confirm_note(note, language), snap.t, speak, language)
+        if note is not None:  # "remember that ...": kept as a clean fact beside the words heard, and read back
+            clean = await ctx.run("llm", clean_note, note, ctx.models.llm, language)
+            self._hearing.keep(note_item(note, clean, snap.t, language))
+            await self._say(turn, text, confirm_note(note, language, clean), snap.t, speak, language)
             return
         got = await ctx.run("retrieve", ground_question, ctx.memory, ctx.models.visual, ctx.models.llm, text,
                             snap, ctx.settings.memory.top_k, ctx.conversation, ctx.wall(snap.t))
@@ -122,6 +126,20 @@ class Dispatcher:
         query = got.query(turn.turn_id, snap.t, text, tags=tags, speak=speak, language=ctx.answer_language or language)
         ctx.emit(query)
         await self._speaking.submit(query, turn)
+
+    async def _follow_up(self, turn: Turn, text: str, t: float, speak: bool, language: str) -> bool:
+        """"Say that again": the last answer once more; "go on": the LLM continues it (never
+        repeats it: reasoning/respond.py). Only while there is a recent answer to follow."""
+        kind, last = followup_request(text), self.ctx.conversation.answered(t, FOLLOW_S)
+        if kind is None or last is None:
+            return False
+        if kind == "repeat":
+            await self._say(turn, text, last, t, speak, language, kind="repeat")
+        else:
+            query = Query(turn_id=turn.turn_id, t=t, text=text, speak=speak, kind="continue", language=language)
+            self.ctx.emit(query)
+            await self._speaking.submit(query, turn)
+        return True
 
     async def _say(self, turn: Turn, text: str, said: str, t: float, speak: bool, language: str,
                    kind: str = "note") -> None:

@@ -14,6 +14,7 @@ duplicates memory.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import queue
 import sys
@@ -27,9 +28,10 @@ from tqdm import tqdm
 
 from ..backends.registry import Models
 from ..config import Settings
-from ..memory.clips import ClipBuilder, Sealed, add_encoded, with_text
+from ..memory.clips import ClipBuilder, Sealed, add_encoded, with_sight
 from ..events import HeardItem
 from ..memory.heard import sound_said
+from ..reasoning.heard import clean_note, note_item, note_of
 from ..memory.store import MemoryStore
 from ..perception.media import MediaError, iter_media, probe
 from ..perception.transcribe import hear_file
@@ -99,6 +101,9 @@ def _hear(path: Path, models: Models, settings: Settings, store: MemoryStore, of
     for start, end, text, language in said:
         n += store.heard.add(HeardItem(item_id=0, start=start + offset, end=end + offset, kind="speech", text=text,
                                        speaker="background", language=language)) is not None
+        if (note := note_of(text)) is not None:  # "remember that ..." said in the recording: a note, as live
+            item = note_item(note, clean_note(note, models.llm, language), start + offset, language)
+            n += store.heard.add(dataclasses.replace(item, end=end + offset)) is not None
     for d in sounds:
         n += store.heard.add(HeardItem(item_id=0, start=d.start + offset, end=d.end + offset, kind="sound",
                                        text=sound_said(d.label), labels=(d.label,), score=round(d.score, 3))) is not None
@@ -118,7 +123,7 @@ def _run(path: Path, models: Models, settings: Settings, store: MemoryStore, key
                file=sys.stderr, disable=not progress, leave=False)
 
     def store_clip(sealed: Sealed) -> None:
-        clip = with_text(models.ocr, sealed)
+        clip = with_sight(models, sealed)
         store.add(clip, source=(key, fp, offset, clip.end - offset))  # clip and progress: one transaction
 
     def seal(sealed: Sealed | None) -> None:

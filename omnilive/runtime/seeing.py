@@ -16,7 +16,7 @@ import logging
 import numpy as np
 
 from ..events import ClipMemory, ErrorEvent, Frame
-from ..memory.clips import ClipBuilder, Sealed, add_encoded, fit, with_text
+from ..memory.clips import ClipBuilder, Sealed, add_encoded, fit, with_sight
 from ..memory.store import Snapshot
 from ..perception.video import FrameSampler, validate_frame
 from .context import SessionContext
@@ -127,7 +127,7 @@ class Seeing:
                     self._unstored.remove(sealed.clip)
 
     def _store(self, sealed: Sealed) -> ClipMemory:
-        clip = with_text(self.ctx.models.ocr, sealed)
+        clip = with_sight(self.ctx.models, sealed)
         self.ctx.memory.add(clip)
         return clip
 

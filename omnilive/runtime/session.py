@@ -289,7 +289,7 @@ class Session:
             return
         q = ev.query
         self._hearing.answer(q, ev.said, self.ctx.stream_t + self.ctx.t_offset)
-        self.ctx.conversation.remember(q.text, ev.said, q.kind, ev.search_text or q.text, q.clips)
+        self.ctx.conversation.remember(q.text, ev.said, q.kind, ev.search_text or q.text, q.clips, self.ctx.stream_t)
         self.speaking.prime_llm()
 
     def _summary(self) -> Summary:

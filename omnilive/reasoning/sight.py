@@ -1,0 +1,171 @@
+"""What a moment shows, as facts an answer may say, each as sure as its evidence.
+
+A moment (clip or episode) carries two kinds of sight: the object detector's boxes (COCO names,
+with colours measured from their pixels: perception/scene.py) and the classifier's labels with
+their probabilities (ImageNet). Both are wrong sometimes, so each thing is said as sure as its
+evidence: a confident box or label as a fact ("a red motorcycle"), a weaker one as a guess
+("something like a drilling platform"), a weak label not at all. ``recognisable`` tells whether
+the perception could have seen a thing at all: "No, I haven't seen a painting" is only true of
+something it has a word for; for the rest the answer says it cannot recognise them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+
+from ..events import GroundedClip
+from ..memory.ranking import content_words
+from ..perception.scene import NAMES as COLOURS
+from .words import hypernyms, name_of, with_article
+
+SURE_P = 0.5  # a classifier label this probable is said as a fact (espresso 0.90, tripod 0.94) ...
+GUESS_P = 0.15  # ... this probable as a guess (drilling platform 0.42 for a rocket); below it, left out
+SURE_SCORE = 0.7  # a detection this confident is a fact; weaker ones (down to detector.min_score) guesses
+# COCO names as a person says them
+_COCO_SAID = {"tv": "television", "cell phone": "phone", "dining table": "table", "sports ball": "ball",
+              "potted plant": "potted plant", "hair drier": "hair dryer", "couch": "sofa"}
+PEOPLE = {"people", "person", "man", "men", "woman", "women", "child", "children", "kid", "kids", "boy", "girl",
+           "someone", "somebody", "anyone", "anybody", "pedestrian", "guy", "lady"}
+ATTRIBUTE_WORDS = set(COLOURS) | {"silver", "gold", "colour", "color", "coloured", "colored", "big", "small", "little",
+                                  "large", "old", "new"}
+_NUMBERS = ["no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"]
+
+
+@dataclass(frozen=True, slots=True)
+class Thing:
+    """One thing a moment shows, as it may be said."""
+
+    name: str  # as a person says it: "car", "table", "tabby cat"
+    kind: str  # its basic word, for "is this what was asked?" and de-duplication
+    sure: bool  # a fact, or a guess
+    count: int = 1
+    colour: str = ""
+    source: str = "classifier"  # "detector" | "classifier" | "text"
+    label: str = ""  # the model's own label
+
+
+def coco_said(label: str) -> str:
+    return _COCO_SAID.get(label, label)
+
+
+def things_in(c: GroundedClip, min_p: float = GUESS_P) -> list[Thing]:
+    """The things of a moment, sure ones first: the detector's (one per label, counted, with the
+    colour most of them have), then the classifier's labels it did not already name."""
+    things: list[Thing] = []
+    if c.scene is not None:
+        for label in dict.fromkeys(o.label for o in c.scene.objects):
+            mine = [o for o in c.scene.objects if o.label == label]
+            sure = [o for o in mine if o.score >= SURE_SCORE]
+            colours = [o.colour for o in mine if o.colour]
+            colour = max(set(colours), key=colours.count) if colours and colours.count(colours[0]) * 2 > len(mine) else ""
+            said = coco_said(label)
+            things.append(Thing(said, said.split()[-1], bool(sure), len(mine), colour, "detector", label))
+    probs = dict(c.concepts)
+    of_kind: dict[str, float] = {}  # P(a kind) = the sum over its classes: tabby 0.38 + tiger cat 0.16 + ... = cat
+    for label, p in c.concepts:
+        if label != "text":
+            of_kind[name_of(label).kind] = of_kind.get(name_of(label).kind, 0.0) + p
+    for label in c.labels:
+        if label == "text":
+            continue
+        p = of_kind.get(name_of(label).kind, 0.0) if probs else SURE_P  # (memory without probabilities: as before, sure)
+        if p < min_p:
+            continue
+        name = name_of(label)
+        same = [i for i, t in enumerate(things) if _same_kind(name.kind, name.said, label, t)]
+        for i in same:  # two models agree (a detected "bus", a "minibus" label): no longer a guess
+            things[i] = dataclasses.replace(things[i], sure=True)
+        if same:
+            continue
+        things.append(Thing(name.said, name.kind, p >= SURE_P, source="classifier", label=label))
+    return sorted(things, key=lambda t: not t.sure)  # (stable: the detector's first among equals)
+
+
+def _same_kind(kind: str, said: str, label: str, t: Thing) -> bool:
+    """Is a classifier label the same thing as ``t`` (an "Egyptian cat" and a detected "cat")?"""
+    words = content_words(" ".join([kind, said, *hypernyms(label)[:4]]))
+    return bool(words & content_words(f"{t.name} {t.kind} {t.label}"))
+
+
+def said(t: Thing) -> str:
+    """"a silver car", "three people", "something like a bobsled"."""
+    if t.label == "person":
+        what = "a person" if t.count == 1 else f"{number(t.count)} people"
+    else:
+        base = f"{t.colour} {t.name}" if t.colour else t.name
+        what = with_article(base) if t.count == 1 else f"{number(t.count)} {plural(base)}"
+    return what if t.sure else f"something like {what}"
+
+
+def says(things: Iterable[Thing], n: int = 3) -> str:
+    """A short list: "a cup, a bowl and a table"."""
+    parts = [said(t) for t in list(things)[:n]]
+    if len(parts) <= 1:
+        return parts[0] if parts else ""
+    return ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+def number(n: int) -> str:
+    return _NUMBERS[n] if 0 <= n < len(_NUMBERS) else str(n)
+
+
+def plural(word: str) -> str:
+    if word.endswith(("s", "x", "ch", "sh")):
+        return word + "es"
+    if word.endswith("y") and word[-2:-1] not in "aeiou":
+        return word[:-1] + "ies"
+    return word + "s"
+
+
+def asks_people(thing: str) -> bool:
+    return bool(content_words(thing) & content_words(" ".join(PEOPLE)))
+
+
+@lru_cache(maxsize=4)
+def _vocabulary(names: tuple[str, ...]) -> frozenset[str]:
+    from ..backends.detect_ssd import coco_labels
+
+    words = set()
+    for label in names:
+        words |= content_words(" ".join([label, *hypernyms(label)]))
+    for label in coco_labels().values():
+        words |= content_words(f"{label} {coco_said(label)}")
+    words |= content_words("text writing words sign page document letters " + " ".join(PEOPLE))
+    return frozenset(words)
+
+
+def recognisable(thing: str, visual) -> bool:
+    """Could the perception have seen ``thing``? Every word that names it (colours and sizes aside)
+    must be in the vocabulary of the classifier (labels and what they are kinds of), the detector
+    or OCR. An encoder without a fixed vocabulary (CLIP) recognises anything."""
+    names = getattr(visual, "concept_names", None)
+    if not names:
+        return True
+    words = {w for w in content_words(thing) - ATTRIBUTE_WORDS if _noun(w)}
+    return not words or words <= _vocabulary(tuple(names))
+
+
+def _noun(word: str) -> bool:
+    """Can ``word`` name a thing ("ask" cannot: "what did I ask you?" asks about no thing)?"""
+    from lemminflect import getAllLemmas
+
+    lemmas = getAllLemmas(word)
+    return not lemmas or "NOUN" in lemmas or "PROPN" in lemmas
+
+
+def matching(c: GroundedClip, thing: str) -> list[Thing]:
+    """The things of ``c`` that ``thing`` names (by their name, kind or what they are a kind of)."""
+    asked = content_words(thing) - ATTRIBUTE_WORDS
+    if not asked:
+        return []
+    out = []
+    for t in things_in(c, min_p=GUESS_P):
+        words = content_words(" ".join([t.name, t.kind, t.label, *hypernyms(t.label)]))
+        if t.label == "person":
+            words |= content_words(" ".join(PEOPLE))
+        if asked & words:
+            out.append(t)
+    return out
