@@ -250,6 +250,22 @@ def attribute_facts(q: Question, question: str, clips: Sequence[GroundedClip], w
     return f"I haven't seen {with_article(thing, asked=True)}."
 
 
+def about(q: Question, clips: Sequence[GroundedClip]) -> tuple[GroundedClip, ...]:
+    """The moments an answer is about (its grounding thumbnails; what a follow-up searches from):
+    for a question about a thing, the moments that show it (sure ones first), else the closest
+    moment the answer offers instead; every moment of a summary or "now"."""
+    if q.kind not in ("search", "count"):
+        return tuple(clips)
+    if q.attribute == "people":
+        return tuple(c for c in clips if c.scene is not None and c.scene.people)[-3:][::-1]
+    if not q.thing:
+        return tuple(evidence(clips)[:1])
+    shown = [c for c in clips if _match(c, q.thing) is not None]
+    if shown:
+        return tuple(sorted(shown, key=lambda c: (not _match(c, q.thing).sure, -c.end))[:3])
+    return tuple(sightings(clips, q.thing)[:1])
+
+
 def span_of(q: Question) -> str:
     if q.anchor is not None:
         return f"{q.anchor[0]} I saw {with_article(q.anchor[1], asked=True)}"

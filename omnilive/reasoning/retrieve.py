@@ -10,7 +10,7 @@ from ..backends.base import LLM, ChatMessage, VisualEncoder
 from ..events import GroundedClip, HeardItem, Query
 from ..memory.store import MemoryStore, Snapshot, recall
 from .question import Question, follow_up, parse as parse_question
-from .facts import evidence, facts as grounded_facts, sightings
+from .facts import about, evidence, facts as grounded_facts, sightings
 from . import heard as heard_facts
 from .understand import understand
 
@@ -133,4 +133,4 @@ def retrieve(store: MemoryStore, visual: VisualEncoder, question: str, snapshot:
     else:
         clips = []
     facts = grounded_facts(q, question, clips, now, follow, wall, visual) if q.kind != "chat" else ""
-    return Retrieved(q, search_text, tuple(clips), facts)
+    return Retrieved(q, search_text, about(q, clips), facts)

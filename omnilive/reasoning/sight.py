@@ -55,8 +55,11 @@ def things_in(c: GroundedClip, min_p: float = GUESS_P) -> list[Thing]:
     """The things of a moment, sure ones first: the detector's (one per label, counted, with the
     colour most of them have), then the classifier's labels it did not already name."""
     things: list[Thing] = []
-    if c.scene is not None:
-        for label in dict.fromkeys(o.label for o in c.scene.objects):
+    if c.scene is not None:  # the biggest in view first: the bus, then the people in front of it
+        area = {}
+        for o in c.scene.objects:
+            area[o.label] = max(area.get(o.label, 0.0), (o.box[2] - o.box[0]) * (o.box[3] - o.box[1]))
+        for label in sorted(area, key=lambda k: -area[k]):
             mine = [o for o in c.scene.objects if o.label == label]
             sure = [o for o in mine if o.score >= SURE_SCORE]
             colours = [o.colour for o in mine if o.colour]
@@ -169,3 +172,12 @@ def matching(c: GroundedClip, thing: str) -> list[Thing]:
         if asked & words:
             out.append(t)
     return out
+
+
+def names_of(item) -> list[str]:
+    """What the page and the conversation log show for a moment (a clip, episode or alert): its
+    things as they would be said ("a silver car", "something like a modem"); an alert's labels
+    as they are."""
+    if not hasattr(item, "concepts"):
+        return [name_of(label).said for label in item.labels]
+    return [said(t) for t in things_in(item)] or (["some text"] if item.text else [])

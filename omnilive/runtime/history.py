@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 from ..events import Answer, Event, Interrupt, Query, TurnEnded, Utterance
 from ..memory.store import MemoryStore
-from ..reasoning.words import label_said
+from ..reasoning.sight import names_of
 
 log = logging.getLogger(__name__)
 # what a row's ``state`` says: answered, interrupted (talked over), stopped (a stop command),
@@ -55,7 +55,7 @@ class TurnLog:
             elif isinstance(ev, Query) and ev.turn_id in self._open:
                 turn = self._open[ev.turn_id]
                 turn.language = ev.language
-                turn.grounding = [{"start": c.start, "end": c.end, "label": label_said(c.labels[0]) if c.labels else ""}
+                turn.grounding = [{"start": c.start, "end": c.end, "label": (names_of(c) or [""])[0]}
                                   for c in ev.clips[:3]]
                 turn.grounding += [{"start": h.start, "end": h.end, "kind": h.kind, "text": h.text} for h in ev.heard[:3]]
             elif isinstance(ev, Answer) and ev.turn_id in self._open:  # written: a page reloading now shows it

@@ -40,7 +40,7 @@ from ..events import Query as QueryEvent
 from ..memory.store import recall
 from ..perception.media import MediaError
 from ..reasoning.heard import heard_row, recall_heard
-from ..reasoning.words import label_said
+from ..reasoning.sight import names_of
 from ..runtime.replay import pull
 from ..runtime.session import Session
 from . import protocol
@@ -83,7 +83,7 @@ def event_json(ev: Event) -> dict:
         d["message"] = public(ev.message)
     if isinstance(ev, (ClipMemory, GroundedClip, Alert)):  # the page shows key frames as thumbnails
         d.pop("keyframe_jpeg_bytes", None)
-        d["names"] = [label_said(label) for label in ev.labels]  # as a person says them (reasoning/words.py)
+        d["names"] = names_of(ev)  # as a person says them, as sure as the evidence (reasoning/sight.py)
         d["keyframe"] = "data:image/jpeg;base64," + base64.b64encode(ev.keyframe_jpeg).decode() if ev.keyframe_jpeg else ""
     return d
 
@@ -413,7 +413,7 @@ def _clock_origin(store) -> float | None:
 
 def memory_item(c, images: bool = True) -> dict:
     """A clip or episode as the page's timeline shows it."""
-    d = event_json(c) if images else {**c.to_dict(), "names": [label_said(label) for label in c.labels]}
+    d = event_json(c) if images else {**c.to_dict(), "names": names_of(c)}
     d.pop("keyframe_jpeg_bytes", None)
     return {**d, "kind": "seen"}
 
