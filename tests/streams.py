@@ -7,6 +7,8 @@ when it is shorter than its slot). Returns the ground truth: which item was on s
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import csv
 import json
 from dataclasses import dataclass
@@ -71,14 +73,18 @@ def _clip_frames(path: Path, fps: float) -> list[np.ndarray]:
     return frames
 
 
-def compose(plan: list[tuple[Item, float]], out: Path, fps: float = 4.0, seed: int = 0) -> list[Shown]:
-    """Write ``out`` (H.264) showing each (item, seconds) in order; return when each was on screen."""
+def compose(plan: list[tuple[Item, float]], out: Path, fps: float = 4.0, seed: int = 0,
+            audio: np.ndarray | None = None) -> list[Shown]:
+    """Write ``out`` (H.264) showing each (item, seconds) in order, with ``audio`` (16 kHz mono)
+    as its sound track when given; return when each was on screen."""
     rng = np.random.default_rng(seed)
     shown, t = [], 0.0
     with av.open(str(out), "w") as container:
         stream = container.add_stream("libx264", rate=int(fps))
         stream.width, stream.height, stream.pix_fmt = W, H, "yuv420p"
         stream.options = {"preset": "ultrafast", "crf": "30"}
+        if audio is not None:  # (every stream is added before the first packet is written)
+            _sound_track(container, audio)
         for item, seconds in plan:
             n = max(1, round(seconds * fps))
             if item.is_video:
@@ -95,3 +101,17 @@ def compose(plan: list[tuple[Item, float]], out: Path, fps: float = 4.0, seed: i
         for packet in stream.encode():
             container.mux(packet)
     return shown
+
+
+def _sound_track(container, audio: np.ndarray, rate: int = 16000) -> None:
+    """``audio`` as the container's AAC track (written first: the file is short)."""
+    track = container.add_stream("aac", rate=rate)
+    track.layout = "mono"
+    samples = np.asarray(audio, np.float32).reshape(1, -1)
+    for i in range(0, samples.shape[1], 1024):
+        frame = av.AudioFrame.from_ndarray(samples[:, i:i + 1024], format="fltp", layout="mono")
+        frame.sample_rate, frame.pts, frame.time_base = rate, i, Fraction(1, rate)
+        for packet in track.encode(frame):
+            container.mux(packet)
+    for packet in track.encode():
+        container.mux(packet)

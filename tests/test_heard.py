@@ -185,3 +185,28 @@ def test_old_talk_consolidates_into_summarised_episodes_and_long_summaries_read_
     facts = talk_summary_facts(store, 3600.0, None, float("-inf"), float("inf"), "")
     assert len(facts.facts) <= SUMMARY_CHARS + 400 and facts.facts.count("30 utterances") == 5, facts.facts[:300]
     assert len(store.heard) == 180  # the verbatim talk is kept
+
+
+def test_a_note_spoken_in_a_recording_is_kept_as_a_fact_by_ingest(models, settings, evaldata, tmp_path):
+    """`omnilive ingest` of a recording in which someone says "remember that ...": a note, kept
+    as a clean fact, found by a question phrased differently (a flite voice the project does not
+    tune on, over a real recording's room noise)."""
+    from helpers import say
+    from streams import compose, evaldata_items
+
+    from omnilive.runtime.ingest import ingest
+
+    said = say("Remember that my dentist appointment is on Tuesday at three.", "slt")
+    bed = load(evaldata, "speech/en/wav16k/en_librispeech_1995-1837-0001.wav") * 0.1
+    items = {it.id: it for it in evaldata_items(evaldata)}
+    video = tmp_path / "note.mp4"
+    compose([(items["img_skimage_coffee"], 14.0)], video, audio=mix(14.0, [(1.0, said)], bed=bed))
+    store = MemoryStore.open(tmp_path / "memory", models.visual, settings.memory, models.text_embedding)
+    try:
+        ingest(video, models, settings, store, progress=False)
+        notes = [i for i in store.heard.items if i.kind == "note"]
+        assert len(notes) == 1 and "dentist" in notes[0].text.lower(), [i.text for i in store.heard.items]
+        got = ask_memory(models, settings, store, "When is my dentist appointment?").answer
+        assert "tuesday" in got.lower() and "seen" not in got, got
+    finally:
+        store.close()

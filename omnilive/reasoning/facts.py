@@ -77,7 +77,7 @@ def _where(c: GroundedClip, m) -> str:
                 rel, _, other = r[len(lead):].rpartition(" the ")
                 parts.append(f"{rel} the {coco_said(other)}")
                 break
-    others = [t for t in things_in(c) if m is None or t.kind != m.kind]
+    others = [t for t in things_in(c) if m is not None and t.kind != m.kind]  # (m None: the things were said)
     if others and not parts:
         parts.append("next to " + says(others, 2))
     if c.text:

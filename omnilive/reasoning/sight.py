@@ -55,6 +55,7 @@ def things_in(c: GroundedClip, min_p: float = GUESS_P) -> list[Thing]:
     """The things of a moment, sure ones first: the detector's (one per label, counted, with the
     colour most of them have), then the classifier's labels it did not already name."""
     things: list[Thing] = []
+    scores: dict[str, float] = {}  # the detector's best score per label
     if c.scene is not None:  # the biggest in view first: the bus, then the people in front of it
         area = {}
         for o in c.scene.objects:
@@ -66,6 +67,7 @@ def things_in(c: GroundedClip, min_p: float = GUESS_P) -> list[Thing]:
             colour = max(set(colours), key=colours.count) if colours and colours.count(colours[0]) * 2 > len(mine) else ""
             said = coco_said(label)
             things.append(Thing(said, said.split()[-1], bool(sure), len(mine), colour, "detector", label))
+            scores[label] = max(o.score for o in mine)
     probs = dict(c.concepts)
     of_kind: dict[str, float] = {}  # P(a kind) = the sum over its classes: tabby 0.38 + tiger cat 0.16 + ... = cat
     for label, p in c.concepts:
@@ -83,8 +85,39 @@ def things_in(c: GroundedClip, min_p: float = GUESS_P) -> list[Thing]:
             things[i] = dataclasses.replace(things[i], sure=True)
         if same:
             continue
+        rival = _rival(label, p, things, scores)
+        if rival == "detector":
+            things = [t for t in things if not (t.source == "detector" and _category(t.label) == _category_of(label))]
+        elif rival == "classifier":
+            continue
         things.append(Thing(name.said, name.kind, p >= SURE_P, source="classifier", label=label))
     return sorted(things, key=lambda t: not t.sure)  # (stable: the detector's first among equals)
+
+
+# COCO's animals and vehicles: where the two models name one object differently (a horse
+# silhouette the classifier calls "Mexican hairless", toy dinosaurs the detector calls "dog"),
+# the more confident one names it
+_COCO_CATEGORY = {**{k: "animal" for k in "bird cat dog horse sheep cow elephant bear zebra giraffe".split()},
+                  **{k: "vehicle" for k in "bicycle car motorcycle airplane bus train truck boat".split()}}
+
+
+def _category(coco_label: str) -> str | None:
+    return _COCO_CATEGORY.get(coco_label)
+
+
+def _category_of(label: str) -> str | None:
+    chain = hypernyms(label)
+    return "animal" if "animal" in chain else "vehicle" if any("vehicle" in h for h in chain) else None
+
+
+def _rival(label: str, p: float, things: list[Thing], scores: dict[str, float]) -> str | None:
+    """Which model loses when a classifier label and a detected object are rival names of one
+    thing (same category, different kinds): "detector", "classifier", or None (no rivalry)."""
+    cat = _category_of(label)
+    rivals = [t for t in things if t.source == "detector" and cat is not None and _category(t.label) == cat]
+    if not rivals:
+        return None
+    return "detector" if p > max(scores[t.label] for t in rivals) else "classifier"
 
 
 def _same_kind(kind: str, said: str, label: str, t: Thing) -> bool:
