@@ -58,7 +58,7 @@ def kind_of(label: str) -> str | None:
     return next((k for k in ("music", "vehicle", "animal") if label in kinds[k]), None)
 
 
-_MASS = {"music", "water", "rain", "thunder", "wind", "fire", "laughter", "applause", "typing", "footsteps",
+MASS = {"music", "water", "rain", "thunder", "wind", "fire", "laughter", "applause", "typing", "footsteps",
          "screaming", "singing", "fireworks", "cough", "glass", "kitchen", "tools", "drinking", "insect"}
 
 
@@ -69,7 +69,7 @@ def sound_said(label: str) -> str:
         return plain[label]
     kind = kind_of(label) or label.split(",")[0].lower()
     kind = {"telephone": "phone", "baby crying": "baby crying"}.get(kind, kind)
-    if kind in _MASS or kind.endswith("s"):
+    if kind in MASS or kind.endswith("s"):
         return kind
     return f"{'an' if kind[0] in 'aeiou' else 'a'} {kind}"
 

@@ -21,6 +21,7 @@ import numpy as np
 from ..backends.base import TextEmbedder, VisualEncoder
 from ..config import MemoryConfig
 from ..events import ClipMemory, GroundedClip, HeardItem
+from ..perception.scene import coco_said
 from .heard import HeardMemory
 from .longterm import Consolidator, Episode
 from .db import MemoryDB, open_db
@@ -121,7 +122,8 @@ class MemoryStore:
         idx, prior = self._vocab.encode(item.concepts, CONCEPTS) if self._vocab else (None, None)
         seen = [self._label_text(x) for x in item.labels]
         if item.scene is not None:
-            seen += [f"{o.colour} {o.label}" for o in item.scene.objects]
+            seen += [f"{o.colour} {o.label} {coco_said(o.label)}{' people' if o.label == 'person' else ''}"
+                     for o in item.scene.objects]
         return _Keys(frozenset(content_words(" ".join(seen))), frozenset(content_words(item.text)), idx, prior)
 
     def __len__(self) -> int:

@@ -211,6 +211,16 @@ def _in_front(a: "SeenObject", b: "SeenObject") -> bool:
     return bx0 <= centre <= bx1 and _overlap(ay0, ay1, by0, by1) > 0 and ay1 - by1 >= FRONT_DEPTH
 
 
+# COCO names as a person says them
+COCO_SAID = {"tv": "television", "cell phone": "phone", "dining table": "table", "sports ball": "ball",
+              "potted plant": "potted plant", "hair drier": "hair dryer", "couch": "sofa"}
+
+
+def coco_said(label: str) -> str:
+    """A COCO name as a person says it ("tv" -> "television", "dining table" -> "table")."""
+    return COCO_SAID.get(label, label)
+
+
 @dataclass(frozen=True, slots=True)
 class SeenObject:
     label: str  # COCO name: "car", "cup", "person"

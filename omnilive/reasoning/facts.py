@@ -21,7 +21,7 @@ from ..events import GroundedClip
 from ..memory.ranking import content_words, query_text
 from .question import Question
 from .sight import (
-    coco_said, matching, number, plural, recognisable, says, things_in,
+    coco_said, matching, number, plural, recognisable, said, says, things_in,
 )
 from .words import with_article
 
@@ -34,7 +34,9 @@ COUNT_MOMENTS = 3  # "how many people?": the most people in one of the latest mo
 SYSTEM = (
     "You are omnilive, a helpful voice assistant that watches a camera and listens. Answer in one or "
     "two short spoken sentences unless asked for more, in the language of the question. When facts "
-    "from memory are given, use only them and never invent a sighting."
+    "from memory are given, use only them: never invent a sighting, a colour, a number or a detail, "
+    "and keep what they say you cannot tell. Never guess about the user's things or what you saw or "
+    "heard: without facts about it, say you don't know."
 )
 
 def ago(seconds: float, wall: float | None = None) -> str:
@@ -92,8 +94,7 @@ def _sighting(c: GroundedClip, thing: str, when, context: bool, asked_where: boo
     if m is None:
         out = _things(c)
     else:
-        base = f"{m.colour} {thing}" if m.colour and m.colour not in thing else thing
-        what = with_article(base, asked=True)
+        what = with_article(thing, asked=True)
         detail = m.name if content_words(m.name) - content_words(thing) and m.source == "classifier" else ""
         out = (what if m.sure else f"something like {what}") + (f", {with_article(detail)} I think," if detail else "")
     out += " " + when(c.end)
@@ -102,7 +103,7 @@ def _sighting(c: GroundedClip, thing: str, when, context: bool, asked_where: boo
         if around:
             out += f", {around}"
         elif asked_where:
-            out += ", with nothing else in view to tell where"
+            out += ", but I can't tell where: nothing else I recognise was in view"
     return out
 
 
@@ -128,6 +129,16 @@ def sightings(clips: Sequence[GroundedClip], thing: str) -> list[GroundedClip]:
     best = ev[0]
     same = [c for c in ev if c is best or _same_thing(c, best, thing) or (thing and c.word_match and best.word_match)]
     return sorted(same, key=lambda c: -c.end)
+
+
+def _unclear(clips: Sequence[GroundedClip], when) -> str:
+    """A denial is only as good as the sight behind it: when some moments looked at showed
+    nothing the perception could name for sure, it says so (it may have missed the thing there)."""
+    vague = [c for c in clips if not any(t.sure for t in things_in(c))]
+    if not vague:
+        return ""
+    c = max(vague, key=lambda c: c.end)
+    return f" But I couldn't make out everything: {when(c.end)} I saw something I can't name."
 
 
 def _cannot(thing: str, visual) -> bool:
@@ -180,22 +191,25 @@ def facts(q: Question | str, question: str, clips: Sequence[GroundedClip], now: 
             return "I haven't seen it after that."
         if _cannot(q.thing, visual):
             return _cannot_said(q.thing, None, when)
-        return f"{no}I haven't seen {with_article(thing, asked=True)}." if thing else f"{no}I haven't seen anything like that."
+        if not thing:
+            return f"{no}I haven't seen anything like that."
+        return f"{no}I haven't seen {with_article(thing, asked=True)}." + _unclear(clips, when)
     if thing and follow is None and not matched:
         # only a look-alike: for something the perception could name, a denial in the user's words
         # and the closest thing seen; for something it has no word for, that it cannot tell
         if _cannot(q.thing, visual):
             return _cannot_said(q.thing, seen[0], when)
         return f"{no}I haven't seen {with_article(thing, asked=True)} itself; the closest was {_sighting(seen[0], '', when, True)}."
-    if matched:  # a sure sighting before a guess, then the newest first
-        seen = sorted(matched, key=lambda c: (not _match(c, q.thing).sure, -c.end))
+    if matched:  # a sure sighting before a guess, then the newest (or, asked for, the first) first
+        seen = sorted(matched, key=lambda c: (not _match(c, q.thing).sure, c.start if q.order == "first" else -c.end))
     lead = {"before": "Before that, I saw", "after": "After that, I saw"}.get(follow or "", "Yes, I saw" if q.yesno else "I saw")
     m = _match(seen[0], q.thing) if q.thing else None
     if m is not None and not m.sure and q.yesno and follow is None:
         lead = "Maybe: I saw"
     line = f"{lead} {_sighting(seen[0], q.thing, when, q.where or not q.yesno, q.where)}."
     if len(seen) > 1:
-        line += f" I also saw it {'once' if len(seen) == 2 else f'{len(seen) - 1} times'} before that."
+        line += f" I also saw it {'once' if len(seen) == 2 else f'{len(seen) - 1} times'} " \
+                f"{'after' if q.order == 'first' else 'before'} that."
     return line
 
 
@@ -212,23 +226,35 @@ def attribute_facts(q: Question, question: str, clips: Sequence[GroundedClip], w
         there = [c for c in crowd if phrase and any(t.label != "person" for t in matching(c, phrase))]
         c = max((there or crowd)[:COUNT_MOMENTS], key=lambda c: c.scene.people)
         n = c.scene.people
-        line = f"I saw {'one person' if n == 1 else f'{number(n)} people'} {when(c.end)}"
+        line = f"I saw {'one person' if n == 1 else f'at least {number(n)} people'} {when(c.end)}"
         if phrase and not there:
             line += f", but I can't tell whether {'they were' if n > 1 else 'anyone was'} {phrase}"
         elif phrase:
             line += f", with {says([t for t in things_in(c) if t.label != 'person'], 2)}"
         return line + "."
     hits = [(c, m) for c in sorted(clips, key=lambda c: -c.end) for m in matching(c, thing)]
-    if q.attribute == "colour":
+    if q.attribute == "count":  # "how many hats?": boxes counted in one moment; a classifier label counts nothing
+        boxes = [(c, m) for c, m in hits if m.source == "detector"]
+        if boxes:
+            c, m = max(boxes, key=lambda cm: cm[1].count)
+            return f"I saw {'one' if m.count == 1 else f'at least {number(m.count)}'} {m.name if m.count == 1 else plural(m.name)} {when(c.end)}."
+        if hits:
+            c, m = hits[0]
+            return f"I saw {'' if m.sure else 'something like '}{with_article(thing, asked=True)} {when(c.end)}, but I can't count them."
+    elif q.attribute == "colour":
         coloured = [(c, m) for c, m in hits if m.colour]
         if coloured:
             c, m = coloured[0]
-            return f"The {thing} was {m.colour}, {when(c.end)}." if m.sure else \
+            return f"The {thing} looked {m.colour}, {when(c.end)}." if m.sure else \
                 f"I think I saw a {m.colour} {thing} {when(c.end)}, but I'm not sure it was one."
         if hits:
             c, m = hits[0]
             why = "the picture had no colour" if c.scene is not None and c.scene.grayscale else "I couldn't measure its colour"
             return f"I saw {'' if m.sure else 'something like '}{with_article(thing, asked=True)} {when(c.end)}, but {why}, so I can't tell its colour."
+    elif q.attribute == "other":  # "what was the television standing on?": seen, but not that
+        c, m = hits[0] if hits else (None, None)
+        if c is not None:
+            return f"I saw {said(m)} {when(c.end)}, but I can't tell you more about it than that."
     elif q.attribute == "held":
         people = [c for c in clips if c.scene is not None and c.scene.people]
         if hits or people:
@@ -280,12 +306,15 @@ def _summary(clips: Sequence[GroundedClip], when, span: str) -> str:
     its last minute."""
     if not clips:
         return f"I haven't seen anything {span}." if span else "I haven't seen anything yet."
+    def seen(c: GroundedClip) -> str:  # what a moment shows (its OCR text read differently is the same moment)
+        return says(things_in(c), 2) or _things(c)
+
     moments: list[GroundedClip] = []
     for c in clips:
-        if not moments or _things(c) != _things(moments[-1]):
+        if not moments or seen(c) != seen(moments[-1]):
             moments.append(c)
     if len(moments) > SUMMARY_MOMENTS:  # too many: each thing once, at its latest sighting
-        latest = {_things(c): c for c in moments}
+        latest = {seen(c): c for c in moments}
         moments = sorted(latest.values(), key=lambda c: c.end)
     if len(moments) > SUMMARY_MOMENTS:  # evenly spread, always keeping the first and the last
         step = (len(moments) - 1) / (SUMMARY_MOMENTS - 1)
@@ -321,7 +350,9 @@ def build_messages(question: str, tags: Sequence[str], fact_text: str, clips: Se
     if language == "zh" and fact_text:  # the facts are English: say which is which, and what to write
         user = (f"Question (in Chinese): {prefix}{question}\nWhat you know, in English, in your own voice "
                 f"(\"I\" is you, the assistant): {fact_text}\nAnswer in Chinese (简体中文) as yourself (我), using only "
-                "what you know: say it faithfully, keep every thing and time it names, add nothing.")
+                "what you know: say it faithfully, keep every thing and time it names, add nothing. Where it "
+                "says you can't recognise or can't tell something, say exactly that (我认不出 / 我看不出), "
+                "never that you didn't see it.")
     elif fact_text:
         user = f"Facts: {fact_text}\nQuestion: {prefix}{question}\nAnswer using the facts."
     else:

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..events import HeardItem
 from ..text import has_cjk
-from ..memory.heard import kinds_asked, sound_said
+from ..memory.heard import MASS as MASS_SOUNDS, kinds_asked, sound_said
 from ..memory.store import MemoryStore
 from .question import Question
 from .facts import ago, sightings, span_of
@@ -170,9 +170,16 @@ def quote(item: HeardItem, now: float, wall: float | None) -> str:
 
 def speech_facts(store: MemoryStore, question: str, now: float, wall: float | None,
                  since: float = float("-inf"), until: float = float("inf")) -> HeardFacts:
-    # what people said, and what I said; not the user's questions to me (this one among them)
-    found = [(i, s) for i, s in store.heard.search(question, k=3, start=since, end=until,
-                                                   speakers=("background", "assistant")) if s >= SPEECH_MIN]
+    # what people said (and what I said, when asked about me); not the user's questions to me
+    mine = bool(re.search(r"\b(did|have) you (just )?(say|said|tell|told|mention)|\byou said\b|你说", question, re.I))
+    speakers = ("background", "assistant") if mine else ("background",)
+    found = [(i, s) for i, s in store.heard.search(question, k=3, start=since, end=until, speakers=speakers)
+             if s >= SPEECH_MIN]
+    if not found and has_cjk(question):  # the text embedder is English-only: Chinese by shared words
+        asked = _bigrams(question)
+        scored = [(len(asked & _bigrams(i.text)), i) for i in store.heard.between(since, until, ("speech",))
+                  if i.speaker in speakers]
+        found = [(i, 1.0) for n, i in sorted(scored, key=lambda x: -x[0])[:2] if n]
     if not found:
         m = re.search(r"\babout\s+(.+?)\W*$", question, re.I)
         topic = m.group(1) if m else " ".join(sorted(grounding_words(question))) or "that"
@@ -192,8 +199,8 @@ def sound_facts(store: MemoryStore, question: str, now: float, wall: float | Non
     kinds = kinds_asked(question)
     items = store.heard.sounds(kinds, since, until)
     if not items:
-        what = " or ".join(sorted(kinds))
-        return HeardFacts("heard", f"I haven't heard {('a ' + what) if ' ' not in what else what}.", ())
+        what = " or ".join(("any " + k) if k in MASS_SOUNDS else ("a " + k) for k in sorted(kinds))
+        return HeardFacts("heard", f"I haven't heard {what}.", ())
     last = items[-1]
     text = quote(last, now, wall)
     if len(items) > 1:

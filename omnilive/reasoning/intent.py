@@ -45,8 +45,15 @@ _REQUEST = re.compile(r"\b(tell me|show me|remind me|describe|help me|find my|lo
 _SECOND_PERSON = re.compile(r"\b(you|your|you're|you've)\b", re.I)
 _WAKE = re.compile(r"\b(omnilive|assistant)\b", re.I)
 _CALLED = re.compile(r"^\W*((hey|hi|ok|okay)\W+)?(omnilive|omni live|assistant)\b", re.I)  # addressed by name
+# a question to "you" about what you saw or heard: the assistant's memory answers it even when a
+# person was asked ("have you seen my keys?"), and the classifier learned such questions from
+# family talk ("have you seen the new neighbors?") as background
+_ASKED_MEMORY = re.compile(r"^\W*(?:\w+\W+){0,3}?(?:did|have|had|do|can|could)\s+you\s+(?:\w+\s+)?"
+                           r"(?:see|saw|seen|hear|heard|notice|noticed|spot|spotted)\b|"
+                           r"^\W*(?:when|where|what|how many|how often|who)\b.*\byou\s+(?:see|saw|seen|hear|heard|notice)\b", re.I)
 _MY_THINGS = re.compile(r"\b(did i|where('s| is| are| did)|my)\b", re.I)
-_ZH_QUESTION = re.compile(r"[吗呢吧？?]|什么|哪里|哪儿|怎么|为什么|谁|几|多少|请|帮我|告诉我|给我|讲个|讲一个|说说|能不能|可以|总结")
+_ZH_QUESTION = re.compile(r"[吗呢吧？?]|什么|哪里|哪儿|怎么|为什么|谁|几|多少|^请|帮我|告诉我|^给我|给我(?:讲|说|看|找|读|唱)|讲个|讲一个|说说|"
+                          r"能不能|可以|总结")
 
 CUES = ("question_mark", "question_start", "request", "second_person", "wake_word", "my_things", "length")
 
@@ -160,7 +167,7 @@ class InstructionFilter:
             return self._ask_llm(t)
         p = float(self.probability([t])[0])
         order, to_me = imperative(t)
-        return p >= self.threshold or to_me or (order and p >= IMPERATIVE_FLOOR)
+        return p >= self.threshold or to_me or (order and p >= IMPERATIVE_FLOOR) or bool(_ASKED_MEMORY.search(t))
 
     def _ask_llm(self, text: str) -> bool:
         prompt = [ChatMessage("system", "You decide whether an utterance heard by a home assistant's microphone "

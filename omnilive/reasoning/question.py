@@ -44,8 +44,8 @@ _ZH_UNIT = {"秒": 1, "分钟": 60, "小时": 3600}
 _DAYPART = re.compile(r"\b(today|this (morning|afternoon|evening)|tonight)\b|(今天)(上午|下午|晚上)?", re.I)
 _PARTS = {"morning": (5, 12), "afternoon": (12, 18), "evening": (18, 24), "tonight": (18, 24), "上午": (5, 12),
           "下午": (12, 18), "晚上": (18, 24)}
-_ANCHOR = re.compile(r"\b(before|after|since)\s+(?:you\s+(?:saw|noticed|spotted)|seeing|i\s+showed\s+you)\s+"
-                     r"(?:a|an|the|my|some)?\s*([a-z][a-z '-]*?)\W*$", re.I)
+_ANCHOR = re.compile(r"\b(before|after|since)\s+(?:(?:you\s+(?:saw|noticed|spotted)|seeing|i\s+showed\s+you)\s+"
+                     r"(?:a|an|the|my|some)?|(?:a|an|the|my))\s*([a-z][a-z '-]*?)\W*$", re.I)
 # attributes of what was seen: answered from the detector's boxes and colours (reasoning/sight.py)
 _COLOUR_Q = re.compile(r"\b(?:what|which) colou?rs?\b|\bcolou?r (?:of|was|is)\b|什么颜色|哪种颜色|颜色", re.I)
 _PEOPLE_Q = re.compile(r"\bhow many (?:people|persons|men|women|kids|children|boys|girls|players|pedestrians|guys)\b|"
@@ -53,8 +53,14 @@ _PEOPLE_Q = re.compile(r"\bhow many (?:people|persons|men|women|kids|children|bo
 _HELD_Q = re.compile(r"\b(?:holding|held|carrying|carried|in (?:his|her|their|the person's) hands?)\b|拿着|手里", re.I)
 _ON_Q = re.compile(r"\bwhat(?:'s| is| was| were| are)?\s+(?:lying |sitting |standing |there |left )?on (?:the|a|my|that|this|top of the) "
                    r"([a-z][a-z ]*?)\W*$", re.I)
+_FIRST = re.compile(r"\b(?:first|earliest)\b(?!\s+(?:minute|second|hour|time)s?\b)|第一次|最早", re.I)
+_ORDER = re.compile(r"\b(?:first|earliest|latest|most recently)\b\s*", re.I)
+_GENERAL = re.compile(r"\b(?:is|are)\s+(?:a|an)\b|\b(?:is|are)\s+(?!the\b|my\b|your\b|that\b|this\b|those\b|these\b)"
+                      r"[a-z]+s\b\W*$|^\W*(?:what|which) colou?r (?:is|are) (?!the\b|my\b|your\b|that\b|this\b)", re.I)
+_HOW_MANY = re.compile(r"\bhow many\s+(?!times\b)([a-z]+(?:\s+[a-z]+)?)\s+(?:were|was|are|is|did|do|have|had|could|can)\b", re.I)
 _ASKED = re.compile(r"^\W*(?:what|which)\s+colou?rs?\s+(?:was|were|is|are|did)?\s*|^\W*(?:what|who)\s+(?:was|were|is|are)\s+",
                     re.I)
+_RELATIVE = re.compile(r"\s(?:who|which|that|whose)\s.*$", re.I)
 _COUNT_WORDS = re.compile(r"\bhow (many times|often|many)\b|\btimes\b", re.I)
 
 
@@ -70,7 +76,8 @@ class Question:
     until_s: float = 0.0  # ... to this many seconds before now ("this morning", asked at 3 pm: 3 h)
     anchor: tuple[str, str] | None = None  # "before you saw the dog": ("before", "dog")
     period: str = ""  # how the range was named ("this morning"), to say it back
-    attribute: str = ""  # "colour" | "people" | "held" | "on": asked about what the detector measured
+    attribute: str = ""  # "colour" | "people" | "count" | "held" | "on": asked about what the detector measured
+    order: str = ""  # "first": the earliest sighting is asked for (else the latest)
     parsed_by: str = "rules"  # "rules" | "llm" (counted by the reasoning bench)
 
 
@@ -139,14 +146,17 @@ def parse(text: str, wall: float | None = None) -> Question:
         kind = "summary"
     elif _NOW.search(text):
         kind = "now"
-    elif _SEARCH.search(text):
+    elif _SEARCH.search(_RELATIVE.sub("", text)):  # "a story about a fox who found a ball" searches nothing
         kind = "search"
     else:
         kind = "chat"
     thing = query_text(_COUNT_WORDS.sub(" ", _WINDOW.sub(" ", text))) if kind in ("search", "count") else ""
     if (m := _ANYTHING.match(thing)) and (kind == "count" or m.group(1)):  # "how many different things did you see?" asks for the distinct moments
         kind, thing = "summary", ""
+    if kind in ("search", "count") and (m := _ORDER.search(thing)):
+        thing = (thing[:m.start()] + thing[m.end():]).strip()
     return Question(kind=kind, thing=thing if thing != text else "", yesno=bool(_YESNO.match(text)),
+                    order="first" if _FIRST.search(text) else "",
                     where=bool(_WHERE.search(text)), window_s=window, until_s=until, period=period,
                     anchor=anchor if kind == "summary" else None)
 
@@ -155,8 +165,12 @@ def attribute_of(text: str) -> tuple[str, str] | None:
     """(attribute, thing) for "what colour was the car?" ("colour", "car"), "how many people were
     there?" ("people", "people ..."), "what was the man holding?" ("held", "man"), "what was on the
     table?" ("on", "table"); None for other questions."""
+    if _GENERAL.search(text):
+        return None  # "what colour is a ripe banana?": about bananas, not about one that was seen
     if _PEOPLE_Q.search(text):
         return "people", query_text(text) if re.search(r"[a-z]", text, re.I) else "people"
+    if m := _HOW_MANY.search(text):
+        return "count", m.group(1)
     if _COLOUR_Q.search(text):
         rest = re.sub(r"\bcolou?rs?\b", " ", _ASKED.sub(" ", text), flags=re.I)
         return "colour", query_text(rest)

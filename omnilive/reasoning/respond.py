@@ -23,6 +23,10 @@ def _plain(text: str) -> str:
     return re.sub(r"[\W_]+", "", text).lower()
 
 
+ZH_UNSURE = ("认不出", "看不出", "不能", "无法", "不确定", "说不准", "不知道", "可能", "好像", "不清楚")
+ZH_CANNOT = "我认不出它，所以说不准有没有看到。"  # the LLM turned "I can't recognise X" into a denial
+
+
 def _words(text: str) -> set[str]:
     return set(re.findall(r"\w{4,}", text.lower()))
 
@@ -100,13 +104,14 @@ def answer_sentences(llm: LLM, query: Query, history: Sequence[ChatMessage] = ()
     first: float | None = None
     splitter = SentenceSplitter()
 
+    unsure = "can't recognise" in fact_text or "can't tell" in fact_text
     quoted = {w for item in query.heard for w in re.findall(r"\w{4,}", item.text.lower())}
 
     def keeps(s: str) -> bool:
         if query.heard and not zh:  # it must still say (some of) what was heard
             return bool(quoted & set(re.findall(r"\w{4,}", s.lower())))
-        if zh:  # Chinese, and not the question said back ("你看到了什么？" -> "你看到了什么？")
-            return has_cjk(s) and _plain(s) != _plain(query.text)
+        if zh:  # Chinese, not the question said back ("你看到了什么？" -> "你看到了什么？"), and as unsure as the facts
+            return has_cjk(s) and _plain(s) != _plain(query.text) and (not unsure or any(m in s for m in ZH_UNSURE))
         return keeps_facts(s, query.clips, fact_text)
 
     def sentences() -> Iterator[str]:
@@ -121,7 +126,7 @@ def answer_sentences(llm: LLM, query: Query, history: Sequence[ChatMessage] = ()
         if not checked:
             checked = True
             if not keeps(s):
-                yield fact_text, first
+                yield (ZH_CANNOT if zh and unsure else fact_text), first
                 return
         new = guard.ok(s)
         if query.kind == "continue" and (not new or _retold(s, told)):

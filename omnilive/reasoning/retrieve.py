@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections import deque
 from dataclasses import dataclass, field
 
 from ..backends.base import LLM, ChatMessage, VisualEncoder
 from ..events import GroundedClip, HeardItem, Query
+from ..memory.ranking import query_text
 from ..memory.store import MemoryStore, Snapshot, recall
 from .question import Question, follow_up, parse as parse_question
 from .facts import about, evidence, facts as grounded_facts, sightings
@@ -91,6 +93,14 @@ def ground_question(store: MemoryStore, visual: VisualEncoder, llm: LLM | None, 
 
 
 COUNT_K = 12  # moments looked at to count sightings
+_SPECIFIC = re.compile(r"^\W*(?:what|which|who|where|how|was|were|did|is|are)\b.*\b(?:the|my|that|those|this|these)\s+\w+.*"
+                       r"\b(?:was|were|did|had)\b|^\W*(?:what|which|who|where|how)\s+(?:was|were|did)\b.*\b(?:the|my|that)\b", re.I)
+
+
+def _about_something_seen(question: str, q: Question) -> bool:
+    """A question the rules left to chat that asks about a particular thing in the past ("what
+    was the cat lying on?"): memory answers it, or it is not answered with a guess."""
+    return q.kind == "chat" and bool(_SPECIFIC.search(question))
 
 
 def retrieve(store: MemoryStore, visual: VisualEncoder, question: str, snapshot: Snapshot | None, k: int,
@@ -132,5 +142,11 @@ def retrieve(store: MemoryStore, visual: VisualEncoder, question: str, snapshot:
                        before=before, after=after)
     else:
         clips = []
+        if _about_something_seen(question, q):  # "what was the cat lying on?": not general knowledge
+            clips = recall(store, visual, question, k, snapshot)
+            if any(c.word_match for c in clips):
+                q = dataclasses.replace(q, kind="search", thing=query_text(question), attribute="other")
+            else:
+                clips = []
     facts = grounded_facts(q, question, clips, now, follow, wall, visual) if q.kind != "chat" else ""
     return Retrieved(q, search_text, about(q, clips), facts)

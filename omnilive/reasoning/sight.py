@@ -18,15 +18,12 @@ from functools import lru_cache
 
 from ..events import GroundedClip
 from ..memory.ranking import content_words
-from ..perception.scene import NAMES as COLOURS
+from ..perception.scene import NAMES as COLOURS, coco_said
 from .words import hypernyms, name_of, with_article
 
 SURE_P = 0.5  # a classifier label this probable is said as a fact (espresso 0.90, tripod 0.94) ...
 GUESS_P = 0.15  # ... this probable as a guess (drilling platform 0.42 for a rocket); below it, left out
 SURE_SCORE = 0.7  # a detection this confident is a fact; weaker ones (down to detector.min_score) guesses
-# COCO names as a person says them
-_COCO_SAID = {"tv": "television", "cell phone": "phone", "dining table": "table", "sports ball": "ball",
-              "potted plant": "potted plant", "hair drier": "hair dryer", "couch": "sofa"}
 PEOPLE = {"people", "person", "man", "men", "woman", "women", "child", "children", "kid", "kids", "boy", "girl",
            "someone", "somebody", "anyone", "anybody", "pedestrian", "guy", "lady"}
 ATTRIBUTE_WORDS = set(COLOURS) | {"silver", "gold", "colour", "color", "coloured", "colored", "big", "small", "little",
@@ -45,10 +42,6 @@ class Thing:
     colour: str = ""
     source: str = "classifier"  # "detector" | "classifier" | "text"
     label: str = ""  # the model's own label
-
-
-def coco_said(label: str) -> str:
-    return _COCO_SAID.get(label, label)
 
 
 def things_in(c: GroundedClip, min_p: float = GUESS_P) -> list[Thing]:
@@ -126,12 +119,13 @@ def _same_kind(kind: str, said: str, label: str, t: Thing) -> bool:
     return bool(words & content_words(f"{t.name} {t.kind} {t.label}"))
 
 
-def said(t: Thing) -> str:
-    """"a silver car", "three people", "something like a bobsled"."""
+def said(t: Thing, colour: bool = False) -> str:
+    """"a car" ("a silver car" with ``colour``: a measured colour is said only when asked, as it
+    is the least sure part), "three people", "something like a bobsled"."""
     if t.label == "person":
         what = "a person" if t.count == 1 else f"{number(t.count)} people"
     else:
-        base = f"{t.colour} {t.name}" if t.colour else t.name
+        base = f"{t.colour} {t.name}" if t.colour and colour else t.name
         what = with_article(base) if t.count == 1 else f"{number(t.count)} {plural(base)}"
     return what if t.sure else f"something like {what}"
 

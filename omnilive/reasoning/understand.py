@@ -26,8 +26,9 @@ SCHEMA = {
     "properties": {"object": {"type": "string", "maxLength": 32}},
     "required": ["object"],
 }
-PROMPT = ("In English, name the thing this question asks about in one or two words (\"\" if it asks "
-          "about no thing). Reply as JSON.\nQuestion: ")
+PROMPT = ("Name the thing this question asks about in one or two English words, translated to English if the "
+          "question is not in English (\"\" if it asks about no thing). Reply as JSON.\n"
+          "Example: 你看到我的钥匙了吗？ -> {\"object\": \"keys\"}\nQuestion: ")
 
 
 def understand(text: str, llm: LLM | None, wall: float | None = None) -> Question:

@@ -50,7 +50,7 @@ _ALIASES = {"trouser": "trousers", "jean": "jeans", "timepiece": "clock", "canin
             "projectile": "missile"}  # ImageNet's "projectile, missile" synset
 
 # Things named in the plural by a person ("jeans"), and mass words said with "some"
-_PLURALS = {"jeans", "trousers", "glasses", "sunglasses", "binoculars", "scissors", "shorts", "pajamas", "pants"}
+_PLURALS = {"people", "children", "men", "women", "jeans", "trousers", "glasses", "sunglasses", "binoculars", "scissors", "shorts", "pajamas", "pants"}
 _MASS = {"text", "coffee", "tea", "bread", "ice cream", "chocolate", "soup", "salad", "hay", "grass", "water"}
 
 

@@ -64,6 +64,8 @@ class Dispatcher:
         follows = followup_request(utt.text) and self.ctx.conversation.answered(utt.start, FOLLOW_S) is not None
         if named_request(utt.text) or follows or (asked and confirmation(utt.text) is not None):
             return dataclasses.replace(utt, for_assistant=True)
+        if utt.source == "typed":  # typed into the assistant's own box: said to it, whatever it says
+            return dataclasses.replace(utt, for_assistant=bool(utt.text.strip()))
         try:
             verdict = await self.ctx.run("judge", self._filter.respond, utt.text)
         except Exception:
@@ -72,7 +74,7 @@ class Dispatcher:
         return dataclasses.replace(utt, for_assistant=verdict)
 
     async def ask(self, text: str, *, speak: bool = True, t: float | None = None) -> int:
-        """A typed question: judged like speech (typed chatter is shown, not answered), grounded on
+        """A typed question: for the assistant (typed into its box; a stop still stops), grounded on
         memory as it is now; it interrupts any answer in flight. A failing stage costs this
         question, never the session."""
         ctx = self.ctx
