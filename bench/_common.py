@@ -24,3 +24,14 @@ def table(rows: list[dict], title: str) -> None:
     print("|" + "|".join("-" * (w + 2) for w in width) + "|")
     for row in cells:
         print("| " + " | ".join(v.ljust(w) for v, w in zip(row, width)) + " |")
+
+
+def stop(proc) -> None:
+    """End a server process: asked first, killed if it has not gone within 30 s."""
+    import subprocess
+
+    proc.terminate()
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()

@@ -35,7 +35,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import websockets
-from _common import table
+from _common import stop, table
 from load_bench import CHUNK, _inputs, metric, rss_mb
 from scale_bench import wait_http
 
@@ -244,11 +244,7 @@ def main() -> int:
         print("LEAK: " + "; ".join(leaks) if leaks else "no leak: slots free, descriptors and threads within slack")
         return 1 if leaks else 0
     finally:
-        server.terminate()
-        try:
-            server.wait(30)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop(server)
 
 
 if __name__ == "__main__":

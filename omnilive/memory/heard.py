@@ -109,7 +109,6 @@ def _music_word(word: str, classes: list[str]) -> bool:
     word that does not name a thing ("playing earlier", "playing loudly")?"""
     if word in ("music", "song", "songs", "tune", "tunes") or word.endswith("ly"):
         return True
-    from ..memory.ranking import content_words
     if not content_words(word):
         return True
     return any(re.search(rf"\b{re.escape(word)}s?\b", c.lower()) for c in classes)

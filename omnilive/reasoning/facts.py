@@ -29,6 +29,7 @@ MIN_SCORE = 0.6  # a clip this close to the question counts as a sighting (bench
 SUMMARY_MOMENTS = 6  # distinct moments said in a summary
 _PEOPLE_DOING = re.compile(r"\bhow many \w+\s+(?:(?:were|was|are|is|did you see|have you seen|did you notice|"
                            r"there|here|in total|at once|altogether)\b\s*)*(\w.*?)?\W*$", re.I)
+VAGUE_SCORE = 0.5  # an unnamed moment this close to the question may be what was asked about
 COUNT_MOMENTS = 3  # "how many people?": the most people in one of the latest moments with people
 
 SYSTEM = (
@@ -132,9 +133,9 @@ def sightings(clips: Sequence[GroundedClip], thing: str) -> list[GroundedClip]:
 
 
 def _unclear(clips: Sequence[GroundedClip], when) -> str:
-    """A denial is only as good as the sight behind it: when some moments looked at showed
-    nothing the perception could name for sure, it says so (it may have missed the thing there)."""
-    vague = [c for c in clips if not any(t.sure for t in things_in(c))]
+    """A denial is only as good as the sight behind it: when the moments that matched the question
+    best showed nothing the perception could name for sure, it says so (the thing may be there)."""
+    vague = [c for c in clips[:2] if c.score >= VAGUE_SCORE and not any(t.sure for t in things_in(c))]
     if not vague:
         return ""
     c = max(vague, key=lambda c: c.end)
@@ -232,7 +233,7 @@ def attribute_facts(q: Question, question: str, clips: Sequence[GroundedClip], w
         elif phrase:
             line += f", with {says([t for t in things_in(c) if t.label != 'person'], 2)}"
         return line + "."
-    hits = [(c, m) for c in sorted(clips, key=lambda c: -c.end) for m in matching(c, thing)]
+    hits = sorted(((c, m) for c in clips for m in matching(c, thing)), key=lambda cm: (not cm[1].sure, -cm[0].end))
     if q.attribute == "count":  # "how many hats?": boxes counted in one moment; a classifier label counts nothing
         boxes = [(c, m) for c, m in hits if m.source == "detector"]
         if boxes:
@@ -273,7 +274,7 @@ def attribute_facts(q: Question, question: str, clips: Sequence[GroundedClip], w
             return f"I saw {with_article(thing, asked=True)} {when(c.end)}, but I can't tell what was on it."
     if _cannot(thing, visual):
         return _cannot_said(thing, None, when)
-    return f"I haven't seen {with_article(thing, asked=True)}."
+    return f"I haven't seen {with_article(thing, asked=True)}." + _unclear(clips, when)
 
 
 def about(q: Question, clips: Sequence[GroundedClip]) -> tuple[GroundedClip, ...]:
@@ -306,6 +307,7 @@ def _summary(clips: Sequence[GroundedClip], when, span: str) -> str:
     its last minute."""
     if not clips:
         return f"I haven't seen anything {span}." if span else "I haven't seen anything yet."
+
     def seen(c: GroundedClip) -> str:  # what a moment shows (its OCR text read differently is the same moment)
         return says(things_in(c), 2) or _things(c)
 
@@ -351,8 +353,7 @@ def build_messages(question: str, tags: Sequence[str], fact_text: str, clips: Se
         user = (f"Question (in Chinese): {prefix}{question}\nWhat you know, in English, in your own voice "
                 f"(\"I\" is you, the assistant): {fact_text}\nAnswer in Chinese (简体中文) as yourself (我), using only "
                 "what you know: say it faithfully, keep every thing and time it names, add nothing. Where it "
-                "says you can't recognise or can't tell something, say exactly that (我认不出 / 我看不出), "
-                "never that you didn't see it.")
+                "says you can't recognise or can't tell something, say so, never that you didn't see it.")
     elif fact_text:
         user = f"Facts: {fact_text}\nQuestion: {prefix}{question}\nAnswer using the facts."
     else:

@@ -11,6 +11,7 @@ model, they are said as they are), and summarises talk.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 from dataclasses import dataclass
@@ -19,13 +20,14 @@ import numpy as np
 
 from ..events import HeardItem
 from ..text import has_cjk
-from ..memory.heard import MASS as MASS_SOUNDS, kinds_asked, sound_said
+from ..memory.heard import MASS as MASS_SOUNDS, kinds_asked, sound_kinds, sound_said
 from ..memory.store import MemoryStore
 from .question import Question
 from .facts import ago, sightings, span_of
 
 log = logging.getLogger(__name__)
 
+RECENT = 4  # "what did you hear?": this many different things, the latest first heard last
 NOTE_MIN = 0.75  # a note this close to a question answers it (words + meaning, see HeardMemory.search)
 SPEECH_MIN = 0.35
 AROUND_S = 20.0  # "what did he say when ...": speech this close to the moment
@@ -202,7 +204,9 @@ def sound_facts(store: MemoryStore, question: str, now: float, wall: float | Non
         what = " or ".join(("any " + k) if k in MASS_SOUNDS else ("a " + k) for k in sorted(kinds))
         return HeardFacts("heard", f"I haven't heard {what}.", ())
     last = items[-1]
-    text = quote(last, now, wall)
+    classes = {c for k in kinds for c in sound_kinds()[0].get(k, [])}
+    asked = next((label for label in last.labels if label in classes), None)  # "a car horn", not "a vehicle"
+    text = quote(dataclasses.replace(last, labels=(asked, *last.labels)) if asked else last, now, wall)
     if len(items) > 1:
         text += f" I heard it {len(items)} times in all; the first {_when(items[0], now, wall)}."
     return HeardFacts("heard", text, tuple(items[-3:]))
@@ -309,7 +313,15 @@ def recent_facts(store: MemoryStore, now: float, wall: float | None, since: floa
     items = [i for i in store.heard.between(since, until, ("speech", "sound")) if i.speaker in ("background", "")]
     if not items:
         return HeardFacts("heard", "I haven't heard anything yet.", ())
-    last = items[-3:]
+    last, said = [], set()  # the latest of each different thing (a sound heard ten times is said once)
+    for i in reversed(items):
+        key = (i.kind, i.labels[0] if i.kind == "sound" and i.labels else i.text)
+        if key not in said:
+            said.add(key)
+            last.append(i)
+        if len(last) == RECENT:
+            break
+    last.reverse()
     return HeardFacts("heard", " ".join(quote(i, now, wall) for i in last), tuple(last))
 
 

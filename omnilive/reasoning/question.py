@@ -57,7 +57,8 @@ _FIRST = re.compile(r"\b(?:first|earliest)\b(?!\s+(?:minute|second|hour|time)s?\
 _ORDER = re.compile(r"\b(?:first|earliest|latest|most recently)\b\s*", re.I)
 _GENERAL = re.compile(r"\b(?:is|are)\s+(?:a|an)\b|\b(?:is|are)\s+(?!the\b|my\b|your\b|that\b|this\b|those\b|these\b)"
                       r"[a-z]+s\b\W*$|^\W*(?:what|which) colou?r (?:is|are) (?!the\b|my\b|your\b|that\b|this\b)", re.I)
-_HOW_MANY = re.compile(r"\bhow many\s+(?!times\b)([a-z]+(?:\s+[a-z]+)?)\s+(?:were|was|are|is|did|do|have|had|could|can)\b", re.I)
+_HOW_MANY = re.compile(r"\bhow many\s+(?!times\b)([a-z]+(?:\s+[a-z]+)?)\s+(?:were|was|are there|is there|did you|have you|"
+                       r"had|could you|can you)\b", re.I)  # ("how many minutes are in an hour?" is chat)
 _ASKED = re.compile(r"^\W*(?:what|which)\s+colou?rs?\s+(?:was|were|is|are|did)?\s*|^\W*(?:what|who)\s+(?:was|were|is|are)\s+",
                     re.I)
 _RELATIVE = re.compile(r"\s(?:who|which|that|whose)\s.*$", re.I)

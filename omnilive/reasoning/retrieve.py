@@ -13,6 +13,7 @@ from ..memory.ranking import query_text
 from ..memory.store import MemoryStore, Snapshot, recall
 from .question import Question, follow_up, parse as parse_question
 from .facts import about, evidence, facts as grounded_facts, sightings
+from .sight import matching
 from . import heard as heard_facts
 from .understand import understand
 
@@ -97,6 +98,20 @@ _SPECIFIC = re.compile(r"^\W*(?:what|which|who|where|how|was|were|did|is|are)\b.
                        r"\b(?:was|were|did|had)\b|^\W*(?:what|which|who|where|how)\s+(?:was|were|did)\b.*\b(?:the|my|that)\b", re.I)
 
 
+def _named_thing(question: str) -> str:
+    """The thing a specific question names: "the television" of "what was the television standing
+    on?" (the nouns after its determiner, not the verb that follows)."""
+    from lemminflect import getAllLemmas
+
+    m = re.search(r"\b(?:the|my|that|this|those|these)\s+([a-z]+(?:\s+[a-z]+)?)", question, re.I)
+    words = []
+    for w in (m.group(1).split() if m else []):
+        if w.endswith("ing") or "NOUN" not in getAllLemmas(w.lower()):
+            break
+        words.append(w)
+    return " ".join(words) or query_text(question)
+
+
 def _about_something_seen(question: str, q: Question) -> bool:
     """A question the rules left to chat that asks about a particular thing in the past ("what
     was the cat lying on?"): memory answers it, or it is not answered with a guess."""
@@ -134,6 +149,8 @@ def retrieve(store: MemoryStore, visual: VisualEncoder, question: str, snapshot:
             else:
                 until = float("-inf")  # never seen: nothing is before or after it
         clips = store.between(snapshot, since, until)
+        if q.anchor is not None:  # "after the motorcycle": not the motorcycle itself
+            clips = [c for c in clips if not matching(c, q.anchor[1])]
     elif q.attribute == "people":  # the latest moments with people in them
         since = now - q.window_s if q.window_s else float("-inf")
         clips = [c for c in store.between(snapshot, since, now) if c.scene is not None and c.scene.people][-COUNT_K:]
@@ -142,11 +159,8 @@ def retrieve(store: MemoryStore, visual: VisualEncoder, question: str, snapshot:
                        before=before, after=after)
     else:
         clips = []
-        if _about_something_seen(question, q):  # "what was the cat lying on?": not general knowledge
+        if _about_something_seen(question, q):  # "what was the cat lying on?": memory, or "I haven't seen", not a guess
             clips = recall(store, visual, question, k, snapshot)
-            if any(c.word_match for c in clips):
-                q = dataclasses.replace(q, kind="search", thing=query_text(question), attribute="other")
-            else:
-                clips = []
+            q = dataclasses.replace(q, kind="search", thing=_named_thing(question), attribute="other")
     facts = grounded_facts(q, question, clips, now, follow, wall, visual) if q.kind != "chat" else ""
     return Retrieved(q, search_text, about(q, clips), facts)
