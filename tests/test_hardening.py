@@ -60,7 +60,7 @@ def test_messages_the_json_parser_chokes_on_are_errors_and_the_session_lives(cli
         for _ in range(50):  # still judging what it is told
             ev = ws.receive_json()
             if ev["type"] == "utterance":
-                assert ev["text"].startswith("I think we should") and ev["for_assistant"] is False
+                assert ev["text"].startswith("I think we should") and ev["for_assistant"] is True  # typed: for it
                 break
         else:
             pytest.fail("the typed message was never judged")

@@ -170,7 +170,7 @@ def attribute_of(text: str) -> tuple[str, str] | None:
         return None  # "what colour is a ripe banana?": about bananas, not about one that was seen
     if _PEOPLE_Q.search(text):
         return "people", query_text(text) if re.search(r"[a-z]", text, re.I) else "people"
-    if m := _HOW_MANY.search(text):
+    if (m := _HOW_MANY.search(text)) and not _ANYTHING.match(m.group(1)):  # ("how many different things": a summary)
         return "count", m.group(1)
     if _COLOUR_Q.search(text):
         rest = re.sub(r"\bcolou?rs?\b", " ", _ASKED.sub(" ", text), flags=re.I)

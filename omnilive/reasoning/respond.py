@@ -31,6 +31,7 @@ def _words(text: str) -> set[str]:
     return set(re.findall(r"\w{4,}", text.lower()))
 
 
+CONTINUE = "(Continue from where you stopped.)"  # the user's bare "Okay, go on." was once refused
 RETOLD = 0.7  # a continuation's sentence whose words are mostly in the last answer already retells it
 
 
@@ -89,7 +90,7 @@ def answer_sentences(llm: LLM, query: Query, history: Sequence[ChatMessage] = ()
     guard = RepeatGuard()
     if query.kind == "continue":  # "go on": the last answer is in the history; none of it again
         last = next((m.content for m in reversed(history) if m.role == "assistant"), "")
-        msgs = [ChatMessage("system", SYSTEM), *history, ChatMessage("user", query.text)]
+        msgs = [ChatMessage("system", SYSTEM), *history, ChatMessage("user", f"{query.text} {CONTINUE}")]
         seen = SentenceSplitter()
         for s in seen.push(last.rstrip(" …")) + seen.flush():
             guard.ok(s)
