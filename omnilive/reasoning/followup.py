@@ -2,9 +2,9 @@
 
 They are for the assistant whenever it has just answered (the instruction filter need not guess),
 and they must not be answered like a new question: "go on" continues the last answer (the LLM
-gets the user's own words after the conversation: with instructions not to repeat itself the
-embedded 1.5B retold the story more, not less; what it retells anyway is dropped:
-reasoning/respond.py), "say that again" says it once more, word for word.
+gets the user's own words after the conversation and a short nudge to continue: with long
+instructions not to repeat itself the embedded 1.5B retold the story more, not less; what it
+retells anyway is dropped: reasoning/respond.py), "say that again" says it once more, word for word.
 """
 
 from __future__ import annotations

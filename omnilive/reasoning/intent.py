@@ -117,6 +117,7 @@ def imperative(text: str) -> tuple[bool, bool]:
         return False, False
     first = words[0]
     lemmas = getAllLemmas(first)
+    # ("let's ..." proposes something to the people present; "thank you" is no order)
     verb = first in lemmas.get("VERB", ()) and first not in ("let", "thank")
     return verb, verb and len(words) > 1 and words[1] in ("me", "us")
 

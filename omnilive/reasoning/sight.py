@@ -150,10 +150,6 @@ def plural(word: str) -> str:
     return word + "s"
 
 
-def asks_people(thing: str) -> bool:
-    return bool(content_words(thing) & content_words(" ".join(PEOPLE)))
-
-
 @lru_cache(maxsize=4)
 def _vocabulary(names: tuple[str, ...]) -> frozenset[str]:
     from ..backends.detect_ssd import coco_labels
