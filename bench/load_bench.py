@@ -5,14 +5,17 @@ random offset within 6 s (users do not speak in unison), as the page does: 1 fps
 spoken questions. Per turn it measures, on the client, the end of the question's speech -> the first
 answer audio received. Reports median and p95 per N, frames dropped, the p99 of the server's
 event-loop lag (``/metrics``), and the server's resident memory before and after, so growth would show.
+``--protocol realtime`` sends the same stream through ``/v1/realtime`` (the OpenAI Realtime protocol:
+24 kHz PCM16 appends, frames as ``input_image`` items) and times the first ``response.output_audio.delta``.
 
-    .venv/bin/python bench/load_bench.py [--sessions 1 2 4 6 4 4]
+    .venv/bin/python bench/load_bench.py [--sessions 1 2 4 6 4 4] [--protocol native realtime]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import io
 import json
 import os
@@ -31,7 +34,7 @@ import websockets
 from _common import EVALDATA, ROOT, table
 from PIL import Image
 
-from omnilive.dsp import float_to_pcm16
+from omnilive.dsp import float_to_pcm16, resample
 from omnilive.perception.media import iter_media, read_audio
 
 sys.path.insert(0, str(ROOT / "tests"))
@@ -97,6 +100,52 @@ async def client(url: str, frames, audio: np.ndarray, ends: list[float], delay: 
     return {"latencies": latencies, "turns": len(turns_seen), "process": served.get("process", "")}
 
 
+async def realtime_client(url: str, frames, audio: np.ndarray, ends: list[float], delay: float = 0.0) -> dict:
+    """The same stream and timing through ``/v1/realtime``, as an OpenAI Realtime client sends it."""
+    await asyncio.sleep(delay)
+    token = httpx.post(url.replace("ws://", "http://") + "/api/sessions").json()["token"]
+    latencies, first_audio, turns_seen, ends_ms = [], {}, set(), {}
+    pcm = float_to_pcm16(resample(audio, 16000, 24000))
+    chunk = CHUNK * 3 // 2  # the same 32 ms at 24 kHz
+    async with websockets.connect(f"{url}/v1/realtime?model=omnilive", max_size=None,
+                                  additional_headers={"Authorization": f"Bearer {token}"}) as ws:
+        async def receive():
+            async for msg in ws:
+                ev = json.loads(msg)
+                if ev["type"] == "response.output_audio.delta":
+                    first_audio.setdefault(int(ev["response_id"].removeprefix("resp_")), time.perf_counter())
+                elif ev["type"] == "conversation.item.input_audio_transcription.completed" and \
+                        ev["omnilive"]["for_assistant"]:
+                    turns_seen.add(int(ev["item_id"].removeprefix("item_u")))
+                elif ev["type"] == "input_audio_buffer.speech_stopped":
+                    ends_ms[int(ev["item_id"].removeprefix("item_u"))] = ev["audio_end_ms"] / 1000
+
+        reader = asyncio.create_task(receive())
+        t0 = time.perf_counter()
+        sent_end = {}
+        fi = 0
+        for i in range(0, len(pcm) // 2, chunk):
+            t = i / 24000
+            await asyncio.sleep(max(0.0, t0 + t - time.perf_counter()))
+            await ws.send(json.dumps({"type": "input_audio_buffer.append",
+                                      "audio": base64.b64encode(pcm[2 * i: 2 * (i + chunk)]).decode()}))
+            for end in ends:
+                if end not in sent_end and t >= end:
+                    sent_end[end] = time.perf_counter()
+            while fi < len(frames) and frames[fi][0] <= t:
+                url_ = "data:image/jpeg;base64," + base64.b64encode(frames[fi][1]).decode()
+                await ws.send(json.dumps({"type": "conversation.item.create", "item": {
+                    "type": "message", "role": "user", "content": [{"type": "input_image", "image_url": url_}]}}))
+                fi += 1
+        await asyncio.sleep(4.0)  # the last answer
+        reader.cancel()
+    for turn in turns_seen:
+        spoken_end = min(ends, key=lambda e: abs(e - ends_ms.get(turn, 0.0)))
+        if turn in first_audio and spoken_end in sent_end:
+            latencies.append(first_audio[turn] - sent_end[spoken_end])
+    return {"latencies": latencies, "turns": len(turns_seen), "process": ""}
+
+
 def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -142,6 +191,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     # the repeated 4s show whether server memory keeps growing once every code path has run
     ap.add_argument("--sessions", nargs="+", type=int, default=[1, 2, 4, 6, 4, 4])
+    ap.add_argument("--protocol", nargs="+", choices=["native", "realtime"], default=["native"],
+                    help="the page's WebSocket (/ws) and/or the OpenAI Realtime protocol (/v1/realtime)")
     args = ap.parse_args()
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -164,13 +215,14 @@ def main() -> None:
         tts = load_models(load_settings(), ("tts",)).tts
         frames, audio, ends = _inputs(tts)
         rows = []
-        for n in args.sessions:
+        for n, proto in [(n, p) for n in args.sessions for p in args.protocol]:
             before, dropped0 = rss_mb(server.pid), metric(url, "omnilive_frames_dropped_total")
             lag0 = lag_buckets(url)
+            run_client = client if proto == "native" else realtime_client
 
             async def run_n():
                 offsets = np.random.default_rng(n).uniform(0, 6.0, n) if n > 1 else [0.0]
-                return await asyncio.gather(*(client(url, frames, audio, ends, d) for d in offsets))
+                return await asyncio.gather(*(run_client(url, frames, audio, ends, d) for d in offsets))
 
             results = asyncio.run(run_n())
             time.sleep(1.0)
@@ -178,7 +230,7 @@ def main() -> None:
             lag1 = lag_buckets(url)
             p99 = lag_quantile(lag0, lag1, 0.99) if lag1 else None
             asked = n * len(QUESTIONS)
-            rows.append({"sessions": n, "turns answered": f"{len(lat)}/{asked}",
+            rows.append({"sessions": n, "protocol": proto, "turns answered": f"{len(lat)}/{asked}",
                          "median s": round(statistics.median(lat), 2) if lat else "",
                          "p95 s": round(lat[min(len(lat) - 1, int(0.95 * len(lat)))], 2) if lat else "",
                          "frames dropped": int(metric(url, "omnilive_frames_dropped_total") - dropped0),

@@ -145,7 +145,7 @@ def test_one_token_cannot_hold_the_rest_api_and_others_are_served_meanwhile(sett
             hanging = [pool.submit(client.get, f"/api/history?token={slow}") for _ in range(2)]
             assert held.acquire(timeout=60) and held.acquire(timeout=60)  # both are in
             waiting = pool.submit(client.get, f"/api/history?token={slow}")
-            assert wait_until(lambda: client.app.state.rest_calls[Tokens.key(slow)][0] == 3, 60)  # the third waits
+            assert wait_until(lambda: client.app.state.rest_calls.calls(Tokens.key(slow)) == 3, 60)  # the third waits
             assert not waiting.done()
             assert client.get(f"/api/history?token={slow}").status_code == 429
             assert client.get(f"/api/session?token={other}").status_code == 200

@@ -7,9 +7,9 @@ import logging
 import sys
 
 from ..redaction import install_log_redaction
-from . import ask_cmd, forget_cmd, ingest_cmd, models_cmd, recall_cmd, replay_cmd, serve_cmd, transcribe_cmd
+from . import ask_cmd, forget_cmd, ingest_cmd, mcp_cmd, models_cmd, recall_cmd, replay_cmd, serve_cmd, transcribe_cmd
 
-VERBS = (serve_cmd, replay_cmd, transcribe_cmd, ingest_cmd, recall_cmd, ask_cmd, forget_cmd, models_cmd)
+VERBS = (serve_cmd, replay_cmd, transcribe_cmd, ingest_cmd, recall_cmd, ask_cmd, forget_cmd, mcp_cmd, models_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -38,6 +38,8 @@ class Seeing:
         self._frame_q: DropOldestQueue[Frame | None] = DropOldestQueue(rt.frame_queue, f"{ctx.name}/frames")
         self._sealed_q: asyncio.Queue[Sealed | None] = asyncio.Queue(SEALED_QUEUE)
         self._unstored: list[ClipMemory] = []  # sealed, waiting for OCR / the store: snapshots see them
+        self._looked_at = float("-inf")  # stream time of the last frame the encoder finished (or refused)
+        self._looked = asyncio.Event()  # set (and replaced) each time it finishes one
 
     @property
     def frames_dropped(self) -> int:
@@ -71,6 +73,22 @@ class Seeing:
         self.ctx.counters.frames_seen += 1
         self.ctx.stream_t = max(self.ctx.stream_t, t)
 
+    async def caught_up(self, t: float, timeout: float) -> bool:
+        """Wait (at most ``timeout`` s) until the encoder has finished the frames up to stream time
+        ``t``: a client that shows an image and asks about it at once is answered about it."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while self._looked_at < t:
+            try:
+                await asyncio.wait_for(self._looked.wait(), deadline - asyncio.get_running_loop().time())
+            except TimeoutError:
+                return False
+        return True
+
+    def _finished(self, t: float) -> None:
+        self._looked_at = max(self._looked_at, t)
+        self._looked.set()
+        self._looked = asyncio.Event()
+
     def end(self) -> None:
         """No more frames: the workers finish what they have."""
         self._frame_q.put(None)
@@ -85,11 +103,13 @@ class Seeing:
             except Exception as exc:
                 ctx.counters.frames_corrupt += 1
                 log.warning("%s: encoder rejected frame at %.2fs: %s", ctx.name, frame.t, exc)
+                self._finished(frame.t)
                 continue
             ctx.counters.frames_encoded += 1
             self._watcher.frame(frame.t + ctx.t_offset, feats.vectors[0], feats.labels[0] if feats.labels else [], image)
             for sealed in add_encoded(self._clips, feats, [(frame.t + ctx.t_offset, image)]):
                 await self._seal(sealed)
+            self._finished(frame.t)
         last = self._clips.flush(end=ctx.stream_t + ctx.t_offset)
         if last is not None:
             await self._seal(last)

@@ -20,10 +20,11 @@ import logging
 import math
 import os
 import platform
-import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Awaitable, Callable
 from importlib import resources
 
 from pathlib import Path
@@ -43,11 +44,11 @@ from ..reasoning.heard import heard_row, recall_heard
 from ..reasoning.sight import names_of
 from ..runtime.replay import pull
 from ..runtime.session import Session
-from . import protocol
+from . import protocol, realtime
 from ..memory.errors import MemoryLocked
 from ..perception.sources import source_allowed
 from ..redaction import install_log_redaction, public
-from .guard import RateLimit, from_subprotocols, origin_allowed
+from .guard import CallTurns, FramePace, RateLimit, TooManyCalls, from_subprotocols, origin_allowed
 from .metrics import Metrics, TurnClock, watch_loop_lag
 from .outbox import Outbox
 from .sessions import CLOSE_WAIT_S, SessionBusy, TokenError, Tokens, TokensFull
@@ -107,7 +108,7 @@ def create_app(settings: Settings | None = None, models: Models | None = None) -
         app.state.closing = {}  # token key -> the end of its last session, while that is closing
         app.state.per_address = Counter()  # client address -> live sockets
         app.state.rest = ThreadPoolExecutor(settings.server.rest_threads, thread_name_prefix="rest")
-        app.state.rest_calls = {}  # token key -> (REST calls in flight or waiting, how many may run at once)
+        app.state.rest_calls = CallTurns(settings.server.rest_per_token, settings.server.rest_waiting_per_token)
         log.info("omnilive ready; session memory in %s", app.state.tokens.location)
         tasks = [asyncio.create_task(watch_loop_lag(app.state.metrics)), asyncio.create_task(_expire_tokens())]
         yield
@@ -151,6 +152,8 @@ def create_app(settings: Settings | None = None, models: Models | None = None) -
 
     app.mount("/static", StaticFiles(directory=str(resources.files("omnilive.server").joinpath("static"))),
               name="static")
+    from .mcp_server import mount as mount_mcp  # (imported here: it is only this app's /mcp)
+    mount_mcp(app, settings)  # /mcp: the memory's tools for MCP clients, scoped by session token
 
     @app.get("/favicon.ico")
     async def favicon() -> Response:
@@ -182,29 +185,19 @@ def create_app(settings: Settings | None = None, models: Models | None = None) -
         else read in place) on the REST API's own threads, at most ``server.rest_per_token`` at
         once per token (``rest_waiting_per_token`` more wait their turn, past that 429): one user's
         reads cannot stall frames, models or other users. HTTP errors a page can act on."""
-        cfg, key, calls = settings.server, Tokens.key(token or ""), app.state.rest_calls
-        if key in calls and calls[key][0] >= cfg.rest_per_token + cfg.rest_waiting_per_token:
-            raise HTTPException(status_code=429, detail="too many requests for this session at once; retry shortly")
-        n, turn = calls.get(key) or (0, asyncio.Semaphore(cfg.rest_per_token))  # (a page asks for a few at once)
-        calls[key] = (n + 1, turn)
-
         def run():
             with app.state.tokens.reading(token, whole) as memory:
                 return fn(memory)
 
         try:
-            async with turn:  # waiting here holds no thread
+            async with app.state.rest_calls.turn(Tokens.key(token or "")):  # waiting here holds no thread
                 return await asyncio.get_running_loop().run_in_executor(app.state.rest, run)
+        except TooManyCalls as exc:
+            raise HTTPException(status_code=429, detail=str(exc)) from exc
         except TokenError as exc:
             raise HTTPException(status_code=401, detail=str(exc)) from exc
         except MemoryLocked as exc:
             raise HTTPException(status_code=409, detail="this memory is in use by another process") from exc
-        finally:
-            n, turn = calls[key]
-            if n > 1:
-                calls[key] = (n - 1, turn)
-            else:
-                del calls[key]
 
     @app.get("/api/session")
     async def session_info(token: str | None = None, authorization: str | None = Header(None)) -> JSONResponse:
@@ -294,10 +287,37 @@ def create_app(settings: Settings | None = None, models: Models | None = None) -
         close code the page acts on: 4401 token, 4403 origin or source, 4409 busy (``?takeover=1``
         ends the other connection, which gets 4410), 4429 full."""
         subprotocol, offered_token = from_subprotocols(socket.headers.get("sec-websocket-protocol"))
-        token = offered_token or token
         await socket.accept(subprotocol=subprotocol)
 
-        refuse = lambda code, message: _refuse(socket, code, message)  # noqa: E731
+        async def serve(session: Session) -> None:
+            store = session.memory
+            await socket.send_json({"type": "ready", "t_offset": session.t_offset,
+                                    "clock_origin": _clock_origin(store), "memory": store.stats(), "process": process,
+                                    "watches": list(session.watches().items)})
+            await _serve(socket, session, app.state.metrics, source)
+
+        await connection(Wire(socket, serve, _native_error), offered_token or token, takeover, source)
+
+    @app.websocket("/v1/realtime")
+    async def realtime_ws(socket: WebSocket, token: str | None = None) -> None:
+        """The OpenAI Realtime protocol on a live session (server/realtime.py). The session token
+        is the API key: ``Authorization: Bearer T`` (the ``openai`` SDK's ``api_key``), the
+        subprotocol ``openai-insecure-api-key.T`` (browsers), or ``?token=T``. Refusals as for ``/ws``."""
+        offered = socket.headers.get("sec-websocket-protocol")
+        await socket.accept(subprotocol="realtime" if "realtime" in [p.strip() for p in (offered or "").split(",")]
+                            else None)
+        beta = realtime.is_beta(socket.headers)
+
+        async def serve(session: Session) -> None:
+            await realtime.RealtimeLink(socket, session, beta).serve(settings.server.idle_timeout_s)
+
+        token = realtime.bearer_token(socket.headers.get("authorization"), offered) or token
+        await connection(Wire(socket, serve, realtime.refusal), token, False, None)
+
+    async def connection(wire: "Wire", token: str | None, takeover: bool, source: str | None) -> None:
+        """Admit an accepted socket (origin, source, slots), then serve it on its token's session."""
+        socket = wire.socket
+        refuse = wire.refuse
 
         cfg = settings.server
         if not origin_allowed(socket.headers.get("origin"), socket.headers.get("host"), cfg.allowed_origins):
@@ -323,14 +343,14 @@ def create_app(settings: Settings | None = None, models: Models | None = None) -
 
         ending: list[asyncio.Future] = []  # the session's end, once it owns the slot
         try:
-            await _live(socket, token, takeover, source, m, ending)
+            await _live(wire, token, takeover, m, ending)
         finally:
             if ending:
                 ending[0].add_done_callback(lambda _: release())
             else:
                 release()
 
-    async def _live(socket: WebSocket, token: str | None, takeover: bool, source: str | None, m: Metrics,
+    async def _live(wire: "Wire", token: str | None, takeover: bool, m: Metrics,
                     ending: list[asyncio.Future]) -> None:
         """One live connection, from taking its token's memory to giving it back: whatever fails on
         the way (the memory, the session's start, the client), the token is free again after."""
@@ -338,7 +358,7 @@ def create_app(settings: Settings | None = None, models: Models | None = None) -
         serving: asyncio.Future = loop.create_future()  # the task serving this socket, once it runs
 
         def kick(code: int, why: str) -> None:  # another tab took over, or the token was deleted (from a thread)
-            loop.call_soon_threadsafe(lambda: asyncio.ensure_future(_ended_elsewhere(socket, serving, code, why)))
+            loop.call_soon_threadsafe(lambda: asyncio.ensure_future(_ended_elsewhere(wire, serving, code, why)))
 
         key = Tokens.key(token or "")
         if key in app.state.closing:  # its last session is closing (a page reloading): wait for it, on the loop
@@ -346,11 +366,11 @@ def create_app(settings: Settings | None = None, models: Models | None = None) -
         try:  # loads the memory from disk
             store = await asyncio.to_thread(app.state.tokens.connect, token, kick, takeover)
         except (TokenError, SessionBusy, MemoryLocked) as exc:
-            return await _refuse(socket, 4401 if isinstance(exc, TokenError) else 4409,
+            return await wire.refuse(4401 if isinstance(exc, TokenError) else 4409,
                                  str(exc) if not isinstance(exc, MemoryLocked) else "this memory is in use elsewhere")
         except Exception as exc:  # e.g. a full disk: said, and the token is free again (connect undoes itself)
             log.exception("a session's memory could not be opened")
-            return await _refuse(socket, 1011, f"the memory could not be opened: {type(exc).__name__}")
+            return await wire.refuse(1011, f"the memory could not be opened: {type(exc).__name__}")
         m.sessions.inc()
         session: Session | None = None
 
@@ -369,15 +389,12 @@ def create_app(settings: Settings | None = None, models: Models | None = None) -
         try:
             try:  # (its construction reads the memory: the conversation, the watches to embed; off the loop)
                 session = await (await asyncio.to_thread(Session, app.state.models, settings,
-                                                         f"ws{id(socket) & 0xffff:04x}", store)).start()
+                                                         f"ws{id(wire.socket) & 0xffff:04x}", store)).start()
             except Exception as exc:
                 log.exception("a session could not start")
-                return await _refuse(socket, 1011, f"the session could not start: {type(exc).__name__}")
+                return await wire.refuse(1011, f"the session could not start: {type(exc).__name__}")
             app.state.live[key] = session
-            await socket.send_json({"type": "ready", "t_offset": session.t_offset,
-                                    "clock_origin": _clock_origin(store), "memory": store.stats(), "process": process,
-                                    "watches": list(session.watches().items)})
-            task = asyncio.ensure_future(_serve(socket, session, m, source))
+            task = asyncio.ensure_future(wire.serve(session))
             serving.set_result(task)
             await task
         except asyncio.CancelledError:
@@ -393,10 +410,27 @@ def create_app(settings: Settings | None = None, models: Models | None = None) -
     return app
 
 
-async def _refuse(socket: WebSocket, code: int, message: str) -> None:
-    """Say why in an ``error`` event, then close with a code the page acts on."""
+@dataclass(frozen=True)
+class Wire:
+    """What differs between the native socket and ``/v1/realtime``: how a session is served on it,
+    and how a refusal is said."""
+
+    socket: WebSocket
+    serve: Callable[[Session], Awaitable[None]]
+    error: Callable[[str], dict]
+
+    async def refuse(self, code: int, message: str) -> None:
+        await _refuse(self.socket, code, message, self.error)
+
+
+def _native_error(message: str) -> dict:
+    return {"type": "error", "stage": "session", "message": message}
+
+
+async def _refuse(socket: WebSocket, code: int, message: str, error: Callable[[str], dict] = _native_error) -> None:
+    """Say why in an ``error`` event, then close with a code the client acts on."""
     try:
-        await socket.send_json({"type": "error", "stage": "session", "message": message})
+        await socket.send_json(error(message))
         await socket.close(code=code)
     except Exception:  # noqa: BLE001 - the client is gone already
         pass
@@ -418,13 +452,9 @@ def memory_item(c, images: bool = True) -> dict:
     return {**d, "kind": "seen"}
 
 
-async def _ended_elsewhere(socket: WebSocket, serving: asyncio.Future, code: int, why: str) -> None:
+async def _ended_elsewhere(wire: Wire, serving: asyncio.Future, code: int, why: str) -> None:
     """Another tab took this session over (4410), or its token was deleted (4404)."""
-    try:
-        await socket.send_json({"type": "error", "stage": "session", "message": why})
-        await socket.close(code=code)
-    except Exception:  # already gone
-        pass
+    await wire.refuse(code, why)
     if serving.done():
         serving.result().cancel()
 
@@ -480,25 +510,6 @@ async def _send(socket: WebSocket, out: Outbox, clock: TurnClock, metrics: Metri
         else:
             await socket.send_json(event_json(ev))
             _observe(ev, clock, metrics)
-
-
-class FramePace:
-    """Frames decoded per second of *server* time: the sampler keeps 1 fps of the client's stream
-    time, which a client may make up (every frame "one second later"); this bucket lets a burst of
-    ``burst`` through, then ``2 x fps`` a second, whatever the timestamps say."""
-
-    def __init__(self, fps: float, burst: int = 16) -> None:
-        self.rate, self.burst = 2.0 * fps, float(burst)
-        self._tokens, self._at = self.burst, time.monotonic()
-
-    def allow(self) -> bool:
-        now = time.monotonic()
-        self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate)
-        self._at = now
-        if self._tokens < 1.0:
-            return False
-        self._tokens -= 1.0
-        return True
 
 
 async def _receive(socket: WebSocket, session: Session, clock: TurnClock, metrics: Metrics,
