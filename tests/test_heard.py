@@ -75,7 +75,7 @@ def test_what_was_said_and_heard_is_found_by_words_meaning_and_kind(models, sett
                                       ("What was the name she mentioned?", 52.0, "abi")]:
             assert route(question) == "speech", question
             found = recall_heard(store, question, 3)
-            assert found, question
+            assert found, (question, [(round(i.start,1), i.text, i.language) for i in speech])
             best = found[0][0]
             assert abs(best.start - start) < 2.0 and word in best.text.lower(), (question, found)
         # sounds by kind, at the right time: "bark" reaches Dog / Bark, "bells" Church bell

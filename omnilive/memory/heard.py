@@ -34,6 +34,10 @@ log = logging.getLogger(__name__)
 EPISODE_SUMMARY_CHARS = 360  # a talk episode's summary: a few of its sentences
 SOUND_MERGE_S = 3.0  # a detection of the same kind this soon after the last extends it
 SEMANTIC_MIN = 0.35  # below this cosine an utterance is not "about" the question by meaning alone
+# a question with no topic of its own ("what was the name she mentioned?") takes its best match from
+# this cosine on when it stands clear of every other utterance (the ASR's spelling of a name can
+# move a match across SEMANTIC_MIN: "Abigail Claifren" 0.33, "Clayfern" 0.35; the next was 0.17)
+CLEAR_MIN, CLEAR_MARGIN = 0.25, 0.12
 _CJK = re.compile(r"[\u3400-\u9fff]+")
 # how a question about talk is asked, not what it is about ("what did someone say about X?")
 _ASKING = {"say", "said", "says", "saying", "someone", "somebody", "anyone", "anybody", "people", "person",
@@ -276,13 +280,20 @@ class HeardMemory:
         scores: dict[int, float] = {}
         for item_id, lex in self._lexical(question):
             scores[item_id] = scores.get(item_id, 0.0) + 0.5 * lex
-        queries = self._embed_all(dict.fromkeys([question, topic(question)]))
+        about = topic(question)
+        queries = self._embed_all(dict.fromkeys([question, about]))
         by_id = {it.item_id: n for n, it in enumerate(self._items)}
         if queries is not None and len(self._vectors):  # the question, and what it is about: the closer
             sims = (self._vectors @ queries.T).max(axis=1)
-            for n in np.argsort(-sims)[: 4 * k + 8]:
+            order = np.argsort(-sims)
+            for n in order[: 4 * k + 8]:
                 if sims[n] >= SEMANTIC_MIN:
                     scores[self._items[n].item_id] = scores.get(self._items[n].item_id, 0.0) + float(sims[n])
+            best, runner_up = sims[order[0]], (sims[order[1]] if len(order) > 1 else 0.0)
+            if about == question and not has_cjk(question) and CLEAR_MIN <= best < SEMANTIC_MIN and \
+                    best - runner_up >= CLEAR_MARGIN:
+                item_id = self._items[order[0]].item_id
+                scores[item_id] = scores.get(item_id, 0.0) + float(best)
         out = []
         for item_id, score in scores.items():
             n = by_id.get(item_id)
