@@ -1,14 +1,18 @@
-"""Load benchmark (issue 6): N concurrent sessions against a real `omnilive serve` process.
+"""Load benchmark (issues 6, 23): N concurrent sessions against a real `omnilive serve` process.
 
 Every client streams the same recorded input in real time over its own WebSocket, starting at a
-random offset within 6 s (users do not speak in unison), as the page does: 1 fps JPEG frames of video/vid_imageio_cockatoo.mp4 and 16 kHz PCM16 audio carrying two
-spoken questions. Per turn it measures, on the client, the end of the question's speech -> the first
-answer audio received. Reports median and p95 per N, frames dropped, the p99 of the server's
-event-loop lag (``/metrics``), and the server's resident memory before and after, so growth would show.
+random offset within 6 s (users do not speak in unison), as the page does: 1 fps JPEG frames of
+video/vid_imageio_cockatoo.mp4 with its bird calls under 16 kHz PCM16 speech: two memory questions
+and a chat question in flite's slt voice (never tuned on). Per question kind it measures, on the
+client, the end of the question's speech -> the first answer audio received (median, p95; every
+question of every admitted session in the denominator), and counts sessions refused by admission
+control (``server.max_live_sessions``, by default measured per core; ``--max-live`` overrides it).
+Also: frames dropped, the p99 of the server's event-loop lag, its resident memory before and after,
+and each stage's busy seconds per second of stream per session (``/metrics``).
 ``--protocol realtime`` sends the same stream through ``/v1/realtime`` (the OpenAI Realtime protocol:
 24 kHz PCM16 appends, frames as ``input_image`` items) and times the first ``response.output_audio.delta``.
 
-    .venv/bin/python bench/load_bench.py [--sessions 1 2 4 6 4 4] [--protocol native realtime]
+    .venv/bin/python bench/load_bench.py [--sessions 1 2 4 6 4 4] [--protocol native realtime] [--max-live N]
 """
 
 from __future__ import annotations
@@ -38,27 +42,42 @@ from omnilive.dsp import float_to_pcm16, resample
 from omnilive.perception.media import iter_media, read_audio
 
 sys.path.insert(0, str(ROOT / "tests"))
-from helpers import mix  # noqa: E402
+from helpers import mix, say  # noqa: E402
 
-STREAM_S = 24.0
-QUESTIONS = [(5.0, "What did you see?"), (14.0, "Where was the bird?")]
+STREAM_S = 32.0
+# (when it is asked, the question, what kind): spoken by flite slt, a voice the project never tuned on
+QUESTIONS = [(5.0, "What did you see?", "memory"), (14.0, "Where was the bird?", "memory"),
+             (23.0, "What is the capital of France?", "chat")]
 CHUNK = 512  # samples per audio message (32 ms), as the page's worklet sends
 
 
-def _inputs(tts) -> tuple[list[tuple[float, bytes]], np.ndarray, list[float]]:
+def _inputs() -> tuple[list[tuple[float, bytes]], np.ndarray, list[float]]:
     frames = []
     for _, t, rgb in iter_media(EVALDATA / "video/vid_imageio_cockatoo.mp4", audio=False, video_fps=1.0):
         buf = io.BytesIO()
         Image.fromarray(rgb).save(buf, format="JPEG", quality=80)
         frames.append((t, buf.getvalue()))
-    frames = [(t + k * 14.0, jpg) for k in range(2) for t, jpg in frames]  # loop the 14 s clip
-    said = [(at, tts.synthesize(q)) for at, q in QUESTIONS]
+    frames = [(t + k * 14.0, jpg) for k in range(3) for t, jpg in frames if t + k * 14.0 < STREAM_S]  # loop the clip
+    said = [(at, say(q, "slt", "flite")) for at, q, _ in QUESTIONS]
     ends = [at + len(a) / 16000 for at, a in said]
     bed = read_audio(EVALDATA / "video/vid_imageio_cockatoo.mp4") * 0.3
-    audio = mix(STREAM_S, said, bed=np.tile(bed, 2))
+    audio = mix(STREAM_S, said, bed=np.tile(bed, 3))
     return frames, audio, ends
 
 
+def admitted(run):
+    """A client that reports a session refused by admission control (close code 4429) as such."""
+    async def wrapped(*args) -> dict:
+        try:
+            return await run(*args) | {"refused": False}
+        except websockets.ConnectionClosed as exc:
+            if exc.rcvd is None or exc.rcvd.code != 4429:
+                raise
+            return {"latencies": [], "turns": 0, "process": "", "refused": True}
+    return wrapped
+
+
+@admitted
 async def client(url: str, frames, audio: np.ndarray, ends: list[float], delay: float = 0.0) -> dict:
     await asyncio.sleep(delay)  # users do not all start (and ask) at the same instant
     token = httpx.post(url.replace("ws://", "http://") + "/api/sessions").json()["token"]
@@ -96,10 +115,11 @@ async def client(url: str, frames, audio: np.ndarray, ends: list[float], delay: 
     for turn, end_t in turns_seen.items():
         spoken_end = min(ends, key=lambda e: abs(e - end_t))
         if turn in first_audio and spoken_end in sent_end:
-            latencies.append(first_audio[turn] - sent_end[spoken_end])
+            latencies.append((ends.index(spoken_end), first_audio[turn] - sent_end[spoken_end]))
     return {"latencies": latencies, "turns": len(turns_seen), "process": served.get("process", "")}
 
 
+@admitted
 async def realtime_client(url: str, frames, audio: np.ndarray, ends: list[float], delay: float = 0.0) -> dict:
     """The same stream and timing through ``/v1/realtime``, as an OpenAI Realtime client sends it."""
     await asyncio.sleep(delay)
@@ -142,7 +162,7 @@ async def realtime_client(url: str, frames, audio: np.ndarray, ends: list[float]
     for turn in turns_seen:
         spoken_end = min(ends, key=lambda e: abs(e - ends_ms.get(turn, 0.0)))
         if turn in first_audio and spoken_end in sent_end:
-            latencies.append(first_audio[turn] - sent_end[spoken_end])
+            latencies.append((ends.index(spoken_end), first_audio[turn] - sent_end[spoken_end]))
     return {"latencies": latencies, "turns": len(turns_seen), "process": ""}
 
 
@@ -157,6 +177,13 @@ def metric(url: str, name: str) -> float:
     text = httpx.get(url.replace("ws://", "http://") + "/metrics").text
     return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(name + " ") or
                line.startswith(name + "{"))
+
+
+def by_stage(url: str, name: str) -> dict[str, float]:
+    """A counter labelled by stage, from ``/metrics``: stage -> value."""
+    text = httpx.get(url.replace("ws://", "http://") + "/metrics").text
+    return {line.split('stage="')[1].split('"')[0]: float(line.split()[-1])
+            for line in text.splitlines() if line.startswith(name + "{")}
 
 
 def lag_buckets(url: str) -> dict[float, float]:
@@ -191,6 +218,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     # the repeated 4s show whether server memory keeps growing once every code path has run
     ap.add_argument("--sessions", nargs="+", type=int, default=[1, 2, 4, 6, 4, 4])
+    ap.add_argument("--max-live", type=int, default=None,
+                    help="server.max_live_sessions (default: the server's own, measured per core)")
     ap.add_argument("--protocol", nargs="+", choices=["native", "realtime"], default=["native"],
                     help="the page's WebSocket (/ws) and/or the OpenAI Realtime protocol (/v1/realtime)")
     args = ap.parse_args()
@@ -198,7 +227,10 @@ def main() -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     tmp = tempfile.mkdtemp()
-    env = {**os.environ, "OMNILIVE_MEMORY__DIR": tmp, "MALLOC_ARENA_MAX": os.environ.get("MALLOC_ARENA_MAX", "2")}
+    env = {**os.environ, "OMNILIVE_MEMORY__DIR": tmp, "MALLOC_ARENA_MAX": os.environ.get("MALLOC_ARENA_MAX", "2"),
+           # every client comes from this one address: the per-address limits are not what is measured
+           "OMNILIVE_SERVER__NEW_SESSIONS_PER_MINUTE": "100000", "OMNILIVE_SERVER__MAX_LIVE_PER_ADDRESS": "1000",
+           **({"OMNILIVE_SERVER__MAX_LIVE_SESSIONS": str(args.max_live)} if args.max_live else {})}
     server = subprocess.Popen([sys.executable, "-m", "omnilive", "serve", "--port", str(port)], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"ws://127.0.0.1:{port}"
@@ -209,15 +241,12 @@ def main() -> None:
                     break
             except httpx.HTTPError:
                 time.sleep(0.5)
-        from omnilive.backends.registry import load_models
-        from omnilive.config import load_settings
-
-        tts = load_models(load_settings(), ("tts",)).tts
-        frames, audio, ends = _inputs(tts)
-        rows = []
+        frames, audio, ends = _inputs()
+        rows, stage_rows, step_rows = [], [], []
         for n, proto in [(n, p) for n in args.sessions for p in args.protocol]:
             before, dropped0 = rss_mb(server.pid), metric(url, "omnilive_frames_dropped_total")
-            lag0 = lag_buckets(url)
+            lag0, busy0 = lag_buckets(url), by_stage(url, "omnilive_stage_busy_seconds_total")
+            steps0 = [by_stage(url, f"omnilive_turn_latency_seconds_{x}") for x in ("sum", "count")]
             run_client = client if proto == "native" else realtime_client
 
             async def run_n():
@@ -225,21 +254,41 @@ def main() -> None:
                 return await asyncio.gather(*(run_client(url, frames, audio, ends, d) for d in offsets))
 
             results = asyncio.run(run_n())
-            time.sleep(1.0)
-            lat = sorted(x for r in results for x in r["latencies"])
-            lag1 = lag_buckets(url)
+            for _ in range(120):  # a session's stage counters reach /metrics as it closes
+                if metric(url, "omnilive_sessions_active") == 0:
+                    break
+                time.sleep(0.5)
+            lag1, busy1 = lag_buckets(url), by_stage(url, "omnilive_stage_busy_seconds_total")
+            steps1 = [by_stage(url, f"omnilive_turn_latency_seconds_{x}") for x in ("sum", "count")]
             p99 = lag_quantile(lag0, lag1, 0.99) if lag1 else None
-            asked = n * len(QUESTIONS)
-            rows.append({"sessions": n, "protocol": proto, "turns answered": f"{len(lat)}/{asked}",
-                         "median s": round(statistics.median(lat), 2) if lat else "",
-                         "p95 s": round(lat[min(len(lat) - 1, int(0.95 * len(lat)))], 2) if lat else "",
-                         "frames dropped": int(metric(url, "omnilive_frames_dropped_total") - dropped0),
-                         # how late the server's event loop ran a 50 ms timer: work blocking it delays everyone
-                         "loop lag p99 ms": "" if p99 is None else round(1000 * p99, 1),
-                         "server RSS MB before/after": f"{before:.0f}/{rss_mb(server.pid):.0f}"})
+            n_in = n - sum(r["refused"] for r in results)  # sessions admitted: their questions were all asked
+            row = {"sessions": n, "refused": n - n_in, "protocol": proto}
+            for kind in dict.fromkeys(k for _, _, k in QUESTIONS):
+                asked = [i for i, q in enumerate(QUESTIONS) if q[2] == kind]
+                lat = sorted(x for r in results for i, x in r["latencies"] if i in asked)
+                row[f"{kind} answered"] = f"{len(lat)}/{n_in * len(asked)}"
+                row[f"{kind} median s"] = round(statistics.median(lat), 2) if lat else ""
+                row[f"{kind} p95 s"] = round(lat[min(len(lat) - 1, int(0.95 * len(lat)))], 2) if lat else ""
+            rows.append(row | {
+                "frames dropped": int(metric(url, "omnilive_frames_dropped_total") - dropped0),
+                # how late the server's event loop ran a 50 ms timer: work blocking it delays everyone
+                "loop lag p99 ms": "" if p99 is None else round(1000 * p99, 1),
+                "server RSS MB before/after": f"{before:.0f}/{rss_mb(server.pid):.0f}"})
+            # busy seconds per second of stream, per session: what one user costs each stage
+            stage_rows.append({"sessions": n, "protocol": proto} | {
+                stage: round((busy1[stage] - busy0.get(stage, 0.0)) / (max(n_in, 1) * STREAM_S), 3) for stage in sorted(busy1)})
+            # the spoken path on the server, from the end of speech (mean s): transcript, first LLM
+            # token or grounded fact, first answer audio on the socket
+            step_rows.append({"sessions": n, "protocol": proto} | {
+                step: round((steps1[0][step] - steps0[0].get(step, 0.0)) /
+                            max(1.0, steps1[1][step] - steps0[1].get(step, 0.0)), 2) for step in sorted(steps1[0])})
             print(rows[-1], flush=True)
-        table(rows, f"{STREAM_S:.0f} s of camera + mic per session in real time, end of question speech -> "
-                    "first answer audio at the client")
+        table(rows, f"{STREAM_S:.0f} s of camera + mic per session in real time, questions in flite slt: "
+                    "end of question speech -> first answer audio at the client")
+        table(step_rows, "server side, end of speech -> each step of a turn, mean s (the client adds the network "
+                         "and its own decode)")
+        table(stage_rows, "stage busy seconds per second of stream, per session (a stage's thread at work; "
+                          "2 cores = 2.0 in all)")
     finally:
         server.terminate()
         server.wait(20)

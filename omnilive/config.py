@@ -137,6 +137,9 @@ class LLMConfig(_Section):
     # phrased by it, in Chinese), off for a server (it phrases the facts and sees the key frames)
     facts_first: bool | None = None
     temperature: float = 0.2
+    # llama_cpp: conversations' evaluated prompts kept in RAM (MB), so live sessions sharing the one
+    # model do not evict each other's prompt cache (backends/llm.py keep_states); 0: off
+    state_cache_mb: int = Field(512, ge=0)
     repeat_penalty: float = Field(1.1, ge=1.0)  # llama_cpp: discourages the loops small models fall into
     context: int = Field(4096, ge=512)  # llama_cpp context window (tokens)
     timeout_s: float = 30.0
@@ -200,7 +203,10 @@ class ServerConfig(_Section):
     # pages of other origins that may open sessions and sockets ("*": any); the server's own
     # origin and clients that send no Origin (not browsers) are always allowed
     allowed_origins: list[str] = []
-    max_live_sessions: int = Field(32, ge=1)  # WebSocket sessions at once
+    # live sessions at once (sockets past it are refused with 4429 and the page says the server is
+    # full); unset: 2 per CPU core this process may use, what bench/load_bench.py measured a 2-core
+    # machine to answer in time (4: p95 2 s; 6: p95 7 s). Measure yours and set it.
+    max_live_sessions: int | None = Field(None, ge=1)
     max_tokens: int = Field(10_000, ge=1)  # session tokens (memory directories) in all
     new_sessions_per_minute: int = Field(10, ge=1)  # POST /api/sessions per client address
     max_live_per_address: int = Field(8, ge=1)  # live sockets from one client address (behind a proxy: raise it)

@@ -21,6 +21,7 @@ from omnilive.memory.sqlite import SQLiteMemoryDB
 from omnilive.memory.store import MemoryStore
 from omnilive.server import protocol
 from omnilive.server.app import create_app
+from omnilive.server.guard import SESSIONS_PER_CORE, live_capacity
 from omnilive.server.sessions import Tokens
 
 
@@ -93,6 +94,26 @@ def test_one_address_cannot_take_every_live_slot(settings, models, tmp_path):
         assert sessions_at_most(client, 1)
         with client.websocket_connect(f"/ws?token={tokens[2]}") as third:  # a slot of this address is free
             ready(third)
+
+
+def test_admission_control_refuses_a_session_past_the_capacity_at_once(settings, models, tmp_path):
+    """Past ``server.max_live_sessions`` a new session is told the server is full (4429), and the
+    live one goes on; unset, the capacity is the measured sessions per core times the cores."""
+    assert live_capacity(None) == SESSIONS_PER_CORE * len(os.sched_getaffinity(0)) and live_capacity(3) == 3
+    with serve(settings, models, tmp_path, max_live_sessions=1) as client, ExitStack() as stack:
+        tokens = [client.post("/api/sessions").json()["token"] for _ in range(2)]
+        first = stack.enter_context(client.websocket_connect(f"/ws?token={tokens[0]}"))
+        ready(first)
+        with client.websocket_connect(f"/ws?token={tokens[1]}") as second:
+            said = second.receive_json()
+            assert said["type"] == "error" and "full" in said["message"] and "1 live session" in said["message"], said
+            code, _ = closed_with(second)
+        assert code == 4429
+        first.send_json({"type": "ping"})  # the admitted one is untouched
+        first.close()
+        assert sessions_at_most(client, 0)
+        with client.websocket_connect(f"/ws?token={tokens[1]}") as second:  # its slot is free again
+            ready(second)
 
 
 def test_a_deleted_session_is_gone_with_its_memory_even_while_live(settings, models, tmp_path):

@@ -218,6 +218,11 @@ def test_metrics_time_every_turn(client, models):
             ws.send_bytes(media(protocol.AUDIO_IN, i / 32000, question[i : i + 1024]))
         seen = receive_until(ws, "answer")
         assert any(k == "audio" for k, _ in seen)
+        live = client.get("/metrics").text  # while it is live: its own stages' work and age
+        busy = {l.split('stage="')[1].split('"')[0]: float(l.split()[-1]) for l in live.splitlines()
+                if l.startswith("omnilive_session_stage_busy_seconds{")}
+        assert busy["vad"] > 0 and busy["asr"] > 0, busy
+        assert any(l.startswith("omnilive_session_live_seconds{") and float(l.split()[-1]) > 0 for l in live.splitlines())
     text = client.get("/metrics").text
     for stage in ("transcript", "first_token", "first_audio_sent"):
         line = next(l for l in text.splitlines()

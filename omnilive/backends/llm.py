@@ -5,6 +5,7 @@ llama.cpp's server) by URL."""
 from __future__ import annotations
 
 import base64
+import ctypes
 import json
 import threading
 from collections.abc import Iterator, Sequence
@@ -62,6 +63,8 @@ class LlamaCppLLM(LLM):
         self.name = cfg.model if cfg.model in (*EMBEDDED, "smollm2") else path.stem
         # the chat template comes from the GGUF's metadata (ChatML for Qwen)
         self._llm = Llama(model_path=str(path), n_ctx=cfg.context, n_threads=cfg.threads, verbose=False)
+        if cfg.state_cache_mb:
+            keep_states(self._llm, cfg.state_cache_mb << 20)
         self._temperature = cfg.temperature
         self._repeat_penalty = cfg.repeat_penalty
         self._lock = threading.Lock()  # one llama context: one generation at a time
@@ -121,6 +124,42 @@ class LlamaCppLLM(LLM):
                 delta = chunk["choices"][0]["delta"].get("content")
                 if delta:
                     yield delta
+
+
+def keep_states(llm, capacity_bytes: int) -> None:
+    """Give one llama.cpp context a memory of the conversations it has evaluated, so sessions that
+    share it do not evict each other's prompt cache: after each completion its state (the KV cells
+    of that prompt and answer) is kept, and a prompt that extends a kept one (the same session's
+    next turn) restores it and evaluates only what is new. llama-cpp-python's RAM cache does the
+    keeping (longest token prefix, least recently used out past ``capacity_bytes``); its own
+    save/load also copy a logits buffer of batch x vocabulary floats (about 300 MB for Qwen), so
+    here a state is the context's KV data alone (about 28 kB a token for Qwen2.5 1.5B), and a
+    restored one replays its last token for fresh logits (``_requires_eval``)."""
+    import numpy as np
+    from llama_cpp import llama_cpp as C
+    from llama_cpp.llama import LlamaState
+    from llama_cpp.llama_cache import LlamaRAMCache
+
+    no_scores = np.zeros((0, 0), dtype=np.single)
+
+    def save() -> LlamaState:
+        size = C.llama_state_get_size(llm.ctx)
+        buf = (ctypes.c_uint8 * size)()
+        n = C.llama_state_get_data(llm.ctx, buf, size)
+        return LlamaState(input_ids=llm.input_ids.copy(), scores=no_scores, n_tokens=llm.n_tokens,
+                          llama_state=ctypes.string_at(buf, n), llama_state_size=n, seed=llm._seed)
+
+    def load(state: LlamaState) -> None:
+        buf = (ctypes.c_uint8 * state.llama_state_size).from_buffer_copy(state.llama_state)
+        if C.llama_state_set_data(llm.ctx, buf, state.llama_state_size) != state.llama_state_size:
+            raise RuntimeError("llama.cpp could not restore a kept state")
+        llm.input_ids = state.input_ids.copy()
+        llm.n_tokens = state.n_tokens
+        llm._requires_eval = True  # logits are not kept: the last token is evaluated again
+        llm._seed = state.seed
+
+    llm.save_state, llm.load_state = save, load
+    llm.set_cache(LlamaRAMCache(capacity_bytes))
 
 
 class OpenAICompatLLM(LLM):

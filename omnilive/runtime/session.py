@@ -54,6 +54,7 @@ class Session:
         """``live``: a stream happening now (its memory's clock follows the wall clock), not a
         question put to a memory afterwards (runtime/asking.py)."""
         self.models, self.settings, self.name = models, settings, name
+        self.started_at = time.monotonic()  # (per-second costs in /metrics)
         memory = memory if memory is not None else MemoryStore(models.visual.dim, settings.memory, encoder=models.visual)
         # a reopened memory continues its timeline: this session's stream time 0 is "now" on it
         ctx = self.ctx = SessionContext(name=name, models=models, settings=settings, memory=memory,

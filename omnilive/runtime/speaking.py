@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 
 from ..backends.base import ChatMessage
@@ -27,6 +28,20 @@ from .turn import Turn
 log = logging.getLogger(__name__)
 LLM_DOWN = "Sorry, I can't answer right now: my language model is unavailable."
 LLM_DOWN_ZH = "抱歉，我现在无法回答：语言模型暂时不可用。"
+
+
+_CLAUSE = re.compile(r"^((?:\S+\s+){2,}?\S+[,;:])\s+(\S.*)$")
+FIRST_CLAUSE_MIN_WORDS = 8
+
+
+def first_clause(sentence: str) -> tuple[str, ...]:
+    """A long first sentence as its first clause (three words or more, to a comma, colon or
+    semicolon) and the rest, synthesized one after the other: its audio starts sooner (Piper here:
+    "I saw a bird," 0.06 s, the whole 6 s sentence 0.3 s). Short ones stay whole."""
+    m = _CLAUSE.match(sentence)
+    if m is None or len(sentence.split()) < FIRST_CLAUSE_MIN_WORDS:
+        return (sentence,)
+    return m.group(1), m.group(2)
 
 
 class Speaking:
@@ -160,18 +175,19 @@ class Speaking:
                         "This answer is shown but not spoken: the configured voice does not speak its language "
                         "(for Chinese set tts.voice to a Piper zh_CN voice, or use a speech server).")))
                 continue
-            try:
-                audio = await ctx.run("tts", tts.synthesize, s)
-            except Exception as exc:
-                log.exception("TTS failed")
-                ctx.emit(ErrorEvent(stage="tts", message=str(exc)))
-                continue
-            if turn.superseded:
-                break
-            first_audio = first_audio or time.perf_counter()
-            ctx.emit(AnswerAudio(turn_id=query.turn_id, seq=seq, pcm16=float_to_pcm16(audio),
-                                 sample_rate=tts.sample_rate, text=s))
-            turn.sent_audio(len(audio) / tts.sample_rate, s)  # talking over it pauses it until it has played
-            self._control.echo.played(turn.sent[-1][0], resample(audio, tts.sample_rate, SAMPLE_RATE))
-            seq += 1
+            for piece in first_clause(s) if seq == 0 else (s,):
+                try:
+                    audio = await ctx.run("tts", tts.synthesize, piece)
+                except Exception as exc:
+                    log.exception("TTS failed")
+                    ctx.emit(ErrorEvent(stage="tts", message=str(exc)))
+                    continue
+                if turn.superseded:
+                    return first_audio
+                first_audio = first_audio or time.perf_counter()
+                ctx.emit(AnswerAudio(turn_id=query.turn_id, seq=seq, pcm16=float_to_pcm16(audio),
+                                     sample_rate=tts.sample_rate, text=piece))
+                turn.sent_audio(len(audio) / tts.sample_rate, piece)  # talking over it pauses it until it has played
+                self._control.echo.played(turn.sent[-1][0], resample(audio, tts.sample_rate, SAMPLE_RATE))
+                seq += 1
         return first_audio

@@ -48,7 +48,7 @@ from . import protocol, realtime
 from ..memory.errors import MemoryLocked
 from ..perception.sources import source_allowed
 from ..redaction import install_log_redaction, public
-from .guard import CallTurns, FramePace, RateLimit, TooManyCalls, from_subprotocols, origin_allowed
+from .guard import CallTurns, FramePace, RateLimit, TooManyCalls, live_capacity, from_subprotocols, origin_allowed
 from .metrics import Metrics, TurnClock, watch_loop_lag
 from .outbox import Outbox
 from .sessions import CLOSE_WAIT_S, SessionBusy, TokenError, Tokens, TokensFull
@@ -103,8 +103,10 @@ def create_app(settings: Settings | None = None, models: Models | None = None) -
         app.state.metrics = Metrics()
         app.state.tokens = Tokens(memory_root(settings) / "sessions", app.state.models.visual, settings.memory,
                                   app.state.models.text_embedding)
+        app.state.capacity = live_capacity(settings.server.max_live_sessions)
         app.state.new_sessions = RateLimit(settings.server.new_sessions_per_minute)
         app.state.live = {}  # token key -> its live Session (a forget from the page goes through it)
+        app.state.metrics.live_stages.sessions = app.state.live.values
         app.state.closing = {}  # token key -> the end of its last session, while that is closing
         app.state.per_address = Counter()  # client address -> live sockets
         app.state.rest = ThreadPoolExecutor(settings.server.rest_threads, thread_name_prefix="rest")
@@ -324,8 +326,10 @@ def create_app(settings: Settings | None = None, models: Models | None = None) -
             return await refuse(4403, "this origin may not open sessions (server.allowed_origins)")
         if source is not None and not source_allowed(source, cfg.pull_prefixes):
             return await refuse(4403, "this source URL is not allowed (server.pull_prefixes)")
-        if app.state.sessions >= cfg.max_live_sessions:
-            return await refuse(4429, "the server is full (server.max_live_sessions); try again later")
+        if app.state.sessions >= app.state.capacity:
+            n = app.state.capacity
+            return await refuse(4429, f"the server is full: it answers {n} live session{'s' * (n != 1)} in time "
+                                      "(server.max_live_sessions); try again later")
         address = socket.client.host if socket.client else "?"
         if app.state.per_address[address] >= cfg.max_live_per_address:
             return await refuse(4429, "too many live sessions from this address (server.max_live_per_address)")

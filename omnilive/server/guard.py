@@ -5,13 +5,24 @@ redaction.py)."""
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections import defaultdict, deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from urllib.parse import urlsplit
 
+SESSIONS_PER_CORE = 2  # live sessions a core answers in time (bench/load_bench.py, 2 cores: 4 held, 6 did not)
 SUBPROTOCOL = "omnilive"  # the page offers ["omnilive", "token.<T>"]: the token stays out of the URL
+
+
+def live_capacity(configured: int | None) -> int:
+    """Live sessions this server admits: ``server.max_live_sessions``, else measured per core. Past
+    it a new session is refused at once rather than every session slowing down."""
+    if configured is not None:
+        return configured
+    return SESSIONS_PER_CORE * len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else \
+        SESSIONS_PER_CORE * (os.cpu_count() or 1)
 
 
 def from_subprotocols(header: str | None) -> tuple[str | None, str | None]:

@@ -11,10 +11,13 @@ import asyncio
 import logging
 import time
 from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 log = logging.getLogger(__name__)
 BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
@@ -38,10 +41,33 @@ async def watch_loop_lag(metrics: Metrics) -> None:
             metrics.loop_lag_p99.set(float(np.percentile(recent, 99)))
 
 
+class LiveStages(Collector):
+    """Each live session's stage busy seconds and age, read when /metrics is scraped: what one user
+    costs each stage, per second, while it is live (the totals above grow as sessions end)."""
+
+    def __init__(self) -> None:
+        self.sessions: Callable[[], Iterable] = lambda: ()
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        busy = GaugeMetricFamily("omnilive_session_stage_busy_seconds",
+                                 "seconds each stage of a live session has worked so far", labels=["session", "stage"])
+        age = GaugeMetricFamily("omnilive_session_live_seconds", "how long each live session has been live",
+                                labels=["session"])
+        now = time.monotonic()
+        for session in list(self.sessions()):
+            age.add_metric([session.name], now - session.started_at)
+            for stage, sm in session.stage_metrics.items():
+                busy.add_metric([session.name, stage], sm.busy_s)
+        yield busy
+        yield age
+
+
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
+        self.live_stages = LiveStages()  # app.state sets ``live_stages.sessions`` to its live sessions
+        r.register(self.live_stages)
         self.sessions_active = Gauge("omnilive_sessions_active", "live sessions connected now", registry=r)
         self.sessions = Counter("omnilive_sessions", "sessions started", registry=r)
         self.turn_latency = Histogram("omnilive_turn_latency_seconds", "end of speech to each stage of a turn",
