@@ -47,7 +47,8 @@ def content_words(text: str) -> set[str]:
 def query_text(question: str) -> str:
     """The part of a question that names what is looked for ("where did I leave my keys?" -> "keys");
     the whole question when nothing is left (e.g. a Chinese question)."""
-    words = [w for w in re.findall(r"[A-Za-z0-9']+", question) if w.lower() not in _STOP]
+    words = [w for w in re.findall(r"[A-Za-z0-9']+", question)
+             if w.lower() not in _STOP and w.lower().split("'")[0] not in _STOP]  # ("you'll", "it's": a stop word's)
     return " ".join(words) if words else question
 
 
