@@ -230,3 +230,23 @@ def wait_until(predicate, timeout: float = 30.0) -> bool:
             return True
         time.sleep(0.05)
     return False
+
+
+@contextlib.contextmanager
+def app_on_port(settings, models, timeout: float = 120.0):
+    """The real app (shared models) served by uvicorn in a thread on a free port, for clients that
+    need real sockets (a browser, the openai SDK, the mcp client); its base URL."""
+    import uvicorn
+
+    from omnilive.server.app import create_app
+
+    srv = uvicorn.Server(uvicorn.Config(create_app(settings, models), host="127.0.0.1", port=free_port(),
+                                        log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    assert wait_until(lambda: srv.started, timeout), "the server did not start"
+    try:
+        yield f"http://127.0.0.1:{srv.config.port}"
+    finally:
+        srv.should_exit = True
+        thread.join(30)

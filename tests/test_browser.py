@@ -2,17 +2,13 @@
 camera and microphone fed from files, against the real server on the real models."""
 
 import shutil
-import socket
 import tempfile
-import threading
-import time
 from pathlib import Path
 
 import av
 import pytest
-import uvicorn
 
-from omnilive.server.app import create_app
+from helpers import app_on_port
 from omnilive.dsp import float_to_pcm16
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -38,18 +34,8 @@ def camera_file(video: Path, dst: Path, seconds: int = 40, fps: int = 5) -> Path
 def server(settings, models, tmp_path_factory):
     settings = settings.model_copy(update={"memory": settings.memory.model_copy(
         update={"dir": tmp_path_factory.mktemp("browser-memory")})})
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(create_app(settings, models), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 60
-    while not srv.started and time.time() < deadline:
-        time.sleep(0.1)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(10)
+    with app_on_port(settings, models) as url:
+        yield url
 
 
 def pcm_b64(samples) -> str:

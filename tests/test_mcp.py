@@ -13,26 +13,23 @@ import os
 import re
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import httpx
 import httpx2
 import pytest
-import uvicorn
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from PIL import Image
 from websockets.sync.client import connect as ws_connect
 
-from helpers import free_port, live, wait_until
+from helpers import app_on_port, live
 from test_reasoning import frames, show
 from test_server import jpeg, media, with_memory_dir
 from omnilive.memory.store import MemoryStore
 from omnilive.server import protocol
-from omnilive.server.app import create_app
 
 ROOT = Path(__file__).resolve().parents[1]
 TOOLS = {"ask", "recall", "timeline", "list_watches", "add_watch", "cancel_watch", "forget"}
@@ -60,15 +57,8 @@ def memory_dir(models, settings, evaldata, tmp_path_factory) -> Path:
 @pytest.fixture
 def server(settings, models, tmp_path):
     """The real app on a port, as tests/test_browser.py runs it (uvicorn in a thread)."""
-    port = free_port()
-    srv = uvicorn.Server(uvicorn.Config(create_app(with_memory_dir(settings, tmp_path / "server"), models),
-                                        host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    assert wait_until(lambda: srv.started, 60), "the server did not start"
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(20)
+    with app_on_port(with_memory_dir(settings, tmp_path / "server"), models) as url:
+        yield url
 
 
 async def call(mcp: Client, tool: str, **args):

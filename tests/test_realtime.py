@@ -11,18 +11,15 @@ import os
 import re
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import httpx
 import numpy as np
 import pytest
-import uvicorn
 from PIL import Image
 
 from omnilive.dsp import float_to_pcm16, resample
-from omnilive.server.app import create_app
-from helpers import free_port, say, wait_until
+from helpers import app_on_port, say
 
 openai = pytest.importorskip("openai")
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,14 +31,8 @@ def server(settings, models, tmp_path_factory):
     """The real app on a real port (the SDK speaks real WebSockets), models shared with the run."""
     cfg = settings.model_copy(update={"memory": settings.memory.model_copy(
         update={"dir": str(tmp_path_factory.mktemp("realtime"))})})
-    srv = uvicorn.Server(uvicorn.Config(create_app(cfg, models), host="127.0.0.1", port=free_port(),
-                                        log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    assert wait_until(lambda: srv.started, 120), "the server did not start"
-    yield f"http://127.0.0.1:{srv.config.port}"
-    srv.should_exit = True
-    thread.join(30)
+    with app_on_port(cfg, models) as url:
+        yield url
 
 
 def new_token(url: str) -> str:

@@ -31,7 +31,9 @@ def _words(text: str) -> set[str]:
     return set(re.findall(r"\w{4,}", text.lower()))
 
 
-CONTINUE = "(Continue from where you stopped.)"  # the user's bare "Okay, go on." was once refused
+CONTINUE = "(Continue from where you stopped{after}: say what comes next, without repeating anything you said.)"
+# (the user's bare "Okay, go on." was once refused; without the last sentence to go on from, the
+# 1.5B sometimes retold the whole story, every sentence of which the retelling check then drops)
 RETOLD = 0.7  # a continuation's sentence whose words are mostly in the last answer already retells it
 
 
@@ -90,10 +92,12 @@ def answer_sentences(llm: LLM, query: Query, history: Sequence[ChatMessage] = ()
     guard = RepeatGuard()
     if query.kind == "continue":  # "go on": the last answer is in the history; none of it again
         last = next((m.content for m in reversed(history) if m.role == "assistant"), "")
-        msgs = [ChatMessage("system", SYSTEM), *history, ChatMessage("user", f"{query.text} {CONTINUE}")]
         seen = SentenceSplitter()
-        for s in seen.push(last.rstrip(" …")) + seen.flush():
+        last_sentences = seen.push(last.rstrip(" …")) + seen.flush()
+        for s in last_sentences:
             guard.ok(s)
+        after = f', after "{last_sentences[-1]}"' if last_sentences else ""
+        msgs = [ChatMessage("system", SYSTEM), *history, ChatMessage("user", f"{query.text} {CONTINUE.format(after=after)}")]
         told = _words(last)
     elif summarise:
         msgs = summary_messages(query.text, fact_text, language=query.language)
