@@ -65,6 +65,23 @@ def _inputs() -> tuple[list[tuple[float, bytes]], np.ndarray, list[float]]:
     return frames, audio, ends
 
 
+async def stream(pcm: bytes, rate: int, chunk: int, frames, ends: list[float], send_audio, send_frame) -> dict:
+    """Send PCM16 ``pcm`` in ``chunk``-sample messages at real-time pace, each frame once its time
+    has come; the wall time at which each question's end of speech was sent (end -> time)."""
+    t0, sent_end, fi = time.perf_counter(), {}, 0
+    for i in range(0, len(pcm) // 2, chunk):
+        t = i / rate
+        await asyncio.sleep(max(0.0, t0 + t - time.perf_counter()))
+        await send_audio(t, pcm[2 * i: 2 * (i + chunk)])
+        for end in ends:
+            if end not in sent_end and t >= end:
+                sent_end[end] = time.perf_counter()
+        while fi < len(frames) and frames[fi][0] <= t:
+            await send_frame(*frames[fi])
+            fi += 1
+    return sent_end
+
+
 def admitted(run):
     """A client that reports a session refused by admission control (close code 4429) as such."""
     async def wrapped(*args) -> dict:
@@ -97,19 +114,10 @@ async def client(url: str, frames, audio: np.ndarray, ends: list[float], delay: 
                         turns_seen[ev["turn_id"]] = ev["end"]
 
         reader = asyncio.create_task(receive())
-        t0 = time.perf_counter()
-        sent_end = {}
-        fi = 0
-        for i in range(0, len(pcm) // 2, CHUNK):
-            t = i / 16000
-            await asyncio.sleep(max(0.0, t0 + t - time.perf_counter()))
-            await ws.send(struct.pack("<Bd", 1, t) + pcm[2 * i: 2 * (i + CHUNK)])
-            for end in ends:
-                if end not in sent_end and t >= end:
-                    sent_end[end] = time.perf_counter()
-            while fi < len(frames) and frames[fi][0] <= t:
-                await ws.send(struct.pack("<Bd", 2, frames[fi][0]) + frames[fi][1])
-                fi += 1
+        sent_end = await stream(
+            pcm, 16000, CHUNK, frames, ends,
+            lambda t, chunk: ws.send(struct.pack("<Bd", 1, t) + chunk),
+            lambda t, jpg: ws.send(struct.pack("<Bd", 2, t) + jpg))
         await asyncio.sleep(4.0)  # the last answer
         reader.cancel()
     for turn, end_t in turns_seen.items():
@@ -141,22 +149,13 @@ async def realtime_client(url: str, frames, audio: np.ndarray, ends: list[float]
                     ends_ms[int(ev["item_id"].removeprefix("item_u"))] = ev["audio_end_ms"] / 1000
 
         reader = asyncio.create_task(receive())
-        t0 = time.perf_counter()
-        sent_end = {}
-        fi = 0
-        for i in range(0, len(pcm) // 2, chunk):
-            t = i / 24000
-            await asyncio.sleep(max(0.0, t0 + t - time.perf_counter()))
-            await ws.send(json.dumps({"type": "input_audio_buffer.append",
-                                      "audio": base64.b64encode(pcm[2 * i: 2 * (i + chunk)]).decode()}))
-            for end in ends:
-                if end not in sent_end and t >= end:
-                    sent_end[end] = time.perf_counter()
-            while fi < len(frames) and frames[fi][0] <= t:
-                url_ = "data:image/jpeg;base64," + base64.b64encode(frames[fi][1]).decode()
-                await ws.send(json.dumps({"type": "conversation.item.create", "item": {
-                    "type": "message", "role": "user", "content": [{"type": "input_image", "image_url": url_}]}}))
-                fi += 1
+        sent_end = await stream(
+            pcm, 24000, chunk, frames, ends,
+            lambda t, part: ws.send(json.dumps({"type": "input_audio_buffer.append",
+                                                "audio": base64.b64encode(part).decode()})),
+            lambda t, jpg: ws.send(json.dumps({"type": "conversation.item.create", "item": {
+                "type": "message", "role": "user", "content": [
+                    {"type": "input_image", "image_url": "data:image/jpeg;base64," + base64.b64encode(jpg).decode()}]}})))
         await asyncio.sleep(4.0)  # the last answer
         reader.cancel()
     for turn in turns_seen:

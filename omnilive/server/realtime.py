@@ -52,7 +52,6 @@ from .outbox import Outbox
 log = logging.getLogger(__name__)
 RATE = 24000  # the Realtime API's PCM rate, in and out
 MAX_APPEND_S = 15.0  # audio in one append message (OpenAI allows 15 MiB of base64)
-MAX_TEXT_CHARS = protocol.MAX_TEXT_CHARS
 OUT_QUEUE = 512  # audio deltas are smaller than the native protocol's sentences: more of them queue
 SEEN_WAIT_S = 5.0  # an image item is acknowledged once encoded, or after this long
 MODEL = "omnilive"
@@ -231,7 +230,7 @@ class RealtimeLink:
                 raise RealtimeError("turn_detection must be an object or null", param="session.turn_detection")
             c.turn_detection = td
         if isinstance(s.get("instructions"), str):
-            c.instructions = s["instructions"][:MAX_TEXT_CHARS]
+            c.instructions = s["instructions"][:protocol.MAX_TEXT_CHARS]
         await self._send({"type": "session.updated", "session": self.session_object()})
 
     async def audio_append(self, msg: dict) -> None:
@@ -287,8 +286,8 @@ class RealtimeLink:
                 raise RealtimeError(f"unsupported content part {kind!r} (input_text and input_image are)",
                                     "unsupported_content", "item.content")
         text = " ".join(t.strip() for t in texts if t.strip())
-        if len(text) > MAX_TEXT_CHARS:
-            raise RealtimeError(f"text of at most {MAX_TEXT_CHARS} characters", param="item.content")
+        if len(text) > protocol.MAX_TEXT_CHARS:
+            raise RealtimeError(f"text of at most {protocol.MAX_TEXT_CHARS} characters", param="item.content")
         for image in images:  # a camera frame, sampled (and its decoding paced) like any other
             t = self.clock.now()
             if self.session.wants_frame(t) and self._pace.allow():
@@ -446,7 +445,8 @@ class RealtimeLink:
         await self._send({"type": "response.content_part.done", **where, "part": part})
         await self._send({"type": "response.output_item.done", "response_id": r.id, "output_index": 0, "item": item})
         if not self.beta:
-            previous = self._items[self._items.index(r.item_id) - 1] if self._items.index(r.item_id) else None
+            at = self._items.index(r.item_id)
+            previous = self._items[at - 1] if at else None
             await self._send({"type": "conversation.item.done", "previous_item_id": previous, "item": item})
         await self._send({"type": "response.done", "response": self._response_object(r, status, [item])})
 
