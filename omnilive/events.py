@@ -125,6 +125,8 @@ class Utterance(Event):
     command: str | None = None  # "stop" when the utterance is a stop command
     source: str = "speech"  # "speech" (heard) or "typed"
     joins: int | None = None  # the speaker went on after turn ``joins``: this utterance replaces it
+    voice: int = 0  # who spoke: an id of the memory's voices (memory/speakers.py); 0 not known (typed, too short)
+    voice_name: str = ""  # what it is called: "you" (the enrolled owner), "Anna", "speaker 2"
 
 
 # ---- perception: video -------------------------------------------------------------------------
@@ -177,6 +179,7 @@ class HeardItem(Event):
     speaker: str = ""  # speech and notes: "user" | "background" | "assistant"
     score: float = 0.0  # a sound's tagger score
     language: str = ""
+    voice: int = 0  # speech: whose voice, an id of the memory's voices (memory/speakers.py); 0 not known
 
 
 @dataclass(frozen=True, slots=True)

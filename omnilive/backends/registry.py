@@ -13,12 +13,13 @@ from typing import Any, Callable
 
 from ..config import Settings
 from .base import (
-    ASRModel, EndOfTurnModel, LLM, ModelUnavailable, ObjectDetector, SoundTagger, TextEmbedder, TextReader, TTS, VADModel, VisualEncoder,
+    ASRModel, EndOfTurnModel, LLM, ModelUnavailable, ObjectDetector, SoundTagger, SpeakerEncoder, TextEmbedder, TextReader, TTS, VADModel, VisualEncoder,
 )
+from .voices import describe_voices, with_voices
 
 log = logging.getLogger(__name__)
 
-CAPABILITIES = ("vad", "turn", "asr", "sound_events", "text_embedding", "visual", "detector", "ocr", "llm", "tts")
+CAPABILITIES = ("vad", "turn", "asr", "sound_events", "speaker", "text_embedding", "visual", "detector", "ocr", "llm", "tts")
 
 
 def _vad(name: str):
@@ -40,6 +41,11 @@ def _asr(name: str):
 def _sound(name: str):
     from .sound_yamnet import YAMNetTagger
     return {"yamnet": YAMNetTagger}[name]
+
+
+def _speaker(name: str):
+    from .speaker_dvector import DVectorEncoder
+    return {"dvector": DVectorEncoder}[name]
 
 
 def _text(name: str):
@@ -78,7 +84,7 @@ def _tts(name: str):
 
 
 _RESOLVERS: dict[str, Callable[[str], Any]] = {
-    "vad": _vad, "turn": _turn, "asr": _asr, "sound_events": _sound, "text_embedding": _text,
+    "vad": _vad, "turn": _turn, "asr": _asr, "sound_events": _sound, "speaker": _speaker, "text_embedding": _text,
     "visual": _visual, "detector": _detector, "ocr": _ocr, "llm": _llm, "tts": _tts,
 }
 
@@ -95,7 +101,10 @@ def describe(settings: Settings, capability: str) -> str:
     """Where the weights of the selected backend come from (raises ModelUnavailable)."""
     if backend_name(settings, capability) == "none":
         return "disabled"
-    return backend_class(settings, capability).source(settings)
+    source = backend_class(settings, capability).source(settings)
+    if capability == "tts" and (others := describe_voices(settings)):
+        source += f"; {others}"
+    return source
 
 
 @dataclass
@@ -111,7 +120,9 @@ class Models:
     ocr: TextReader | None
     llm: LLM
     tts: TTS | None
-    detector: ObjectDetector | None = None  # last, with a default: callers that build Models by hand need not name it
+    # last, with defaults: callers that build Models by hand need not name them
+    detector: ObjectDetector | None = None
+    speaker: SpeakerEncoder | None = None
 
 
 def load_one(settings: Settings, capability: str, loaded: dict[str, Any]) -> Any:
@@ -126,6 +137,8 @@ def load_one(settings: Settings, capability: str, loaded: dict[str, Any]) -> Any
         model = cls.load(settings, text)
     else:
         model = cls.load(settings)
+    if capability == "tts":
+        model = with_voices(settings, model)
     log.info("loaded %s (%s) in %.1f s", capability, cls.__name__, time.perf_counter() - started)
     loaded[capability] = model
     return model

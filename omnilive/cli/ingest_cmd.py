@@ -10,7 +10,7 @@ from ..perception.media import MediaError
 from ..runtime.ingest import ingest
 from .common import file_failed, open_memory
 
-CAPS = ("text_embedding", "visual", "ocr", "vad", "asr", "sound_events")
+CAPS = ("text_embedding", "visual", "ocr", "vad", "asr", "sound_events", "speaker")
 
 
 def register(sub: argparse._SubParsersAction) -> None:

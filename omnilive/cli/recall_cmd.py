@@ -12,7 +12,7 @@ from ..events import GroundedClip
 from ..redaction import redact
 from ..memory.sqlite import private_dir, private_opener
 from ..memory.store import recall
-from ..reasoning.heard import heard_row, recall_heard
+from ..reasoning.heard import heard_row, recall_heard, voice_names
 from .common import open_memory, question_parser
 
 CAPS = ("text_embedding", "visual")
@@ -36,7 +36,8 @@ def run(args: argparse.Namespace) -> int:
     k = args.k or settings.memory.top_k
     try:
         clips = recall(store, models.visual, args.question, k)
-        heard = [heard_row(i, s) for i, s in recall_heard(store, args.question, k)]
+        names = voice_names(store)
+        heard = [heard_row(i, s, names) for i, s in recall_heard(store, args.question, k)]
     finally:
         store.close()
     frames = keyframe_dir(settings, args.memory)

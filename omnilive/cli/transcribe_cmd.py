@@ -21,7 +21,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "and sound events. A file that cannot be read is reported and skipped.")
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("--json", action="store_true",
-                   help="one JSON line per file: {file, text, language, segments, events, duration} or {file, error}")
+                   help="one JSON line per file: {file, text, language, segments (with speaker), events, duration} "
+                        "or {file, error}")
     p.add_argument("--language", help="force a language (en, zh, ...) instead of detecting it")
     p.set_defaults(run=run)
 
@@ -30,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     overrides = {"asr": {"language": args.language}} if args.language else {}
     settings = load_settings(args.config, **overrides)
     try:
-        models = load_models(settings, ("vad", "asr", "sound_events"))
+        models = load_models(settings, ("vad", "asr", "sound_events", "speaker"))
     except ModelUnavailable as exc:
         print(f"omnilive: {exc}", file=sys.stderr)
         return 2
@@ -47,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             print(f"== {path} ({result.language}, {result.duration:.1f} s)")
             for s in result.segments:
-                print(f"[{s.start:7.2f} - {s.end:7.2f}] {s.text}")
+                print(f"[{s.start:7.2f} - {s.end:7.2f}] {s.speaker + ': ' if s.speaker else ''}{s.text}")
             if result.events:
                 print("sounds: " + ", ".join(f"{e.label} {e.start:.1f}-{e.end:.1f}s" for e in result.events))
     return 1 if failed else 0

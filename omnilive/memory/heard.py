@@ -92,7 +92,7 @@ def kinds_asked(text: str) -> set[str]:
                 "bird": "bird", "birds": "bird", "chirping": "bird", "thunder": "thunder", "storm": "thunder",
                 "cough": "cough", "coughed": "cough", "sneeze": "cough", "glass": "glass", "broke": "crash",
                 "crash": "crash", "horn": "horn", "honk": "horn", "engine": "engine", "car": "vehicle",
-                "狗": "dog", "叫": "dog", "猫": "cat", "电话": "telephone", "铃": "telephone", "闹钟": "alarm",
+                "狗": "dog", "猫": "cat", "电话": "telephone", "铃": "telephone", "闹钟": "alarm",
                 "警报": "alarm", "门铃": "doorbell", "敲门": "knock", "音乐": "music", "鸟": "bird", "哭": "baby crying",
                 "笑": "laughter", "掌声": "applause", "雷": "thunder", "咳嗽": "cough"}
     for w, k in synonyms.items():
@@ -267,6 +267,11 @@ class HeardMemory:
                 kinds: tuple[str, ...] = ("speech", "sound", "note")) -> list[HeardItem]:
         return [i for i in self._items if i.kind in kinds and i.end >= start and i.start <= end]
 
+    def voices(self) -> set[int]:
+        """The voices of the speech kept."""
+        with self._lock:
+            return {i.voice for i in self._items if i.kind == "speech"}
+
     def sounds(self, kinds: set[str], start: float = float("-inf"), end: float = float("inf")) -> list[HeardItem]:
         """Sound items of these plain kinds, oldest first."""
         classes = {c for k in kinds for c in sound_kinds()[0].get(k, [])}
@@ -274,9 +279,10 @@ class HeardMemory:
 
     def search(self, question: str, k: int = 3, kinds: tuple[str, ...] = ("speech", "note"),
                start: float = float("-inf"), end: float = float("inf"),
-               speakers: tuple[str, ...] = ("background", "assistant", "user")) -> list[tuple[HeardItem, float]]:
+               speakers: tuple[str, ...] = ("background", "assistant", "user"),
+               voices: frozenset[int] | None = None) -> list[tuple[HeardItem, float]]:
         """The k items best matching ``question`` by words (FTS5) and meaning (vectors), best first.
-        (A note is the user's; ``speakers`` filters speech.)"""
+        (A note is the user's; ``speakers`` filters speech by role, ``voices`` by who spoke.)"""
         scores: dict[int, float] = {}
         for item_id, lex in self._lexical(question):
             scores[item_id] = scores.get(item_id, 0.0) + 0.5 * lex
@@ -301,7 +307,7 @@ class HeardMemory:
                 continue
             item = self._items[n]
             if item.kind in kinds and item.end >= start and item.start <= end and \
-                    (item.kind != "speech" or item.speaker in speakers):
+                    (item.kind != "speech" or (item.speaker in speakers and (voices is None or item.voice in voices))):
                 out.append((item, score + (0.2 if item.kind == "note" else 0.0)))
         out.sort(key=lambda p: (-p[1], -p[0].start))
         return out[:k]

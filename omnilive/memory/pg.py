@@ -94,6 +94,7 @@ CREATE TABLE sources (memory_id BIGINT NOT NULL REFERENCES memories ON DELETE CA
 """),
     (2, "ALTER TABLE watches ADD COLUMN expires DOUBLE PRECISION"),  # "... in the next ten minutes"
     (3, "ALTER TABLE memories ADD COLUMN used DOUBLE PRECISION"),  # token expiry (server/sessions.py)
+    (4, "ALTER TABLE heard ADD COLUMN voice INTEGER NOT NULL DEFAULT 0"),  # who spoke (memory/speakers.py)
 ]
 _TRGM = "CREATE INDEX IF NOT EXISTS heard_trgm ON heard USING GIN (lower(text) gin_trgm_ops)"
 # what a forget deletes from; each is partitioned by memory, so erasing one user's rows rewrites
@@ -400,7 +401,7 @@ class PostgresMemoryDB:
     # ---- heard memory -------------------------------------------------------------------------
 
     def add_heard(self, item: HeardItem, vector: np.ndarray | None) -> None:
-        self._run(f"INSERT INTO heard (memory_id, {HEARD_COLUMNS}) VALUES (%s" + ",%s" * 10 + ")",
+        self._run(f"INSERT INTO heard (memory_id, {HEARD_COLUMNS}) VALUES (%s" + ",%s" * 11 + ")",
                   heard_row(item, vector))
 
     def update_heard(self, item: HeardItem) -> None:

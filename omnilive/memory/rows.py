@@ -14,9 +14,9 @@ from .errors import MemoryMismatch
 from .longterm import Episode
 from ..perception.scene import Scene
 
-SCHEMA_VERSION = 4  # 2: the conversation log (turns); 3: heard memory; 4: watch expiry; older files gain them on open
+SCHEMA_VERSION = 5  # 2: the conversation log (turns); 3: heard memory; 4: watch expiry; 5: voices; older files gain them on open
 
-HEARD_COLUMNS = 'id, start, "end", kind, text, labels, speaker, score, language, vector'
+HEARD_COLUMNS = 'id, start, "end", kind, text, labels, speaker, score, language, vector, voice'
 TURN_COLUMNS = 'start, "end", wall, heard, language, source, for_assistant, answer, state, grounding'
 _TURN_KEYS = ("id", "start", "end", "wall", "heard", "language", "source", "for_assistant", "answer", "state")
 
@@ -68,12 +68,12 @@ def episode_of(r, dim: int) -> Episode:
 
 def heard_row(item: HeardItem, vector: np.ndarray | None) -> tuple:
     return (item.item_id, item.start, item.end, item.kind, item.text, json.dumps(item.labels), item.speaker,
-            item.score, item.language, None if vector is None else vector.astype(np.float16).tobytes())
+            item.score, item.language, None if vector is None else vector.astype(np.float16).tobytes(), item.voice)
 
 
 def heard_of(r) -> tuple[HeardItem, np.ndarray | None]:
     item = HeardItem(item_id=r[0], start=r[1], end=r[2], kind=r[3], text=r[4], labels=tuple(json.loads(r[5])),
-                     speaker=r[6], score=r[7], language=r[8])
+                     speaker=r[6], score=r[7], language=r[8], voice=r[10])
     return item, None if r[9] is None else np.frombuffer(r[9], np.float16).astype(np.float32)
 
 

@@ -61,7 +61,8 @@ CREATE TABLE IF NOT EXISTS turns (
     answer TEXT NOT NULL, state TEXT NOT NULL, grounding TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS heard (
     id INTEGER PRIMARY KEY, start REAL NOT NULL, "end" REAL NOT NULL, kind TEXT NOT NULL, text TEXT NOT NULL,
-    labels TEXT NOT NULL, speaker TEXT NOT NULL, score REAL NOT NULL, language TEXT NOT NULL, vector BLOB);
+    labels TEXT NOT NULL, speaker TEXT NOT NULL, score REAL NOT NULL, language TEXT NOT NULL, vector BLOB,
+    voice INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS heard_episodes (
     id INTEGER PRIMARY KEY, start REAL NOT NULL, "end" REAL NOT NULL, n_items INTEGER NOT NULL, summary TEXT NOT NULL);
 CREATE VIRTUAL TABLE IF NOT EXISTS heard_fts USING fts5(text, content='heard', content_rowid='id', tokenize='trigram');
@@ -149,6 +150,8 @@ class SQLiteMemoryDB:
             self._con.executescript(_SCHEMA)
             if "expires" not in {r[1] for r in self._con.execute("PRAGMA table_info(watches)")}:  # schema 3
                 self._con.execute("ALTER TABLE watches ADD COLUMN expires REAL")
+            if "voice" not in {r[1] for r in self._con.execute("PRAGMA table_info(heard)")}:  # schema 5
+                self._con.execute("ALTER TABLE heard ADD COLUMN voice INTEGER NOT NULL DEFAULT 0")
             check_identity(self, str(self.dir), encoder_id, dim)
         except BaseException:
             self._lockfile.close()  # a memory that cannot be opened is not held either
@@ -286,7 +289,7 @@ class SQLiteMemoryDB:
 
     def add_heard(self, item: HeardItem, vector: np.ndarray | None) -> None:
         with self._lock:
-            self._con.execute(f"INSERT INTO heard ({HEARD_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            self._con.execute(f"INSERT INTO heard ({HEARD_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                               heard_row(item, vector))
 
     def update_heard(self, item: HeardItem) -> None:

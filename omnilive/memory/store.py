@@ -23,6 +23,7 @@ from ..config import MemoryConfig
 from ..events import ClipMemory, GroundedClip, HeardItem
 from ..perception.scene import coco_said
 from .heard import HeardMemory
+from .speakers import SAME, SpeakerBook
 from .longterm import Consolidator, Episode
 from .db import MemoryDB, open_db
 from .ram import RamMemoryDB
@@ -81,6 +82,7 @@ class MemoryStore:
         self.dim = dim
         self.db: MemoryDB = db if db is not None else RamMemoryDB(encoder.name if encoder is not None else "", dim)
         self.heard = HeardMemory(self.db, text, cfg)
+        self.speakers = SpeakerBook(SAME, self.db)  # the session sets speaker.same
         self.cfg = cfg or MemoryConfig()
         self._label_text = encoder.label_words if encoder is not None else (lambda label: label)
         self._vocab = Vocabulary.of(encoder)
@@ -224,6 +226,7 @@ class MemoryStore:
             clips = [c for c in self._short if c.end < start or c.start > end]
             episodes = [e for e in self._episodes if e.end < start or e.start > end]
             counts["heard"] = self.heard.forget(start, end)
+            self.speakers.keep_only(self.heard.voices())
             self._rebuild(clips, episodes)
             self._generation += 1
         self.db.scrub()
@@ -239,6 +242,7 @@ class MemoryStore:
             for item in found:
                 self.heard.remove(item.item_id)
             counts = self.db.delete_heard_items([i.item_id for i in found], words)
+            self.speakers.keep_only(self.heard.voices())
             self.heard.episodes = self.db.heard_episodes()
             self._generation += 1
         self.db.scrub()

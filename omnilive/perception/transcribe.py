@@ -14,6 +14,7 @@ from ..backends.base import ASRSegment, join_text
 from ..backends.registry import Models
 from ..config import Settings
 from ..events import SAMPLE_RATE, SpeechEnded
+from ..memory.speakers import cluster
 from .media import MediaError, read_audio
 from .vad import SpeechDetector
 
@@ -87,12 +88,14 @@ def transcribe_file(path: str | Path, models: Models, settings: Settings, progre
     language = settings.asr.language or _detect_language(models, utterances)
     bar = tqdm(total=round(duration), unit="s", desc=Path(path).name, file=sys.stderr,
                disable=not progress or duration < PROGRESS_MIN_S, leave=False)
+    speakers = who_spoke(models, settings, [u.samples for u in utterances])
     segments = []
     done = 0.0
-    for utt in utterances:
+    for utt, speaker in zip(utterances, speakers):
         result = models.asr.transcribe(utt.samples, language)
         offset = utt.start
-        segments += [ASRSegment(offset + s.start, min(offset + s.end, utt.t), s.text) for s in result.segments if s.text]
+        segments += [ASRSegment(offset + s.start, min(offset + s.end, utt.t), s.text, speaker)
+                     for s in result.segments if s.text]
         bar.update(round(utt.t) - round(done))
         done = utt.t
     bar.update(bar.total - bar.n)
@@ -102,6 +105,20 @@ def transcribe_file(path: str | Path, models: Models, settings: Settings, progre
         text=join_text([s.text for s in segments], language),
         segments=segments, events=sound_events(models, settings, audio),
     )
+
+
+def who_spoke(models: Models, settings: Settings, utterances: list[np.ndarray]) -> list[str]:
+    """"speaker 1", "speaker 2", ... per utterance of one recording, clustered over the whole file;
+    "" for speech too short to tell a voice by, or with no speaker encoder."""
+    if models.speaker is None:
+        return [""] * len(utterances)
+    cfg = settings.speaker
+    known = [i for i, u in enumerate(utterances) if len(u) >= cfg.min_speech_s * SAMPLE_RATE]
+    numbers = cluster([models.speaker.embed(utterances[i]) for i in known], cfg.same)
+    out = [""] * len(utterances)
+    for i, n in zip(known, numbers):
+        out[i] = f"speaker {n}"
+    return out
 
 
 def _detect_language(models: Models, utterances: list[SpeechEnded]) -> str | None:
@@ -131,7 +148,9 @@ def notable_sounds(models: Models, audio: np.ndarray) -> list:
 
 def hear_file(path: str | Path, models: Models, settings: Settings, progress: bool = True):
     """What a recording says and sounds like, for heard memory (``omnilive ingest``):
-    [(start, end, text, language)] of its utterances and its notable sounds (Detection)."""
+    [(start, end, text, language, voice)] of its utterances, ``voice`` the speaker embedding and
+    whether the utterance is long enough to start a voice of its own (None without a speaker
+    encoder), and its notable sounds (Detection)."""
     try:
         audio = read_audio(path)
     except MediaError:
@@ -144,7 +163,9 @@ def hear_file(path: str | Path, models: Models, settings: Settings, progress: bo
     for utt in utterances:
         result = models.asr.transcribe(utt.samples, language)
         if result.text.strip():
-            said.append((utt.start, utt.t, result.text.strip(), result.language))
+            voice = None if models.speaker is None else \
+                (models.speaker.embed(utt.samples), len(utt.samples) >= settings.speaker.min_speech_s * SAMPLE_RATE)
+            said.append((utt.start, utt.t, result.text.strip(), result.language, voice))
         bar.update(1)
     bar.close()
     return said, notable_sounds(models, audio)

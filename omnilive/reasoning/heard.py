@@ -21,8 +21,10 @@ import numpy as np
 from ..events import HeardItem
 from ..text import has_cjk
 from ..memory.heard import MASS as MASS_SOUNDS, kinds_asked, sound_kinds, sound_said
+from ..memory.speakers import SAME, SpeakerBook
 from ..memory.store import MemoryStore
 from .question import Question
+from .speakers import asked_voices
 from .facts import ago, sightings, span_of
 
 log = logging.getLogger(__name__)
@@ -42,7 +44,7 @@ _TALK_SUMMARY = re.compile(r"\bwhat (did|have) (we|they|you and i|people) (talk|
 _SOUND = re.compile(r"\b(hear|heard|ring|rang|rung|bark(ed)?|go off|went off|beep(ed)?|sound(ed)?|noise|knock(ed)?|"
                     r"play(ed|ing)?|cry|cried|laugh(ed)?|clap(ped)?|meow(ed)?|honk(ed)?|sing|sang|sung|singing|chirp(ed|ing)?|"
                     r"tweet(ed)?|howl(ed)?|buzz(ed)?|whistl(e|ed)|roar(ed)?|crash(ed)?|broke|bang(ed)?|cough(ed)?)\b|"
-                    r"听到|响|叫|声", re.I)
+                    r"听到|响|叫(?!什么|做|我|你|他|她|它)|声", re.I)  # 叫 barks, but "你叫什么名字" names
 _HEARD_ANY = re.compile(r"\bwhat (did|have|do) you (just )?(hear|heard)\b|\bwhat (sounds?|noises?)\b|"
                         r"\b(did|have) you heard? anything\b|听到了?什么|有什么声音", re.I)
 _SEEN = re.compile(r"\b(see|saw|seen|look(ed)?|notice(d)?|spot(ted)?|camera|in view|on screen|how many people)\b|看到|看见", re.I)
@@ -149,15 +151,25 @@ def route(question: str) -> str | None:
     return None
 
 
-def _who(item: HeardItem) -> str:
+def _who(item: HeardItem, names: dict[int, str] | None = None) -> str:
+    """Who said it: "I" (the assistant), the voice's name ("you" for the owner, "Anna", "speaker 2")
+    where the voice is known, else by role."""
+    if item.speaker != "assistant" and names and item.voice in names:
+        return names[item.voice]
     return {"user": "you", "assistant": "I", "background": "someone"}.get(item.speaker, "someone")
+
+
+def voice_names(memory) -> dict[int, str]:
+    """Voice id -> what it is called, of a live ``MemoryStore`` or of a memory's database read in place."""
+    book = getattr(memory, "speakers", None) or SpeakerBook(SAME, memory)
+    return {v.voice_id: v.label for v in book.voices()}
 
 
 def _when(item: HeardItem, now: float, wall: float | None) -> str:
     return ago(now - item.start, None if wall is None else wall - (now - item.start))
 
 
-def quote(item: HeardItem, now: float, wall: float | None) -> str:
+def quote(item: HeardItem, now: float, wall: float | None, names: dict[int, str] | None = None) -> str:
     when = _when(item, now, wall)
     if item.kind == "note" and item.labels:  # a clean fact, already said to "you"
         return f"{item.text} (you told me {when})"
@@ -167,7 +179,7 @@ def quote(item: HeardItem, now: float, wall: float | None) -> str:
         return f"You asked me to remember that {to_you(item.text)} ({when})."
     if item.kind == "sound":
         return f"I heard {sound_said(item.labels[0]) if item.labels else item.text} {when}."
-    return f'{when[0].upper()}{when[1:]}, {_who(item)} said: "{item.text}".'
+    return f'{when[0].upper()}{when[1:]}, {_who(item, names)} said: "{item.text}".'
 
 
 def speech_facts(store: MemoryStore, question: str, now: float, wall: float | None,
@@ -175,19 +187,27 @@ def speech_facts(store: MemoryStore, question: str, now: float, wall: float | No
     # what people said (and what I said, when asked about me); not the user's questions to me
     mine = bool(re.search(r"\b(did|have) you (just )?(say|said|tell|told|mention)|\byou said\b|你说", question, re.I))
     speakers = ("background", "assistant") if mine else ("background",)
-    found = [(i, s) for i, s in store.heard.search(question, k=3, start=since, end=until, speakers=speakers)
-             if s >= SPEECH_MIN]
+    asked = asked_voices(question, store.speakers)  # "did I say ...", "what did Anna say": whose words
+    if asked.cannot:
+        return HeardFacts("heard", asked.cannot, ())
+    if asked.voices is not None:
+        speakers = ("background", "user")
+    names = voice_names(store)
+    found = [(i, s) for i, s in store.heard.search(asked.topic or question, k=3, start=since, end=until,
+                                                   speakers=speakers, voices=asked.voices) if s >= SPEECH_MIN]
     if not found and has_cjk(question):  # the text embedder is English-only: Chinese by shared words
         asked = _bigrams(question)
-        scored = [(len(asked & _bigrams(i.text)), i) for i in store.heard.between(since, until, ("speech",))
-                  if i.speaker in speakers]
+        grams = _bigrams(question)
+        scored = [(len(grams & _bigrams(i.text)), i) for i in store.heard.between(since, until, ("speech",))
+                  if i.speaker in speakers and (asked.voices is None or i.voice in asked.voices)]
         found = [(i, 1.0) for n, i in sorted(scored, key=lambda x: -x[0])[:2] if n]
     if not found:
         m = re.search(r"\babout\s+(.+?)\W*$", question, re.I)
         topic = m.group(1) if m else " ".join(sorted(grounding_words(question))) or "that"
-        return HeardFacts("heard", f"I haven't heard anyone say anything about {topic}.", ())
+        who = {"you": "you", "": "anyone"}.get(asked.who, asked.who)
+        return HeardFacts("heard", f"I haven't heard {who} say anything about {topic}.", ())
     best = [i for i, _ in found[:2]]
-    return HeardFacts("heard", " ".join(quote(i, now, wall) for i in best), tuple(best))
+    return HeardFacts("heard", " ".join(quote(i, now, wall, names) for i in best), tuple(best))
 
 
 def grounding_words(question: str) -> set[str]:
@@ -259,13 +279,14 @@ def talk_summary_facts(store: MemoryStore, now: float, wall: float | None, since
     items = [i for i in items if i.speaker == "background"]  # talk among people, not questions to me
     if not items:
         return HeardFacts("talk_summary", f"I haven't heard anyone talk {span or 'yet'}.", ())
-    lines = [f"[{_when(i, now, wall)}] {_who(i)}: {i.text}" for i in items]
+    names = voice_names(store)
+    lines = [f"[{_when(i, now, wall)}] {_who(i, names)}: {i.text}" for i in items]
     episodes = [e for e in store.heard.episodes if e[1] >= since and e[0] <= until]
     if _chars(lines) > SUMMARY_CHARS and episodes:  # hours of talk: its episodes' summaries, then the rest
         covered = episodes[-1][1]
         head = _fit([f"[{ago(now - e[0])}, {e[2]} utterances] {e[3]}" for e in episodes],
                     2 * SUMMARY_CHARS // 3)
-        tail = [f"[{_when(i, now, wall)}] {_who(i)}: {i.text}" for i in items if i.start > covered]
+        tail = [f"[{_when(i, now, wall)}] {_who(i, names)}: {i.text}" for i in items if i.start > covered]
         lines = head + _fit(tail, SUMMARY_CHARS - _chars(head))
     else:
         lines = _fit(lines, SUMMARY_CHARS)
@@ -336,8 +357,9 @@ def recall_heard(store: MemoryStore, question: str, k: int) -> list[tuple[HeardI
     return store.heard.search(question, k=k, speakers=("background", "assistant", "user"))
 
 
-def heard_row(item: HeardItem, score: float | None = None) -> dict:
-    """A heard item as JSON (recall, /api/memory, the page's timeline)."""
+def heard_row(item: HeardItem, score: float | None = None, names: dict[int, str] | None = None) -> dict:
+    """A heard item as JSON (recall, /api/memory, the page's timeline); ``names``: voice_names()."""
     return {"id": item.item_id, "start": round(item.start, 3), "end": round(item.end, 3), "kind": item.kind,
-            "text": item.text, "labels": list(item.labels), "speaker": item.speaker,
+            "text": item.text, "labels": list(item.labels), "speaker": item.speaker, "voice": item.voice,
+            "voice_name": (names or {}).get(item.voice, "") if item.speaker != "assistant" else "",
             "score": round(item.score if score is None else score, 4), "language": item.language}

@@ -18,7 +18,8 @@ _FORGET = re.compile(r"^\W*+(?:(?:ok|okay|hey|please|omnilive|can you|could you)
 _ABOUT = re.compile(r"\b(?:what|everything|anything)\s+(?:i|we|you|he|she|they|someone)\s+(?:said|told you|talked)\s+"
                     r"(?:about\s+)?(?P<topic>.+?)\W*$|\babout\s+(?P<topic2>.+?)\W*$", re.I)
 _ALL = re.compile(r"^\W*+(everything|all( of it)?|it all|all (your|of your) memory|your memory|"
-                  r"everything you (saw|heard|know|remember))\W*$", re.I)
+                  r"everything you(?:'ve| have)? (saw|seen|heard|know|remember)(?: (?:and|or) (?:saw|seen|heard))?)\W*$",
+                  re.I)
 _FORGET_ZH = re.compile(r"^\W*+(?:请)?(?:忘掉|忘记|删除|删掉)(?P<rest>.*)$")
 _PAUSE = re.compile(r"^\W*+(?:(?:ok|okay|hey|please|omnilive)\W+)*(?:please\s+)?(?:stop|pause|quit)\s+"
                     r"(?:remembering|recording|saving|memori[sz]ing)\b.*$|^\W*+(?:请)?(?:暂停记忆|停止记录|不要记住|别记了)", re.I)
@@ -104,10 +105,14 @@ def confirmation(text: str) -> bool | None:
     return True if _YES.match(text.strip()) else None
 
 
-def confirm_forget(req: Forget, language: str) -> str:
+def confirm_forget(req: Forget, language: str, stranger: bool = False) -> str:
+    """Asked back before a spoken forget; ``stranger``: the voice was not the enrolled owner's."""
     what = req.said or (f"what was said about {req.about}" if req.about else "that")
     if language == "zh":
-        return f"确定要我忘掉{req.said or req.about or '这些'}吗？请说“是”确认。"
+        head = "这听起来不是主人的声音。主人，" if stranger else ""
+        return f"{head}确定要我忘掉{req.said or req.about or '这些'}吗？请说“是”确认。"
+    if stranger:
+        return f"That didn't sound like the owner's voice. Owner, do you want me to forget {what}? Say yes to confirm."
     return f"Do you want me to forget {what}? Say yes to confirm."
 
 

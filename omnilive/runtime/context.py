@@ -20,7 +20,7 @@ from ..memory.store import MemoryStore
 from ..reasoning.retrieve import Conversation
 from .stage import Stage
 
-STAGES = ("vad", "asr", "partial", "sound", "judge", "retrieve", "vision", "memory", "llm", "tts")
+STAGES = ("vad", "asr", "partial", "sound", "speaker", "judge", "retrieve", "vision", "memory", "llm", "tts")
 
 
 @dataclass

@@ -2,7 +2,9 @@
 
     Utterance ─▶ judge ─▶ a stop            ─▶ TurnControl.stop
                        ─▶ not for me        ─▶ shown, kept in heard memory, not answered
+                       ─▶ "this is my voice", "that was Anna" ─▶ the memory's voices, confirmed
                        ─▶ "forget ...", "stop remembering"  ─▶ done on the memory thread, then said
+                          (spoken by a voice not the enrolled owner's: only the owner's "yes" does it)
                        ─▶ "tell me when you see ..."        ─▶ a watch, confirmed
                        ─▶ "remember that ..."               ─▶ a note, confirmed
                        ─▶ a question        ─▶ grounded on the turn's memory snapshot ─▶ Speaking
@@ -18,7 +20,7 @@ import logging
 import time
 from typing import Callable
 
-from ..events import MemoryForgotten, Query, Utterance
+from ..events import MemoryForgotten, Notice, Query, Utterance
 from ..reasoning.followup import FOLLOW_S, followup_request
 from ..reasoning.heard import clean_note, confirm_note, note_item, note_of, to_you
 from ..reasoning.intent import InstructionFilter, is_stop_command, language_of
@@ -26,6 +28,7 @@ from ..reasoning.privacy import (
     Forget, cancelled_forget, confirm_forget, confirmation, forget_request, forget_said, pause_request, pause_said,
 )
 from ..reasoning.retrieve import ground_question
+from ..reasoning.speakers import enrol_request, enrolled_said, name_request, named_said, not_owner_said
 from ..reasoning.understand import english_name
 from ..reasoning.watch import cancel_request, list_request, renamed, watch_request
 from ..text import has_cjk
@@ -44,7 +47,8 @@ CONFIRM_S = 30.0  # a spoken "forget ..." waits this long for its "yes"
 def named_request(text: str) -> bool:
     """A note, forget, pause or watch request: said to the assistant, however phrased."""
     return note_of(text) is not None or bool(pause_request(text)) or forget_request(text) is not None or \
-        watch_request(text) is not None or cancel_request(text) is not None or list_request(text)
+        watch_request(text) is not None or cancel_request(text) is not None or list_request(text) or \
+        enrol_request(text) or name_request(text) is not None
 
 
 class Dispatcher:
@@ -54,7 +58,10 @@ class Dispatcher:
         self.ctx, self._control, self._seeing, self._speaking = ctx, control, seeing, speaking
         self._hearing, self._watcher, self._set_remembering, self._failed = hearing, watcher, set_remembering, failed
         self._filter = InstructionFilter(ctx.models.text_embedding, ctx.settings.runtime.respond, ctx.models.llm)
-        self._asked: tuple[Forget, float, float, float] | None = None  # a spoken forget asked back: req, range, until
+        # a spoken forget asked back: request, range, until when, and whether only the owner's yes counts
+        self._asked: tuple[Forget, float, float, float, bool] | None = None
+        self._voices: list[int] = []  # the voices of the latest utterances, newest last ("that was Anna")
+        self._enrol_next = False
 
     async def judge(self, utt: Utterance) -> Utterance:
         """Mark a stop command, or whether the utterance is for the assistant."""
@@ -95,6 +102,12 @@ class Dispatcher:
         return turn_id
 
     async def route(self, utt: Utterance, turn: Turn, speak: bool) -> None:
+        if utt.voice:
+            self._voices = [*self._voices[-9:], utt.voice]
+            if self._enrol_next:  # the page's button was pressed before this was said
+                self._enrol_next = False
+                await self.ctx.run("speaker", self.ctx.memory.speakers.enrol_owner, utt.voice)
+                self.ctx.emit(Notice(turn_id=utt.turn_id, message="I'll know your voice from now on."))
         if utt.command == "stop":
             self._control.stop(by=turn.turn_id)
             self._control.turns.close(turn.turn_id)
@@ -104,12 +117,15 @@ class Dispatcher:
             self._control.turns.close(turn.turn_id)
         else:
             tags = tuple(t.label for t in utt.tags + utt.background_tags)
-            await self._request(turn, utt.text, tags, speak, language_of(utt.text, utt.language))
+            await self._request(turn, utt.text, tags, speak, language_of(utt.text, utt.language), utt.voice)
 
-    async def _request(self, turn: Turn, text: str, tags: tuple[str, ...], speak: bool, language: str) -> None:
+    async def _request(self, turn: Turn, text: str, tags: tuple[str, ...], speak: bool, language: str,
+                       voice: int = 0) -> None:
         ctx = self.ctx
         snap = turn.snapshot or self._seeing.snapshot(ctx.stream_t)
-        if await self._privacy(turn, text, snap.t, speak, language) or await self._watch(turn, text, snap.t, speak, language):
+        if await self._voice(turn, text, snap.t, speak, language, voice) or \
+                await self._privacy(turn, text, snap.t, speak, language, voice) or \
+                await self._watch(turn, text, snap.t, speak, language):
             return
         if await self._follow_up(turn, text, snap.t, speak, language):
             return
@@ -150,17 +166,50 @@ class Dispatcher:
         self.ctx.emit(query)
         await self._speaking.submit(query, turn)
 
-    async def _privacy(self, turn: Turn, text: str, t: float, speak: bool, language: str) -> bool:
+    async def _voice(self, turn: Turn, text: str, t: float, speak: bool, language: str, voice: int) -> bool:
+        """"This is my voice" (the speaker's voice becomes the owner's; once an owner is enrolled,
+        only the owner or the page can move it) and "that was Anna" (names the latest other voice)."""
+        book = self.ctx.memory.speakers
+        if enrol_request(text):
+            if turn.source == "typed":  # the page's button, not these words, enrols from the page
+                return False
+            ok = bool(voice) and book.is_owner(voice) is not False
+            if ok:
+                await self.ctx.run("speaker", book.enrol_owner, voice)
+            said = enrolled_said(ok, language) if ok or not voice else not_owner_said(language)
+        elif (name := name_request(text)) is not None:
+            other = next((v for v in reversed(self._voices) if v != voice and not book.is_owner(v)), None)
+            if other is not None:
+                await self.ctx.run("speaker", book.name, other, name)
+            said = named_said(name if other is not None else None, language)
+        else:
+            return False
+        await self._say(turn, text, said, t, speak, language, kind="privacy")
+        return True
+
+    def enrol_next(self) -> None:
+        """The page's "this is my voice" button: the next spoken utterance's voice is the owner's."""
+        self._enrol_next = True
+
+    async def _privacy(self, turn: Turn, text: str, t: float, speak: bool, language: str, voice: int = 0) -> bool:
         """"Forget the last five minutes", "stop remembering": done at once (on the memory thread,
         after every write queued before it), then said. A spoken forget is asked back first ("yes"
         carries it out): any voice in the room, a TV's too, reaches the microphone, while typed
-        words come from the user's own page. True when ``text`` was such a request or its answer."""
+        words come from the user's own page. Once the owner's voice is enrolled, a spoken request in
+        another voice (or one too short to tell) is not obeyed: a forget waits for the owner's own
+        "yes", a pause is refused. True when ``text`` was such a request or its answer."""
         ctx, asked, self._asked = self.ctx, self._asked, None
         pause, req = pause_request(text), forget_request(text, ctx.wall(t))
+        stranger = turn.source != "typed" and ctx.memory.speakers.is_owner(voice) is not True and \
+            ctx.memory.speakers.owner is not None
         if asked is not None and time.monotonic() < asked[3] and pause is None and req is None:
             yes = confirmation(text)
             if yes is None:
                 asked = None  # not an answer to it: dropped, and the text is a request of its own
+            elif yes and asked[4] and stranger:
+                self._asked = asked  # still waiting for the owner's yes
+                await self._say(turn, text, not_owner_said(language), t, speak, language, kind="privacy")
+                return True
             else:
                 said = forget_said(asked[0], await self.forget(*asked[1:3], asked[0].about), language) if yes \
                     else cancelled_forget(language)
@@ -168,7 +217,9 @@ class Dispatcher:
                 return True
         if pause is None and req is None:
             return False
-        if pause is not None:
+        if pause is not None and stranger:
+            said = not_owner_said(language)
+        elif pause is not None:
             self._set_remembering(pause == "resume")
             said = pause_said(pause, language)
         else:
@@ -177,8 +228,8 @@ class Dispatcher:
             if turn.source == "typed":
                 said = forget_said(req, await self.forget(start, end, req.about), language)
             else:
-                self._asked = (req, start, end, time.monotonic() + CONFIRM_S)
-                said = confirm_forget(req, language)
+                self._asked = (req, start, end, time.monotonic() + CONFIRM_S, stranger)
+                said = confirm_forget(req, language, stranger)
         # (kind "privacy": said, but neither logged nor kept, so the request does not keep what it deleted)
         await self._say(turn, text, said, t, speak, language, kind="privacy")
         return True

@@ -83,7 +83,7 @@ class Hearing:
         replaces = self._rows.pop(utt.joins, None) if utt.joins is not None else None
         self.keep(HeardItem(item_id=0, start=utt.start + self._offset, end=utt.end + self._offset, kind="speech",
                             text=utt.text, labels=tuple(t.label for t in utt.tags), speaker=speaker,
-                            language=utt.language), utt.turn_id, replaces)
+                            language=utt.language, voice=utt.voice), utt.turn_id, replaces)
 
     def answer(self, query: Query, text: str, now: float) -> None:
         """What the assistant said (memory time ``now`` when it finished), unless it confirmed a note

@@ -95,12 +95,15 @@ def _hear(path: Path, models: Models, settings: Settings, store: MemoryStore, of
     if models.asr is None:
         return 0
     said, sounds = hear_file(path, models, settings, progress)
+    store.speakers.same = settings.speaker.same
     store.heard.forget(offset, offset + duration)
     store.db.delete_heard_between(offset, offset + duration)
     n = 0
-    for start, end, text, language in said:
+    for start, end, text, language, heard_as in said:
+        voice = store.speakers.assign(*heard_as) if heard_as is not None else None  # the memory's voices, as live
         n += store.heard.add(HeardItem(item_id=0, start=start + offset, end=end + offset, kind="speech", text=text,
-                                       speaker="background", language=language)) is not None
+                                       speaker="background", language=language,
+                                       voice=voice.voice_id if voice else 0)) is not None
         if (note := note_of(text)) is not None:  # "remember that ..." said in the recording: a note, as live
             item = note_item(note, clean_note(note, models.llm, language), start + offset, language)
             n += store.heard.add(dataclasses.replace(item, end=end + offset)) is not None

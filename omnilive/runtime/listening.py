@@ -21,6 +21,7 @@ import time
 import numpy as np
 
 from ..backends.base import ASRResult
+from ..memory.speakers import Voice
 from ..dsp import StreamResampler, to_mono_float
 from ..events import (
     SAMPLE_RATE, AudioChunk, ErrorEvent, MemorySnapshot, SoundTag, SpeechEnded, SpeechPaused, SpeechStarted,
@@ -216,22 +217,25 @@ class Listening:
             del self._early[turn]
         if early is not None and early[0] == len(ev.samples):
             c.early_asr_used += 1  # the pause was the end: same audio, already in ASR
-            result, tags, bg = await early[1]
+            result, tags, bg, heard_as = await early[1]
         else:
             c.early_asr_wasted += early is not None
-            result, tags, bg = await self._hear(ev.samples, ev.background)
+            result, tags, bg, heard_as = await self._hear(ev.samples, ev.background)
+        voice = await self._who(heard_as)
         min_score = self.ctx.settings.sound_events.min_score
         keep = lambda pairs: tuple(SoundTag(label=l, score=s) for l, s in pairs if s >= min_score)
         return Utterance(
             turn_id=ev.turn_id, start=ev.start, end=ev.t, text=result.text, language=result.language,
             tags=keep(tags), background_tags=keep(bg), asr_latency_s=time.perf_counter() - detected, joins=ev.joins,
+            voice=voice.voice_id if voice else 0, voice_name=voice.label if voice else "",
         )
 
-    async def _hear(self, samples: np.ndarray, background: np.ndarray | None) -> tuple[ASRResult, list, list]:
-        """Transcript, and sound tags of the utterance and of what was heard before it."""
+    async def _hear(self, samples: np.ndarray, background: np.ndarray | None) -> tuple[ASRResult, list, list, tuple | None]:
+        """Transcript, sound tags of the utterance and of what was heard before it, and its voice."""
         ctx = self.ctx
         models, cfg = ctx.models, ctx.settings.sound_events
         asr = asyncio.ensure_future(ctx.run("asr", models.asr.transcribe, samples, None))  # runs now, beside tagging
+        who = asyncio.ensure_future(self._embed_voice(samples))
         tags: list = []
         bg: list = []
         try:
@@ -241,4 +245,25 @@ class Listening:
                     bg = await ctx.run("sound", models.sound_events.tag, background, cfg.top_k)
         finally:
             result = await asr
-        return result, tags, bg
+            voice = await who
+        return result, tags, bg, voice
+
+    async def _embed_voice(self, samples: np.ndarray) -> tuple[np.ndarray, bool] | None:
+        """An utterance's speaker embedding, and whether it is long enough to start a voice of its
+        own; None with no speaker encoder, or when the encoder fails (the turn goes on without)."""
+        ctx = self.ctx
+        if ctx.models.speaker is None or len(samples) < SAMPLE_RATE // 4:
+            return None
+        try:
+            emb = await ctx.run("speaker", ctx.models.speaker.embed, samples)
+        except Exception:
+            log.exception("%s: speaker embedding failed", ctx.name)
+            return None
+        return emb, len(samples) >= ctx.settings.speaker.min_speech_s * SAMPLE_RATE
+
+    async def _who(self, heard_as: tuple[np.ndarray, bool] | None) -> Voice | None:
+        """The final utterance's voice among the memory's (a new one when none is near): assigned
+        once per turn, not for an early ASR the speaker then went on from."""
+        if heard_as is None:
+            return None
+        return await self.ctx.run("speaker", self.ctx.memory.speakers.assign, *heard_as)

@@ -56,6 +56,7 @@ class Session:
         self.models, self.settings, self.name = models, settings, name
         self.started_at = time.monotonic()  # (per-second costs in /metrics)
         memory = memory if memory is not None else MemoryStore(models.visual.dim, settings.memory, encoder=models.visual)
+        memory.speakers.same = settings.speaker.same
         # a reopened memory continues its timeline: this session's stream time 0 is "now" on it
         ctx = self.ctx = SessionContext(name=name, models=models, settings=settings, memory=memory,
                                         t_offset=memory.resume_at(live=live), emit=self._emit)

@@ -40,7 +40,7 @@ from ..events import Alert, AnswerAudio, AudioChunk, ClipMemory, ErrorEvent, Eve
 from ..events import Query as QueryEvent
 from ..memory.store import recall
 from ..perception.media import MediaError
-from ..reasoning.heard import heard_row, recall_heard
+from ..reasoning.heard import heard_row, recall_heard, voice_names
 from ..reasoning.sight import names_of
 from ..runtime.replay import pull
 from ..runtime.session import Session
@@ -73,12 +73,13 @@ def _static(name: str) -> str:
     return resources.files("omnilive.server").joinpath("static", name).read_text()
 
 
-def event_json(ev: Event) -> dict:
+def event_json(ev: Event, names: dict[int, str] | None = None) -> dict:
+    """An event as the page reads it; ``names``: what the memory's voices are called (voice_names)."""
     if isinstance(ev, QueryEvent):  # the page shows what an answer was grounded on, not the query itself
         return {"type": "grounding", "turn_id": ev.turn_id, "clips": [event_json(c) for c in ev.clips[:3]],
-                "heard": [heard_row(i) for i in ev.heard[:3]]}
+                "heard": [heard_row(i, None, names) for i in ev.heard[:3]]}
     if isinstance(ev, HeardItem):
-        return {"type": "heard", **heard_row(ev)}
+        return {"type": "heard", **heard_row(ev, None, names)}
     d = ev.to_dict()
     if isinstance(ev, ErrorEvent):  # what failed, without the address of a server behind this one (the log has it)
         d["message"] = public(ev.message)
@@ -238,10 +239,11 @@ def create_app(settings: Settings | None = None, models: Models | None = None) -
         visual = app.state.models.visual
 
         def get(memory):  # (a question needs the memory loaded, to rank it; the latest moments do not)
+            names = voice_names(memory)
             if q:
-                clips, heard = recall(memory, visual, q, k), [heard_row(i, s) for i, s in recall_heard(memory, q, k)]
+                clips, heard = recall(memory, visual, q, k), [heard_row(i, s, names) for i, s in recall_heard(memory, q, k)]
             else:
-                clips, heard = memory.items(k, before), [heard_row(i) for i in memory.heard_latest(k, before)]
+                clips, heard = memory.items(k, before), [heard_row(i, None, names) for i in memory.heard_latest(k, before)]
             return [memory_item(c, images) for c in clips], heard, memory.stats(), _clock_origin(memory)
 
         clips, heard, stats, origin = await read(_bearer(authorization) or token, get, whole=bool(q))
@@ -472,7 +474,7 @@ async def _serve(socket: WebSocket, session: Session, metrics: Metrics, source: 
             out.put(ev)
 
     session.subscribe(enqueue)
-    sender = asyncio.create_task(_send(socket, out, clock, metrics))
+    sender = asyncio.create_task(_send(socket, out, clock, metrics, session.ctx.memory))
     puller = asyncio.create_task(_pull(session, source)) if source else None
     try:
         await _receive(socket, session, clock, metrics, None if source else session.ctx.settings.server.idle_timeout_s)
@@ -504,7 +506,7 @@ def _observe(ev: Event, clock: TurnClock, metrics: Metrics) -> None:
         metrics.errors.labels(ev.stage).inc()
 
 
-async def _send(socket: WebSocket, out: Outbox, clock: TurnClock, metrics: Metrics) -> None:
+async def _send(socket: WebSocket, out: Outbox, clock: TurnClock, metrics: Metrics, memory) -> None:
     """Events go out in order; turns are timed as they go (first audio *sent*, not produced)."""
     while True:
         ev = await out.get()
@@ -512,7 +514,8 @@ async def _send(socket: WebSocket, out: Outbox, clock: TurnClock, metrics: Metri
             await socket.send_bytes(protocol.encode_audio(ev))
             clock.audio_sent(ev.turn_id)
         else:
-            await socket.send_json(event_json(ev))
+            names = voice_names(memory) if isinstance(ev, (HeardItem, QueryEvent)) else None
+            await socket.send_json(event_json(ev, names))
             _observe(ev, clock, metrics)
 
 
@@ -554,6 +557,8 @@ async def _receive(socket: WebSocket, session: Session, clock: TurnClock, metric
                     await session.unwatch(cmd["watch_id"])
                 elif cmd["type"] == "stop":
                     session.stop()
+                elif cmd["type"] == "enrol":
+                    session.dispatch.enrol_next()
         except (protocol.ProtocolError, AudioFormatError) as exc:
             metrics.bad_messages.inc()
             log.warning("%s: bad message: %s", session.name, exc)

@@ -5,6 +5,7 @@ Binary messages carry media, JSON text messages carry everything else:
     client -> server  text    {"type": "ask", "text": "...", "speak": true} | {"type": "stop"}
                               | {"type": "config", "speak": false, "language": "auto"|"en"|"zh", "remember": true}
                               | {"type": "unwatch", "watch_id": 3} | {"type": "ping"} (keeps an idle socket open)
+                              | {"type": "enrol"} (the next thing said is in the owner's voice)
     server -> client  binary  [kind u8 = 17][turn u32 LE][seq u32 LE][PCM16 mono @ rate]
     server -> client  text    an event's to_dict(), e.g. {"type": "interrupt", ...}
 """
@@ -111,7 +112,7 @@ def parse_text(text: str) -> dict[str, Any]:
     elif msg["type"] == "unwatch":
         if not isinstance(msg.get("watch_id"), int) or isinstance(msg.get("watch_id"), bool):
             raise ProtocolError("`unwatch` needs an integer `watch_id`")
-    elif msg["type"] not in ("stop", "ping"):
+    elif msg["type"] not in ("stop", "ping", "enrol"):
         raise ProtocolError(f"unknown message type {msg['type']!r}")
     return msg
 

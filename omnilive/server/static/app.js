@@ -374,6 +374,13 @@ function wire() {
     if (state.ws && state.ws.readyState === WebSocket.OPEN) state.ws.send(JSON.stringify({ type: "config", remember: on }));
     else banner(t("notConnected"));
   };
+  $("enrol").onclick = () => {  // the next thing said is in the owner's voice (memory/speakers.py)
+    $("settings").close();
+    if (state.ws && state.ws.readyState === WebSocket.OPEN) {
+      state.ws.send(JSON.stringify({ type: "enrol" }));
+      banner(t("enrolNow"));
+    } else banner(t("notConnected"));
+  };
   $("forget-recent").onclick = () => {
     $("settings").close();
     const now = state.ws ? memoryNow() : 1e12;

@@ -61,6 +61,9 @@ export class Conversation {
     const el = this._element(turn);
     el.classList.toggle("live", turn.live);
     el.classList.toggle("background", turn.background);
+    // who spoke, where the voice is known: "you" for the enrolled owner, "Anna", "speaker 2"
+    const who = el.querySelector(".who");
+    if (turn.voice && turn.voice !== "you") { who.textContent = turn.voice; delete who.dataset.i18n; }
     el.querySelector(".heard .text").textContent = turn.tags.map((x) => `[${x}] `).join("") + turn.heard;
     if (turn.source) el.dataset.source = turn.source;
     const tag = el.querySelector(".tag");

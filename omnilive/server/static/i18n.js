@@ -37,6 +37,7 @@ const STRINGS = {
     "watch.seen": "see: {0}", "watch.sound": "hear: {0}", "watch.words": "words: “{0}”", "watch.text": "text: “{0}”",
     watchUntil: "(until {0})",
     memoryOn: "Memory on", memoryPaused: "Memory paused", forgetRecent: "Forget the last 5 minutes",
+    enrol: "This is my voice", enrolNow: "Say a sentence or two now: omnilive will know your voice as the owner's.",
     pausedNote: "Memory is paused: omnilive still sees, hears and answers, but keeps nothing.",
   },
   zh: {
@@ -75,6 +76,7 @@ const STRINGS = {
     "watch.seen": "看到：{0}", "watch.sound": "听到：{0}", "watch.words": "提到：“{0}”", "watch.text": "文字：“{0}”",
     watchUntil: "（到 {0}）",
     memoryOn: "记忆开启", memoryPaused: "记忆已暂停", forgetRecent: "忘掉最近 5 分钟",
+    enrol: "这是我的声音", enrolNow: "现在请说一两句话：omnilive 会把你的声音记为主人的声音。",
     pausedNote: "记忆已暂停：omnilive 仍然能看、能听、能回答，但什么都不保存。",
   },
 };

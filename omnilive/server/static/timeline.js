@@ -65,7 +65,8 @@ export class Timeline {
     fig.querySelector(".icon").textContent = ICONS[h.kind] || "";
     fig.querySelector(".words").textContent = h.text;
     fig.querySelector("time").textContent = clock(this.origin, h.start);
-    fig.querySelector("figcaption span").textContent = t(`heard.${h.kind}`);
+    const who = h.kind === "speech" && h.voice_name ? ` · ${h.voice_name === "you" ? t("you") : h.voice_name}` : "";
+    fig.querySelector("figcaption span").textContent = t(`heard.${h.kind}`) + who;
     fig.querySelector(".forget").title = t("del");
     const later = [...items.children].find((el) => +el.dataset.start > h.start);
     items.insertBefore(fig, later || null);

@@ -59,7 +59,8 @@ export class Turns {
         if (ev.joins !== null && ev.joins !== undefined && this.map.delete(ev.joins)) removed.push(ev.joins);
         const turn = touch(ev.turn_id);
         Object.assign(turn, { live: false, heard: ev.text, tags: (ev.tags || []).map((x) => x.label),
-                              source: ev.source, background: !ev.for_assistant && !ev.command });
+                              source: ev.source, background: !ev.for_assistant && !ev.command,
+                              voice: ev.voice_name || "" });
         if (ev.for_assistant && !ev.command) this._state(turn, "thinking");
         break;
       }
