@@ -9,7 +9,11 @@ import re
 _END = re.compile(r"(?<=[^\d\s][.!?])\s+|(?<=[。！？；])")
 _CLAUSE = re.compile(r"(?<=[，、：])")  # Chinese runs on with commas: a long clause is sent on its own
 MIN_CHARS = 12  # very short fragments ("Yes.") are merged into the next sentence
-CLAUSE_CHARS = 10  # a Chinese clause this long is cut at its comma (first text and speech sooner)
+# Chinese says in four characters what English says in twelve ("你好吗？"): a sentence that long is
+# its own, and a clause of six is cut at its comma, so the first text and speech come sooner (Kokoro
+# synthesizes 8 characters in ~0.7 s on two busy cores, 16 in ~1.5 s)
+ZH_SENTENCE_CHARS = 4
+CLAUSE_CHARS = 6
 
 
 class SentenceSplitter:
@@ -24,7 +28,8 @@ class SentenceSplitter:
         for end in ends:
             piece = self._buf[start:end].strip()
             clause = piece[-1:] in "，、："
-            if len(piece) >= (CLAUSE_CHARS if clause else MIN_CHARS):
+            least = CLAUSE_CHARS if clause else ZH_SENTENCE_CHARS if piece[-1:] in "。！？；" else MIN_CHARS
+            if len(piece) >= least:
                 out.append(piece)
                 start = end
         self._buf = self._buf[start:]

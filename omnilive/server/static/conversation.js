@@ -64,6 +64,7 @@ export class Conversation {
     // who spoke, where the voice is known: "you" for the enrolled owner, "Anna", "speaker 2"
     const who = el.querySelector(".who");
     if (turn.voice && turn.voice !== "you") { who.textContent = turn.voice; delete who.dataset.i18n; }
+    else if (!who.dataset.i18n) { who.dataset.i18n = "you"; who.textContent = t("you"); }
     el.querySelector(".heard .text").textContent = turn.tags.map((x) => `[${x}] `).join("") + turn.heard;
     if (turn.source) el.dataset.source = turn.source;
     const tag = el.querySelector(".tag");

@@ -60,7 +60,13 @@ export class Turns {
         const turn = touch(ev.turn_id);
         Object.assign(turn, { live: false, heard: ev.text, tags: (ev.tags || []).map((x) => x.label),
                               source: ev.source, background: !ev.for_assistant && !ev.command,
-                              voice: ev.voice_name || "" });
+                              voiceId: ev.voice || 0, voice: ev.voice_name || "" });
+        // a voice named or enrolled since ("that was Anna"): its earlier turns are called so too
+        for (const other of this.map.values())
+          if (ev.voice && other.voiceId === ev.voice && other.voice !== ev.voice_name) {
+            other.voice = ev.voice_name;
+            changed.push(other.id);
+          }
         if (ev.for_assistant && !ev.command) this._state(turn, "thinking");
         break;
       }
