@@ -19,6 +19,10 @@ class Voices(TTS):
         self.sample_rate = main.sample_rate  # every voice resamples to tts.sample_rate
         self.languages = frozenset(main.languages).union(*(v.languages for v in by_language.values()))
 
+    @property
+    def main(self) -> TTS:
+        return self._main
+
     def voice_for(self, text: str) -> TTS | None:
         """A language's own voice before the main one."""
         return next((v for v in (*self._others.values(), self._main) if v.speaks(text)), None)
