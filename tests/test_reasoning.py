@@ -99,6 +99,24 @@ async def show(session, scenes):
     return t
 
 
+def test_what_is_in_view_now_is_described_before_its_clip_is_stored(models, settings, evaldata):
+    """The clip being built has not been through the detector yet (that runs when it is stored):
+    a question about what is in view now is answered from the detector's objects all the same."""
+    cat, coffee = (frames(evaldata, n) for n in ("img_skimage_chelsea.png", "img_skimage_coffee.png"))
+
+    async def run():
+        session, rec = await live(models, settings, "t-now")
+        await show(session, [(cat, 6), (coffee, 3)])
+        turn = await session.ask("Did you see a cup?", speak=False)
+        answer = await rec.wait_for("answer", turn_id=turn)
+        await session.close()
+        return answer, next(e for e in rec.of("query") if e.turn_id == turn)
+
+    answer, query = asyncio.run(run())
+    assert "cup" in answer.text.lower() and "haven't" not in answer.text.lower(), answer.text
+    assert query.clips and query.clips[0].start >= 5.0, query.clips  # the coffee, not the cat
+
+
 def test_follow_up_searches_the_same_thing_earlier(models, settings, evaldata):
     cat, bus, cat2 = (frames(evaldata, n) for n in ("img_skimage_chelsea.png", "img_ultralytics_bus.jpg",
                                                       "img_imageio_cat_wikkie.png"))

@@ -135,6 +135,7 @@ class Dispatcher:
             self._hearing.keep(note_item(note, clean, snap.t, language))
             await self._say(turn, text, confirm_note(note, language, clean), snap.t, speak, language)
             return
+        snap = await ctx.run("retrieve", self._seeing.sighted, snap)  # what is in view now, described too
         got = await ctx.run("retrieve", ground_question, ctx.memory, ctx.models.visual, ctx.models.llm, text,
                             snap, ctx.settings.memory.top_k, ctx.conversation, ctx.wall(snap.t))
         if turn.superseded:  # the user spoke again while this was being grounded

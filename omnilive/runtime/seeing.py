@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import io
 import logging
+import zlib
 
 import numpy as np
+from PIL import Image
 
 from ..events import ClipMemory, ErrorEvent, Frame
 from ..memory.clips import ClipBuilder, Sealed, add_encoded, fit, with_sight
@@ -38,6 +41,7 @@ class Seeing:
         self._frame_q: DropOldestQueue[Frame | None] = DropOldestQueue(rt.frame_queue, f"{ctx.name}/frames")
         self._sealed_q: asyncio.Queue[Sealed | None] = asyncio.Queue(SEALED_QUEUE)
         self._unstored: list[ClipMemory] = []  # sealed, waiting for OCR / the store: snapshots see them
+        self._scenes: dict[tuple[int, int], object] = {}  # (clip, key frame) -> Scene, for sighted()
         self._looked_at = float("-inf")  # stream time of the last frame the encoder finished (or refused)
         self._looked = asyncio.Event()  # set (and replaced) each time it finishes one
 
@@ -162,6 +166,27 @@ class Seeing:
         snap = self.ctx.memory.snapshot(t)
         pending = tuple(self._unstored) + ((peek,) if peek is not None else ())
         return dataclasses.replace(snap, extra=tuple(c for c in pending if c.clip_id >= snap.version))
+
+    def sighted(self, snap: Snapshot) -> Snapshot:
+        """On the retrieve thread: ``snap`` with the detector's objects on the clips not stored yet
+        (the one being built, those waiting for OCR), which are only described when stored; so a
+        question about what is in view now ("where is my cup?") is answered from what is there, not
+        denied. Described once per clip and key frame (about 0.1 s each)."""
+        detector = self.ctx.models.detector
+        if detector is None or not any(c.scene is None and c.keyframe_jpeg for c in snap.extra):
+            return snap
+        from ..perception.scene import describe
+
+        extra = []
+        for clip in snap.extra:
+            if clip.scene is None and clip.keyframe_jpeg:
+                key = (clip.clip_id, zlib.crc32(clip.keyframe_jpeg))
+                if key not in self._scenes:
+                    image = np.asarray(Image.open(io.BytesIO(clip.keyframe_jpeg)).convert("RGB"))
+                    self._scenes = {**dict(list(self._scenes.items())[-3:]), key: describe(image, detector)}
+                clip = dataclasses.replace(clip, scene=self._scenes[key])
+            extra.append(clip)
+        return dataclasses.replace(snap, extra=tuple(extra))
 
     def forget_pending(self, start: float, end: float) -> None:
         """Clips not yet in the store (waiting for OCR, or being built) in a forgotten range go too."""
