@@ -242,3 +242,17 @@ def test_requests_that_merely_contain_stop_words_are_not_stops(text):
     from omnilive.reasoning.intent import is_stop_command
 
     assert not is_stop_command(text)
+
+
+@pytest.mark.parametrize("text, world", [
+    ("Where is Tokyo?", True), ("东京在哪里？", True), ("Where is the Louvre?", True), ("长城在哪里？", True),
+    ("Where was the Declaration of Independence signed?", True),
+    ("Where did I leave my phone?", False), ("Where is the dog?", False), ("你把书放在哪里了？", False),
+    ("Where is the bus?", False), ("Did you see Anna?", False),
+])
+def test_a_where_question_about_a_named_place_is_general_knowledge(text, world):
+    """"Where is Tokyo?" is chat; "where is the dog?" asks memory (phrasings apart from the ones the
+    rule was written on: the capital of France, Paris, 北京)."""
+    from omnilive.reasoning.understand import understand
+
+    assert understand(text, None).kind == ("chat" if world else "search")

@@ -12,7 +12,9 @@ named the object in Chinese half the time. ``Question.parsed_by`` records the pa
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
+import re
 
 from ..backends.base import LLM, ChatMessage
 from ..text import has_cjk
@@ -31,8 +33,38 @@ PROMPT = ("Name the thing this question asks about in one or two English words, 
           "Example: 你看到我的钥匙了吗？ -> {\"object\": \"keys\"}\nQuestion: ")
 
 
+# who asks or what was seen: "where is my ...", "did you see ...", "我的 ... 在哪里", "你看到 ..."
+_PERSONAL = re.compile(r"\b(?:i|me|my|mine|we|us|our|you|your|saw|see|seen|look(?:ed)?|left|put|kept|placed|"
+                       r"last|camera|here|there)\b|[我你咱看放丢留摆]|刚才|摄像", re.I)
+
+
+def about_the_world(text: str) -> bool:
+    """"Where is Paris?", "Where is the capital of France?", "法国的首都是哪里？": a question about a
+    named place or person that asks about no one's things and nothing seen: general knowledge, for
+    chat, not a search of memory for a thing no camera names (which said "I can't recognise
+    capital Frances"). Names: capitalised words after the first (English, as typed or as Whisper
+    writes them), jieba's place, person and organisation tags (Chinese)."""
+    if _PERSONAL.search(text):
+        return False
+    if has_cjk(text):
+        return any(flag in ("ns", "nr", "nt") for _, flag in _posseg().cut(text))
+    words = re.findall(r"[A-Za-z][\w'-]*", text)
+    return any(w[0].isupper() and w != "I" for w in words[1:])
+
+
+@functools.cache
+def _posseg():
+    import jieba
+    import jieba.posseg
+
+    jieba.setLogLevel(logging.WARNING)
+    return jieba.posseg
+
+
 def understand(text: str, llm: LLM | None, wall: float | None = None) -> Question:
     q = parse_question(text, wall)
+    if q.kind == "search" and about_the_world(text):
+        return dataclasses.replace(q, kind="chat", thing="")
     if q.kind not in ("search", "count") or not has_cjk(text):
         return q
     thing = english_name(text, llm)
