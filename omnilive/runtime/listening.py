@@ -141,6 +141,9 @@ class Listening:
         self._control.hold(ev.t, ev.turn_id)  # (the speaker going on with the last turn, too: it may be a cough)
         snap = joined.snapshot if joined is not None and joined.snapshot is not None else self._seeing.snapshot(ev.t)
         turns.open(ev.turn_id, snapshot=snap)
+        # what is in view is described while the user speaks, so a question finds it done (seeing.sighted)
+        described = asyncio.ensure_future(self.ctx.run("retrieve", self._seeing.sighted, snap))
+        described.add_done_callback(lambda f: f.cancelled() or f.exception())  # the question's own call says
         self.ctx.emit(ev)
         self.ctx.emit(MemorySnapshot(t=ev.t, turn_id=ev.turn_id, version=snap.version,
                                      n_clips=snap.version + len(snap.extra)))
