@@ -270,6 +270,7 @@ class Query(Event):
     # "note" (reasoning/heard.py)
     kind: str = "search"
     facts: str = ""  # the grounded facts sentence(s) the answer must keep
+    facts_zh: str = ""  # a plain Chinese question's answer said from the facts without the LLM (reasoning/facts_zh.py)
     language: str = "en"  # the language to answer in ("zh" for a question in Chinese)
     parsed_by: str = "rules"  # who understood the question: "rules" or "llm"
     heard: tuple[HeardItem, ...] = ()  # what was heard (said, sounds, notes) the answer is grounded on

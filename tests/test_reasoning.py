@@ -256,3 +256,15 @@ def test_a_where_question_about_a_named_place_is_general_knowledge(text, world):
     from omnilive.reasoning.understand import understand
 
     assert understand(text, None).kind == ("chat" if world else "search")
+
+
+@pytest.mark.parametrize("text, noun", [
+    ("你看到狗了吗？", "狗"), ("你在厨房里看到水壶了吗？", "水壶"), ("你有没有看见我的眼镜？", "眼镜"),
+    ("你看到一只白色的猫了吗？", ""), ("你刚才看见什么了？", ""),
+])
+def test_a_plain_chinese_sighting_keeps_the_askers_word(text, noun):
+    """A plain "did you see X?" in Chinese is said without a second LLM call, in the asker's own
+    word for X; where that word is not clear (a colour and a noun, no noun) the LLM phrases it."""
+    from omnilive.reasoning.facts_zh import asked_noun
+
+    assert asked_noun(text) == noun

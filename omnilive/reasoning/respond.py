@@ -89,6 +89,9 @@ def answer_sentences(llm: LLM, query: Query, history: Sequence[ChatMessage] = ()
     if query.kind not in ("chat", "continue") and facts_first and not zh and not summarise:
         yield fact_text, time.perf_counter()
         return
+    if zh and facts_first and query.facts_zh:  # a plain Chinese yes / no, said without the LLM
+        yield query.facts_zh, time.perf_counter()
+        return
     guard = RepeatGuard()
     if query.kind == "continue":  # "go on": the last answer is in the history; none of it again
         last = next((m.content for m in reversed(history) if m.role == "assistant"), "")

@@ -11,8 +11,10 @@ from ..backends.base import LLM, ChatMessage, VisualEncoder
 from ..events import GroundedClip, HeardItem, Query
 from ..memory.ranking import query_text
 from ..memory.store import MemoryStore, Snapshot, recall
+from ..text import has_cjk
 from .question import Question, follow_up, parse as parse_question
 from .facts import about, evidence, facts as grounded_facts, sightings
+from .facts_zh import sighting_zh
 from .sight import matching
 from . import heard as heard_facts
 from .understand import understand
@@ -76,6 +78,7 @@ class Retrieved:
     clips: tuple[GroundedClip, ...]
     facts: str
     heard: tuple[HeardItem, ...] = ()
+    facts_zh: str = ""
 
     @property
     def kind(self) -> str:
@@ -84,7 +87,8 @@ class Retrieved:
     def query(self, turn_id: int, t: float, text: str, *, tags: tuple[str, ...] = (), speak: bool = True,
               language: str = "en") -> Query:
         return Query(turn_id=turn_id, t=t, text=text, tags=tags, clips=self.clips, speak=speak, kind=self.kind,
-                     facts=self.facts, language=language, parsed_by=self.question.parsed_by, heard=self.heard)
+                     facts=self.facts, language=language, parsed_by=self.question.parsed_by, heard=self.heard,
+                     facts_zh=self.facts_zh if language == "zh" else "")
 
 
 def ground_question(store: MemoryStore, visual: VisualEncoder, llm: LLM | None, question: str,
@@ -163,4 +167,5 @@ def retrieve(store: MemoryStore, visual: VisualEncoder, question: str, snapshot:
             clips = recall(store, visual, question, k, snapshot)
             q = dataclasses.replace(q, kind="search", thing=_named_thing(question), attribute="other")
     facts = grounded_facts(q, question, clips, now, follow, wall, visual) if q.kind != "chat" else ""
-    return Retrieved(q, search_text, about(q, clips), facts)
+    said_zh = sighting_zh(q, question, clips, now, wall, visual) if has_cjk(question) and not follow else ""
+    return Retrieved(q, search_text, about(q, clips), facts, facts_zh=said_zh)

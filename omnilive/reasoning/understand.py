@@ -43,11 +43,11 @@ def about_the_world(text: str) -> bool:
     named place or person that asks about no one's things and nothing seen: general knowledge, for
     chat, not a search of memory for a thing no camera names (which said "I can't recognise
     capital Frances"). Names: capitalised words after the first (English, as typed or as Whisper
-    writes them), jieba's place, person and organisation tags (Chinese)."""
+    writes them), jieba's place and person tags (Chinese)."""
     if _PERSONAL.search(text):
         return False
     if has_cjk(text):
-        return any(flag in ("ns", "nr", "nt") for _, flag in _posseg().cut(text))
+        return any(flag in ("ns", "nr") for _, flag in _posseg().cut(text))  # (its "nt" tags 公共汽车 too)
     words = re.findall(r"[A-Za-z][\w'-]*", text)
     return any(w[0].isupper() and w != "I" for w in words[1:])
 
