@@ -107,3 +107,24 @@ def test_the_owner_voice_names_and_guards(models, settings):
     assert "owner" in refused.text.lower() and not forgotten_early, refused.text
     assert my_yes.voice == mine.voice, (my_yes, mine)
     assert rec.of("memory_forgotten"), [e.type for e in rec.of("answer")]
+
+
+def test_questions_about_talk_filter_by_voice_in_english_and_chinese(models):
+    """Heard memory in RAM: "what did the other person say" finds another voice's words,
+    "did I say" only the owner's, and a Chinese question by shared characters."""
+    from omnilive.events import HeardItem
+    from omnilive.memory.store import MemoryStore
+    from omnilive.reasoning.heard import speech_facts
+
+    store = MemoryStore(8, text=models.text_embedding)
+    owner = store.speakers.assign(np.eye(256, dtype=np.float32)[0])
+    other = store.speakers.assign(np.eye(256, dtype=np.float32)[1])
+    store.speakers.enrol_owner(owner.voice_id)
+    for t, text, voice, lang in ((1.0, "The trip to Berlin is on Monday.", other, "en"),
+                                 (3.0, "我们明天去北京开会。", other, "zh"), (5.0, "I will pack tonight.", owner, "en")):
+        store.heard.add(HeardItem(item_id=0, start=t, end=t + 1, kind="speech", text=text, speaker="background",
+                                  language=lang, voice=voice.voice_id))
+    assert "Berlin" in speech_facts(store, "What did the other person say about the trip?", 10.0, None).facts
+    mine = speech_facts(store, "Did I say anything about the trip?", 10.0, None).facts
+    assert "Berlin" not in mine, mine
+    assert "北京" in speech_facts(store, "别人说了什么关于北京的事？", 10.0, None).facts

@@ -196,7 +196,6 @@ def speech_facts(store: MemoryStore, question: str, now: float, wall: float | No
     found = [(i, s) for i, s in store.heard.search(asked.topic or question, k=3, start=since, end=until,
                                                    speakers=speakers, voices=asked.voices) if s >= SPEECH_MIN]
     if not found and has_cjk(question):  # the text embedder is English-only: Chinese by shared words
-        asked = _bigrams(question)
         grams = _bigrams(question)
         scored = [(len(grams & _bigrams(i.text)), i) for i in store.heard.between(since, until, ("speech",))
                   if i.speaker in speakers and (asked.voices is None or i.voice in asked.voices)]

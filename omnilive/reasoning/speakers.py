@@ -43,7 +43,7 @@ class VoiceFilter:
     voices: frozenset[int] | None = None
     who: str = ""
     cannot: str = ""  # set when the question names a voice the memory does not know
-    topic: str = ""  # the question with the name asked about taken out (it is not what was said)
+    topic: str = ""  # the question with whose words it asks about taken out (they are not what was said)
 
 
 def asked_voices(question: str, book: SpeakerBook) -> VoiceFilter:
@@ -56,7 +56,7 @@ def asked_voices(question: str, book: SpeakerBook) -> VoiceFilter:
         return VoiceFilter(frozenset({owner.voice_id}), "you")
     if _OTHERS.search(question):
         others = frozenset(v.voice_id for v in book.voices() if not v.owner)
-        return VoiceFilter(others, "someone else")
+        return VoiceFilter(others, "someone else", topic=_OTHERS.sub("someone", question))
     m = _NAMED.search(question)
     name = (m.group("name") or m.group("name2")) if m else None
     if name and name not in _NOT_NAMES:
