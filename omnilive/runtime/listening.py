@@ -32,6 +32,7 @@ from .context import SessionContext
 from .control import TurnControl
 from .dispatch import Dispatcher
 from .hearing import Hearing
+from .stage import cancelled
 from .seeing import Seeing
 
 log = logging.getLogger(__name__)
@@ -98,6 +99,8 @@ class Listening:
             try:
                 events = await ctx.run("vad", self._detector.feed, chunk.t, chunk.samples)
             except Exception as exc:
+                if cancelled():  # the session is closing
+                    raise asyncio.CancelledError from exc
                 log.exception("VAD failed on chunk at %.2fs", chunk.t)
                 ctx.emit(ErrorEvent(stage="vad", message=str(exc)))
                 continue
@@ -191,6 +194,8 @@ class Listening:
             try:
                 utt = await self._recognise(ev, detected)
             except Exception as exc:
+                if cancelled():  # the session is closing
+                    raise asyncio.CancelledError from exc
                 log.exception("ASR failed on turn %d", ev.turn_id)
                 ctx.emit(ErrorEvent(stage="asr", message=str(exc)))
                 self._control.settle_unheard(ev.turn_id)

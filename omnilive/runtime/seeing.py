@@ -24,6 +24,7 @@ from ..memory.store import Snapshot
 from ..perception.video import FrameSampler, validate_frame
 from .context import SessionContext
 from .queues import DropOldestQueue
+from .stage import cancelled
 from .watching import Watcher
 
 log = logging.getLogger(__name__)
@@ -105,6 +106,8 @@ class Seeing:
             try:
                 image, feats = await ctx.run("vision", self._encode, frame.image)
             except Exception as exc:
+                if cancelled():  # the session is closing
+                    raise asyncio.CancelledError from exc
                 ctx.counters.frames_corrupt += 1
                 log.warning("%s: encoder rejected frame at %.2fs: %s", ctx.name, frame.t, exc)
                 self._finished(frame.t)
@@ -142,6 +145,8 @@ class Seeing:
             try:
                 clip = await ctx.run("memory", self._store, sealed)
             except Exception as exc:  # a full disk must not end the session; the clip is lost (not shown)
+                if cancelled():  # the session is closing
+                    raise asyncio.CancelledError from exc
                 log.exception("%s: could not store clip %d", ctx.name, clip.clip_id)
                 ctx.emit(ErrorEvent(stage="memory", message=str(exc)))
             else:

@@ -28,6 +28,14 @@ class StageMetrics:
     busy_s: float = 0.0
 
 
+def cancelled() -> bool:
+    """Is the running task being cancelled? An exception raised while it was (a stage shut down
+    under it as the session closed, inside a ``finally``) replaces the CancelledError: a loop that
+    logged it and went on would wait on its queue forever, and the session's close with it."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
 class Stage:
     def __init__(self, name: str, on_error: Callable[[str, Exception], None] | None = None) -> None:
         self.name = name
@@ -63,6 +71,8 @@ class Stage:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                if cancelled():
+                    raise asyncio.CancelledError from exc
                 self.metrics.errors += 1
                 log.exception("%s failed; it goes on with its next input", self.name)
                 if self._on_error is not None:
