@@ -93,7 +93,7 @@ class SpeakerConfig(_Section):
     path: str | None = None  # another d-vector ONNX with the same input
     # cosine at or above which an utterance joins a voice (bench/speaker_bench.py: on the tuning
     # speakers 0.65 and 0.7 put every utterance right, live and in files; 0.75 split voices)
-    same: float = Field(0.7, gt=0, lt=1)  # (memory/speakers.py SAME)
+    same: float = Field(0.7, gt=0, lt=1)
     min_speech_s: float = Field(0.5, ge=0)  # shorter speech is too little to tell a voice by
 
 

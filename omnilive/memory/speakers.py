@@ -15,9 +15,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..config import SpeakerConfig
+
 META_KEY = "speakers"
 OWNER = "you"
-SAME = 0.7  # speaker.same's default (config.py)
+SAME = SpeakerConfig().same  # until a session sets its configured speaker.same
 
 
 @dataclass
@@ -33,10 +35,10 @@ class Voice:
         """What answers and the page call this voice."""
         return OWNER if self.owner else self.name or f"speaker {self.voice_id}"
 
-    def add(self, emb: np.ndarray, weight: int = 1) -> None:
-        mean = self.centroid * self.n + emb * weight
+    def add(self, emb: np.ndarray) -> None:
+        mean = self.centroid * self.n + emb
         self.centroid = (mean / (np.linalg.norm(mean) + 1e-12)).astype(np.float32)
-        self.n += weight
+        self.n += 1
 
 
 class SpeakerBook:
@@ -56,16 +58,10 @@ class SpeakerBook:
         with self._lock:
             return list(self._voices.values())
 
-    def get(self, voice_id: int) -> Voice | None:
-        return self._voices.get(voice_id)
-
-    def label(self, voice_id: int) -> str:
-        voice = self._voices.get(voice_id)
-        return voice.label if voice is not None else ""
-
     @property
     def owner(self) -> Voice | None:
-        return next((v for v in self._voices.values() if v.owner), None)
+        with self._lock:  # (the speaker thread may be adding a voice)
+            return next((v for v in self._voices.values() if v.owner), None)
 
     def assign(self, emb: np.ndarray, new: bool = True) -> Voice | None:
         """The voice this utterance is in: the nearest one close enough, or a new one (``new``:

@@ -11,8 +11,10 @@ from datetime import datetime
 from typing import Sequence
 
 from ..events import GroundedClip
-from .facts import _cannot, _match, sightings
+from ..text import zh_tagged
+from .facts import sightings
 from .question import Question
+from .sight import matching, recognisable
 
 _PRONOUNS = {"你", "我", "他", "她", "它", "你们", "我们", "什么", "东西"}
 _SEEING = {"看到", "看见", "见到", "见过", "看到过", "瞧见"}
@@ -23,11 +25,9 @@ def asked_noun(question: str) -> str:
     """The thing a Chinese question names, as written ("你看到杯子了吗？" -> "杯子"): the nouns after
     看到 / 看见 ("你在桌子上看到杯子了吗？" -> "杯子") when they are one run of nouns, or the only run
     of nouns it has; "" when that is not clear (the LLM phrases the answer then)."""
-    from .understand import _posseg
-
     runs: list[tuple[bool, str]] = []  # (after a seeing verb, nouns)
     after_seeing, run = False, []
-    for word, flag in _posseg().cut(question):
+    for word, flag in zh_tagged(question):
         if flag.startswith("n") and word not in _PRONOUNS:
             run.append(word)
             continue
@@ -63,11 +63,11 @@ def sighting_zh(q: Question, question: str, clips: Sequence[GroundedClip], now: 
     if not noun:
         return ""
     seen = sightings(clips, q.thing)
-    matched = [c for c in seen if (m := _match(c, q.thing)) is not None and m.sure]
+    matched = [c for c in seen if any(m.sure for m in matching(c, q.thing))]
     if matched:
         last = max(matched, key=lambda c: c.end)
         when = ago_zh(now - last.end, None if wall is None else wall - (now - last.end))
         return f"看到了，我{when}看到了{noun}。"
-    if not seen and not _cannot(q.thing, visual):
+    if not seen and (visual is None or recognisable(q.thing, visual)):
         return f"没有，我没有看到{noun}。"
     return ""  # a look-alike, an unsure label, a thing no model names: the LLM says it from the facts

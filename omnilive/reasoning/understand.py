@@ -12,12 +12,11 @@ named the object in Chinese half the time. ``Question.parsed_by`` records the pa
 from __future__ import annotations
 
 import dataclasses
-import functools
 import logging
 import re
 
 from ..backends.base import LLM, ChatMessage
-from ..text import has_cjk
+from ..text import has_cjk, zh_tagged
 from .question import Question, parse as parse_question
 from .facts import SYSTEM
 
@@ -47,18 +46,9 @@ def about_the_world(text: str) -> bool:
     if _PERSONAL.search(text):
         return False
     if has_cjk(text):
-        return any(flag in ("ns", "nr") for _, flag in _posseg().cut(text))  # (its "nt" tags 公共汽车 too)
+        return any(flag in ("ns", "nr") for _, flag in zh_tagged(text))  # (its "nt" tags 公共汽车 too)
     words = re.findall(r"[A-Za-z][\w'-]*", text)
     return any(w[0].isupper() and w != "I" for w in words[1:])
-
-
-@functools.cache
-def _posseg():
-    import jieba
-    import jieba.posseg
-
-    jieba.setLogLevel(logging.WARNING)
-    return jieba.posseg
 
 
 def understand(text: str, llm: LLM | None, wall: float | None = None) -> Question:

@@ -21,6 +21,7 @@ from PIL import Image
 from ..events import ClipMemory, ErrorEvent, Frame
 from ..memory.clips import ClipBuilder, Sealed, add_encoded, fit, with_sight
 from ..memory.store import Snapshot
+from ..perception.scene import Scene, describe
 from ..perception.video import FrameSampler, validate_frame
 from .context import SessionContext
 from .queues import DropOldestQueue
@@ -42,7 +43,7 @@ class Seeing:
         self._frame_q: DropOldestQueue[Frame | None] = DropOldestQueue(rt.frame_queue, f"{ctx.name}/frames")
         self._sealed_q: asyncio.Queue[Sealed | None] = asyncio.Queue(SEALED_QUEUE)
         self._unstored: list[ClipMemory] = []  # sealed, waiting for OCR / the store: snapshots see them
-        self._scenes: dict[tuple[int, int], object] = {}  # (clip, key frame) -> Scene, for sighted()
+        self._scenes: dict[tuple[int, int], Scene] = {}  # (clip, key frame) -> its objects, for sighted()
         self._looked_at = float("-inf")  # stream time of the last frame the encoder finished (or refused)
         self._looked = asyncio.Event()  # set (and replaced) each time it finishes one
 
@@ -180,15 +181,15 @@ class Seeing:
         detector = self.ctx.models.detector
         if detector is None or not any(c.scene is None and c.keyframe_jpeg for c in snap.extra):
             return snap
-        from ..perception.scene import describe
-
         extra = []
         for clip in snap.extra:
             if clip.scene is None and clip.keyframe_jpeg:
                 key = (clip.clip_id, zlib.crc32(clip.keyframe_jpeg))
                 if key not in self._scenes:
+                    if len(self._scenes) >= 4:  # (the oldest out: only the latest clips are ever pending)
+                        del self._scenes[next(iter(self._scenes))]
                     image = np.asarray(Image.open(io.BytesIO(clip.keyframe_jpeg)).convert("RGB"))
-                    self._scenes = {**dict(list(self._scenes.items())[-3:]), key: describe(image, detector)}
+                    self._scenes[key] = describe(image, detector)
                 clip = dataclasses.replace(clip, scene=self._scenes[key])
             extra.append(clip)
         return dataclasses.replace(snap, extra=tuple(extra))
