@@ -74,6 +74,7 @@ class ASRConfig(_Section):
     short_form: bool = True  # encode an utterance at its own length, not a padded 30 s window
     # a transcript_partial event this often while the user speaks (0: off); each is one ASR pass over
     # the utterance so far, on a thread of its own (Whisper runs two at once), skipped while the last runs
+    # and spaced further apart when a pass takes long (a busy machine: runtime/listening.py PARTIAL_SHARE)
     partial_interval_s: float = Field(0.5, ge=0)
     threads: int = Field(2, ge=1)
 

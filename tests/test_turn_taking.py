@@ -210,3 +210,48 @@ def test_a_stop_the_speaker_goes_on_with_is_an_interruption_by_the_question(mode
     assert question.joins == stop.turn_id and "what else" in question.text.lower(), heard  # ... that went on
     assert cuts == ["command", "speech"], (cuts, heard)  # cut at once, then told it was a question
     assert next(e for e in rec.of("answer") if e.turn_id == story).interrupted
+
+
+def test_speech_begun_over_a_playing_answer_is_a_turn_of_its_own(models, settings):
+    """Speech soon after a question's end would join it (the speaker going on), but once the
+    question's answer is playing, speech is said over it: a barge-in, its own turn ("What else did
+    you see?" over a story cuts the story). The join window is made long here so only that can tell
+    them apart (the browser test's barge-in, on a fast machine, came inside the default one)."""
+    llm = SlowLLM(delay=0.05, words=200)
+    story, barge = say("Tell me a long story.", "kal16"), say("What else did you see?", "rms")
+    settings = llm_phrases(settings)
+    settings = settings.model_copy(update={"turn": settings.turn.model_copy(update={"join_ms": 8000})})
+
+    async def run():
+        session, rec = await live(with_llm(models, llm), settings, "t-over")
+        question = np.concatenate([np.zeros(SR // 2, np.float32), story])
+        rng = np.random.default_rng(1)
+        t, t0, barge_at = 0.0, time.monotonic(), None
+        done = lambda: [u for u in rec.of("utterance") if "else" in u.text.lower()] and rec.of("interrupt")
+        while t < 40.0 and not done():
+            if barge_at is None and rec.of("answer_audio"):
+                barge_at = t  # the story is playing: the user talks over it
+            recorded = t0 + t + 512 / SR
+            await asyncio.sleep(max(0.0, recorded - time.monotonic()))  # a live microphone's pace
+            chunk = rng.normal(0, 1e-3, 512).astype(np.float32)
+            i = int(t * SR)
+            part = question[i : i + 512]
+            chunk[: len(part)] += part
+            if barge_at is not None:
+                i = int((t - barge_at) * SR)
+                part = barge[i : i + 512]
+                chunk[: len(part)] += part
+            session.offer_audio(t, chunk)
+            t += 512 / SR
+        await session.close()
+        return rec, barge_at
+
+    rec, barge_at = asyncio.run(run())
+    heard = [(u.turn_id, u.text, u.joins, u.for_assistant) for u in rec.of("utterance")]
+    asked = next(u for u in rec.of("utterance") if "story" in u.text.lower())
+    assert barge_at is not None, heard
+    over = next((u for u in rec.of("utterance") if "else" in u.text.lower()), None)
+    assert over is not None and over.joins is None and "story" not in over.text.lower(), heard
+    assert over.start >= barge_at - 0.5, (over.start, barge_at)  # its own audio, not the story's with it
+    cuts = [(e.cancelled_turn, e.reason) for e in rec.of("interrupt") if e.cancelled_turn is not None]
+    assert cuts == [(asked.turn_id, "speech")], (cuts, heard)

@@ -13,7 +13,8 @@ than a fixed timeout), an unfinished one ("I left my keys on the ...") waits ``t
 for the speaker to go on. And no end is final at once: if the speaker goes on within
 ``turn.join_ms``, the new speech *joins* the turn (SpeechStarted/SpeechEnded ``joins``, the audio
 of both and the gap between), so a pause taken for the end costs a restarted answer, not half a
-question. (Joining needs the model: batch transcription cuts at every pause.)
+question; unless the runtime finds it said over that turn's answer (``part_ways``). (Joining needs
+the model: batch transcription cuts at every pause.)
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ class _Active:
     started_emitted: bool = False
     complete: float | None = None  # the end-of-turn model's verdict on the current pause
     joins: int | None = None  # the turn (ended moments ago) this speech continues
+    began: float = 0.0  # stream time of its first confident window (of this speech, if it joined)
+    alone: tuple[float, int] | None = None  # joined: this speech's own start (pre-roll) and first part
 
 
 class SpeechDetector:
@@ -71,6 +74,11 @@ class SpeechDetector:
         """The turn being spoken, once its start has been reported."""
         return self._active.turn_id if self.in_speech else None
 
+    @property
+    def voice_began(self) -> float:
+        """Stream time the voice being heard was first confident (its own, not the turn it joined)."""
+        return self._active.began if self._active is not None else self._t
+
     def joinable(self, turn_id: int) -> bool:
         """Did turn ``turn_id`` end so recently that speech may still join it?"""
         return self._ended is not None and self._ended.turn_id == turn_id
@@ -87,6 +95,16 @@ class SpeechDetector:
             keep = self.current_audio(seconds)
             self._active.parts = [keep]
             self._active.start = self._t - len(keep) / SAMPLE_RATE
+            if self._active.alone is not None:
+                self._active.alone = (self._active.start, 0)
+
+    def part_ways(self) -> None:
+        """The speech being spoken does not go on with the turn it joined (it was said over that
+        turn's answer): it becomes a turn of its own, its audio from its own start."""
+        active = self._active
+        if active is not None and active.alone is not None:
+            (active.start, first), active.alone, active.joins = active.alone, None, None
+            active.parts = active.parts[first:]
 
     def current_audio(self, seconds: float | None = None) -> np.ndarray:
         """The utterance being spoken so far (its last ``seconds``), for partial transcripts and the
@@ -137,17 +155,18 @@ class SpeechDetector:
                 self._speech_run += 1
                 if self._speech_run == 1:
                     hist = list(self._history)
-                    if ended is not None:  # the speaker went on: this speech, the gap and that turn are one
-                        self._background = ended.background
-                        self._active = _Active(self._next_turn, ended.start, [ended.samples, *hist],
-                                               joins=ended.turn_id)
-                        return None
                     preroll = self._windows(cfg.preroll_ms)
                     keep = hist[-(preroll + 1):]
                     start = win_end - len(keep) * self._win / SAMPLE_RATE
+                    if ended is not None:  # the speaker went on: this speech, the gap and that turn are one
+                        self._background = ended.background
+                        parts = [ended.samples, *hist]
+                        self._active = _Active(self._next_turn, ended.start, parts, began=t, joins=ended.turn_id,
+                                               alone=(max(0.0, start), len(parts) - len(keep)))
+                        return None
                     background = np.concatenate(hist[: -len(keep)]) if len(hist) > len(keep) else None
                     self._background = background
-                    self._active = _Active(self._next_turn, max(0.0, start), list(keep))
+                    self._active = _Active(self._next_turn, max(0.0, start), list(keep), began=t)
             else:
                 self._speech_run = 0
             return self._maybe_start(win_end)

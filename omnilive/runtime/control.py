@@ -142,6 +142,11 @@ class TurnControl:
             else:
                 self._ended(turn, query, "interrupted", turn.heard(until=now))
 
+    def talked_over(self, joined: Turn, began: float) -> bool:
+        """Did speech that began at stream time ``began`` start once ``joined``'s answer was playing?
+        Then it is said over that answer (a barge-in), not the speaker going on with the question."""
+        return bool(joined.sent) and joined.sent[0][0] <= self.echo.server_time(began)
+
     def hold(self, t: float, turn_id: int) -> None:
         """Speech over an answer: pause its playback until the speech is understood (``settle``)."""
         self.held_by, self._resume_after = turn_id, None

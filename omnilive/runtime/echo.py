@@ -85,7 +85,10 @@ class EchoReference:
         """A mic chunk ending at stream time ``stream_end`` arrived at monotonic ``now``."""
         self._offsets.append(now - stream_end)
 
-    def _to_server_time(self, stream_t: float) -> float:
+    def server_time(self, stream_t: float) -> float:
+        """When mic audio of stream time ``stream_t`` reached the server (monotonic); now before any has."""
+        if not self._offsets:
+            return time.monotonic()
         return stream_t + min(self._offsets)  # the least-delayed chunk tells the capture clock best
 
     def segment(self, start: float, end: float) -> np.ndarray:
@@ -104,7 +107,7 @@ class EchoReference:
         time ``stream_end``), and the share of the mic's energy it accounts for."""
         if not self._parts or not self._offsets or len(mic) < SAMPLE_RATE // 10:
             return 0.0, None
-        end = self._to_server_time(stream_end)
+        end = self.server_time(stream_end)
         ref = self.segment(end - len(mic) / SAMPLE_RATE - MAX_DELAY_S, end).astype(np.float64)
         x = mic.astype(np.float64)
         mic_energy = float(x @ x)

@@ -41,6 +41,9 @@ ECHO_RECHECK_S = 0.25  # while speech is taken for echo, look again this often (
 ECHO_WINDOW_S = 0.6  # mic audio compared with the answer at a recheck
 PARTIAL_MIN_S = 1.2  # a shorter question is over before its partial could show (and it would slow the final)
 PARTIAL_MAX_S = 15.0  # no partial transcripts beyond this much speech (each pass reads it all)
+# partial passes back off under load: the next starts no sooner than the last one took / this share,
+# so they take at most this share of their thread however slow the machine has become
+PARTIAL_SHARE = 0.3
 
 
 class Listening:
@@ -58,6 +61,7 @@ class Listening:
         self._echo_turn: int | None = None  # speech taken for the answer's own voice, while it lasts
         self._echo_checked = 0.0
         self._partial: asyncio.Future | None = None
+        self._partial_gap = ctx.settings.asr.partial_interval_s  # stream seconds between partial passes
         self._partial_at = 0.0
 
     # ---- audio in ------------------------------------------------------------------------------
@@ -141,6 +145,11 @@ class Listening:
         """The user is talking: hold the answer and freeze what we have seen."""
         turns = self._control.turns
         joined = turns.get(ev.joins) if ev.joins is not None else None
+        if joined is not None and self._control.talked_over(joined, self._detector.voice_began):
+            log.info("%s: speech %d was said over turn %d's answer: a turn of its own", self.ctx.name,
+                     ev.turn_id, joined.turn_id)
+            self._detector.part_ways()
+            ev, joined = dataclasses.replace(ev, joins=None), None
         self._control.hold(ev.t, ev.turn_id)  # (the speaker going on with the last turn, too: it may be a cough)
         snap = joined.snapshot if joined is not None and joined.snapshot is not None else self._seeing.snapshot(ev.t)
         turns.open(ev.turn_id, snapshot=snap)
@@ -165,7 +174,7 @@ class Listening:
                 self._speech_started(SpeechStarted(t=t, turn_id=turn_id))
         interval = self.ctx.settings.asr.partial_interval_s
         if (interval and det.voiced and det.turn_id is not None and det.turn_id != self._echo_turn
-                and (self._partial is None or self._partial.done()) and t - self._partial_at >= interval):
+                and (self._partial is None or self._partial.done()) and t - self._partial_at >= self._partial_gap):
             audio = det.current_audio()
             if PARTIAL_MIN_S * SAMPLE_RATE <= len(audio) <= PARTIAL_MAX_S * SAMPLE_RATE:
                 self._partial_at = t
@@ -176,11 +185,14 @@ class Listening:
         def transcribe():  # on the partial stage's thread, beside the final ASR: the echo out, then ASR
             return self.ctx.models.asr.transcribe(echo.cancel(audio, t), None)
 
+        started = time.perf_counter()
         try:
             result = await self.ctx.run("partial", transcribe)
         except Exception:
             log.exception("%s: partial transcript failed", self.ctx.name)
             return
+        took = time.perf_counter() - started  # (waiting for the thread too: a busy machine backs off more)
+        self._partial_gap = max(self.ctx.settings.asr.partial_interval_s, took / PARTIAL_SHARE)
         if result.text and self._detector.turn_id == turn_id:  # not once the final one is on its way
             self.ctx.counters.partials += 1
             self.ctx.emit(TranscriptPartial(t=t, turn_id=turn_id, text=result.text))

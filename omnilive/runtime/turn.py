@@ -137,7 +137,11 @@ class Turns:
         return turn
 
     def get(self, turn_id: int) -> Turn | None:
-        return self._live.get(turn_id)
+        """A live turn, or the one whose answer is still playing (closed once it was written)."""
+        turn = self._live.get(turn_id)
+        if turn is None and self.answering is not None and self.answering.turn_id == turn_id:
+            return self.answering
+        return turn
 
     def close(self, turn_id: int) -> None:
         """The turn is over (answered, or never became a question): forget it."""
