@@ -4,7 +4,7 @@ Every client streams the same recorded input in real time over its own WebSocket
 random offset within 6 s (users do not speak in unison), as the page does: 1 fps JPEG frames of
 video/vid_imageio_cockatoo.mp4 with its bird calls under 16 kHz PCM16 speech: two memory questions
 and a chat question in flite's slt voice (never tuned on), and a Chinese chat question in Kokoro's
-jf_alpha (not the answer's voice; Debian's espeak-ng reads Chinese as tone numbers). Per question
+jf_tebukuro (not the answer's voice; Debian's espeak-ng reads Chinese as tone numbers). Per question
 kind it measures, on the client, the end of the question's speech -> the first answer audio received
 and the first answer text (median, p95; every question of every admitted session in the
 denominator), and counts sessions refused by admission
@@ -48,7 +48,7 @@ from helpers import mix, say  # noqa: E402
 
 STREAM_S = 40.0
 # (when it is asked, the question, what kind): spoken by flite slt, a voice the project never tuned
-# on, and the Chinese one by Kokoro jf_alpha
+# on, and the Chinese one by Kokoro jf_tebukuro
 QUESTIONS = [(5.0, "What did you see?", "memory"), (14.0, "Where was the bird?", "memory"),
              (23.0, "What is the capital of France?", "chat"), (32.0, "天空为什么是蓝色的？", "chat zh")]
 CHUNK = 512  # samples per audio message (32 ms), as the page's worklet sends
@@ -73,7 +73,7 @@ def say_zh(text: str) -> np.ndarray:
     from omnilive.config import load_settings
 
     return KokoroTTS.load(load_settings().model_copy(update={"tts": load_settings().tts.model_copy(
-        update={"sample_rate": 16000})}), "jf_alpha").synthesize(text)
+        update={"sample_rate": 16000})}), "jf_tebukuro").synthesize(text)
 
 
 async def stream(pcm: bytes, rate: int, chunk: int, frames, ends: list[float], send_audio, send_frame) -> dict:

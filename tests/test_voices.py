@@ -55,6 +55,10 @@ def test_a_chinese_answer_is_spoken_in_chinese(models, settings):
     keep = lambda s: re.sub(r"[^\u4e00-\u9fff]", "", s)
     cer = jiwer.cer(keep(spoken), keep(heard))
     assert cer <= 0.35, f"Whisper heard {heard!r} for {spoken!r} (CER {cer:.0%})"
+    first = pcm16_to_float(audio[0].pcm16)
+    onset = np.flatnonzero(np.abs(first) > 0.02 * np.abs(first).max())[0] / audio[0].sample_rate
+    assert onset <= 0.15, onset  # the first word is not behind Kokoro's padding silence (0.35 s)
+    assert not re.search(r"[\u4e00-\u9fff，。？！] ", answer.text), answer.text  # no space inside Chinese
 
 
 def test_transcribe_tells_two_interleaved_voices_apart(models, settings, evaldata, tmp_path):

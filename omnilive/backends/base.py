@@ -155,6 +155,7 @@ class LLM(ABC):
     name: str
     supports_images: bool = False
     supports_json: bool = False  # json() below is implemented
+    runs_here: bool = False  # in this process, on this machine's CPU (runtime/priority.py)
 
     def json(self, messages: Sequence[ChatMessage], schema: dict, *, max_tokens: int) -> dict:
         """One reply constrained to the JSON ``schema``, parsed."""

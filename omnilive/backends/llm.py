@@ -53,6 +53,7 @@ EMBEDDED = {
 class LlamaCppLLM(LLM):
     supports_images = False
     supports_json = True
+    runs_here = True
 
     def __init__(self, path: Path, settings: Settings) -> None:
         try:

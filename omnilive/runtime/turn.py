@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from ..events import Utterance
 from ..memory.store import Snapshot
 from ..reasoning.intent import is_backchannel
-from ..text import word_count
+from ..text import join_pieces, word_count
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +117,7 @@ class Turn:
         monotonic time ``until``."""
         if until is None:
             until = self.interrupted_at if self.interrupted_at is not None else float("inf")
-        return " ".join(text for start, text in self.sent if start < until)
+        return join_pieces(text for start, text in self.sent if start < until)
 
 
 class Turns:

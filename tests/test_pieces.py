@@ -1,0 +1,47 @@
+"""How an answer is cut into pieces for speech: the first words of a Chinese chat answer go to the
+voice before its sentence is finished, cut between words (jieba), and the pieces join back into the
+text without spaces inside Chinese."""
+
+from omnilive.reasoning.sentences import SentenceSplitter
+from omnilive.runtime.speaking import first_clause
+from omnilive.text import join_pieces, zh_word_ends
+
+ANSWERS = ["为什么数学家总是迟到？因为他们总是在计算错误。", "天空之所以是蓝色的，是因为大气散射了阳光中的蓝光。",
+           "月亮离地球大约三十八万公里。", "The capital of France is Paris. It is on the Seine."]
+
+
+def streamed(text: str, early: bool, step: int = 1) -> list[list[str]]:
+    """The pieces each delta of ``step`` characters completes, as the LLM's tokens arrive."""
+    splitter = SentenceSplitter(early_first=early)
+    out = [splitter.push(text[i:i + step]) for i in range(0, len(text), step)]
+    return out + [splitter.flush()]
+
+
+def test_a_chinese_chat_answer_starts_with_its_first_words():
+    for text in ANSWERS[:3]:
+        deltas = streamed(text, early=True)
+        pieces = [p for d in deltas for p in d]
+        assert join_pieces(pieces) == text  # nothing lost, no space inside Chinese
+        first_at = next(i for i, d in enumerate(deltas) if d)
+        first = pieces[0]
+        if "，" in first:  # a comma came within the first words: the clause is the first piece
+            continue
+        assert 4 <= len(first) <= 7, pieces
+        assert len(first) in zh_word_ends(text), pieces  # between words, never inside one
+        assert first_at < text.index("。"), (first_at, pieces)  # before its sentence was finished
+
+
+def test_english_and_checked_answers_are_cut_at_sentences_only():
+    assert [p for d in streamed(ANSWERS[3], early=True) for p in d] == ["The capital of France is Paris.",
+                                                                       "It is on the Seine."]
+    # a memory answer's first sentence is checked whole against the facts: no early words
+    assert [p for d in streamed(ANSWERS[2], early=False) for p in d] == [ANSWERS[2]]
+
+
+def test_a_long_first_sentence_is_spoken_in_two_pieces():
+    assert first_clause("I saw a bird, and then a cat on the mat by the door.") == (
+        "I saw a bird,", "and then a cat on the mat by the door.")
+    assert first_clause("大约十分钟前，我在桌子上看到了一个杯子。") == ("大约十分钟前，", "我在桌子上看到了一个杯子。")
+    head, rest = first_clause("月亮离地球大约三十八万公里。")  # no early comma: between words
+    assert head + rest == "月亮离地球大约三十八万公里。" and 4 <= len(head) <= 7
+    assert first_clause("你好，我叫小明。") == ("你好，我叫小明。",)  # short: whole
