@@ -45,3 +45,20 @@ def test_a_long_first_sentence_is_spoken_in_two_pieces():
     head, rest = first_clause("月亮离地球大约三十八万公里。")  # no early comma: between words
     assert head + rest == "月亮离地球大约三十八万公里。" and 4 <= len(head) <= 7
     assert first_clause("你好，我叫小明。") == ("你好，我叫小明。",)  # short: whole
+
+
+def test_the_llm_gives_way_while_a_first_audio_is_synthesized():
+    """Scheduling only (a stand-in LLM): between tokens, a local LLM's stream waits while any
+    session synthesizes the first audio of an answer, and goes on once that is done."""
+    import threading
+
+    from helpers import SlowLLM
+    from omnilive.runtime.priority import FIRST_AUDIO, Yielding
+
+    tokens = Yielding(SlowLLM(delay=0.0, words=50)).stream([], max_tokens=50)
+    next(tokens)
+    got = threading.Event()
+    with FIRST_AUDIO.synthesizing():
+        threading.Thread(target=lambda: (next(tokens), got.set()), daemon=True).start()
+        assert not got.wait(0.3)  # held while the first audio is made (a slow machine only holds it longer)
+    assert got.wait(30)  # and on at once after it

@@ -29,6 +29,26 @@ async def feed(session, audio, t0=0.0, chunk=512):
         await session.put_audio(t0 + i / SR, audio[i : i + chunk])
 
 
+async def live_mic(session, chunk_at, done, limit: float) -> None:
+    """A live microphone: ``chunk_at(stream t, wall time it is recorded)`` gives each 512 samples,
+    offered once recorded (stream time 0 is now), until ``done()`` or ``limit`` s of stream."""
+    t, t0 = 0.0, time.monotonic()
+    while t < limit and not done():
+        recorded = t0 + t + 512 / SR
+        await asyncio.sleep(max(0.0, recorded - time.monotonic()))
+        session.offer_audio(t, chunk_at(t, recorded))
+        t += 512 / SR
+
+
+def add_from(chunk: np.ndarray, audio: np.ndarray, at: float) -> np.ndarray:
+    """``chunk`` with ``audio`` in it from ``at`` seconds into ``audio`` (nothing before it began or after its end)."""
+    i = int(at * SR)
+    if i >= 0:
+        part = audio[i : i + len(chunk)]
+        chunk[: len(part)] += part
+    return chunk
+
+
 def test_short_questions_in_unseen_voices_are_transcribed(models):
     norm = EnglishTextNormalizer()
     refs, hyps = [], []
@@ -152,21 +172,16 @@ def test_the_answers_own_voice_in_the_mic_does_not_interrupt_it_but_a_voice_over
         turn = await session.ask("Tell me a long story.")
         await rec.wait_for("answer_audio", turn_id=turn)
         rng = np.random.default_rng(0)
-        t, voice_at = 0.0, None
-        t0 = time.monotonic()  # stream time 0 on the wall clock: the mic delivers each chunk once it is recorded
-        cut = lambda: [e for e in rec.of("interrupt") if e.cancelled_turn is not None]
-        while t < 20.0 and not cut():
+        voice_at = None
+
+        def mic(t, recorded):
+            nonlocal voice_at
             if voice_at is None and session.counters.echo_ignored and t > 3.0:
                 voice_at = t  # the echo has been heard and ignored: now a person talks over it
-            recorded = t0 + t + 512 / SR
-            await asyncio.sleep(max(0.0, recorded - time.monotonic()))  # a live microphone's pace
             chunk = speakers.mic(512, recorded) + rng.normal(0, 1e-3, 512).astype(np.float32)
-            if voice_at is not None:
-                i = int((t - voice_at) * SR)
-                part = stop[i : i + 512]
-                chunk[: len(part)] += part
-            session.offer_audio(t, chunk)
-            t += 512 / SR
+            return chunk if voice_at is None else add_from(chunk, stop, t - voice_at)
+
+        await live_mic(session, mic, lambda: [e for e in rec.of("interrupt") if e.cancelled_turn is not None], 20.0)
         await session.close()
         return rec, turn, session.counters, voice_at
 
@@ -226,23 +241,17 @@ def test_speech_begun_over_a_playing_answer_is_a_turn_of_its_own(models, setting
         session, rec = await live(with_llm(models, llm), settings, "t-over")
         question = np.concatenate([np.zeros(SR // 2, np.float32), story])
         rng = np.random.default_rng(1)
-        t, t0, barge_at = 0.0, time.monotonic(), None
-        done = lambda: [u for u in rec.of("utterance") if "else" in u.text.lower()] and rec.of("interrupt")
-        while t < 40.0 and not done():
+        barge_at = None
+
+        def mic(t, recorded):
+            nonlocal barge_at
             if barge_at is None and rec.of("answer_audio"):
                 barge_at = t  # the story is playing: the user talks over it
-            recorded = t0 + t + 512 / SR
-            await asyncio.sleep(max(0.0, recorded - time.monotonic()))  # a live microphone's pace
-            chunk = rng.normal(0, 1e-3, 512).astype(np.float32)
-            i = int(t * SR)
-            part = question[i : i + 512]
-            chunk[: len(part)] += part
-            if barge_at is not None:
-                i = int((t - barge_at) * SR)
-                part = barge[i : i + 512]
-                chunk[: len(part)] += part
-            session.offer_audio(t, chunk)
-            t += 512 / SR
+            chunk = add_from(rng.normal(0, 1e-3, 512).astype(np.float32), question, t)
+            return chunk if barge_at is None else add_from(chunk, barge, t - barge_at)
+
+        done = lambda: [u for u in rec.of("utterance") if "else" in u.text.lower()] and rec.of("interrupt")
+        await live_mic(session, mic, done, 40.0)
         await session.close()
         return rec, barge_at
 

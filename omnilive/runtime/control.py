@@ -24,6 +24,7 @@ import numpy as np
 
 from ..events import Answer, AnswerPaused, AnswerResumed, Interrupt, Query, TurnEnded, Utterance
 from ..perception.vad import SpeechDetector
+from ..text import join_pieces
 from .context import SessionContext
 from .echo import EchoReference
 from .turn import Turn, Turns, interrupts
@@ -129,7 +130,7 @@ class TurnControl:
         turn.interrupt(turn.reason or "cancel")
         if not turn.finished:
             turn.finished = True
-            self._ended(turn, query, _cut_state(turn.reason), turn.heard() if query.speak else " ".join(written))
+            self._ended(turn, query, _cut_state(turn.reason), turn.heard() if query.speak else join_pieces(written))
 
     def end_all(self, heard: bool) -> None:
         """The session is ending: answers still playing end now, as heard in full (``heard``: the

@@ -22,6 +22,7 @@ from ..dsp import float_to_pcm16, resample
 from ..events import SAMPLE_RATE, Answer, AnswerAudio, AnswerDelta, ErrorEvent, Notice, Query
 from ..reasoning.facts import SYSTEM
 from ..reasoning.respond import answer_sentences, facts_first
+from ..reasoning.sentences import ZH_FIRST_CHARS
 from ..text import has_cjk, join_pieces, spaced, word_count, zh_word_ends
 from .context import SessionContext
 from .control import TurnControl
@@ -37,8 +38,7 @@ _CLAUSE = re.compile(r"^((?:\S+\s+){2,}?\S+[,;:])\s+(\S.*)$")
 _CLAUSE_ZH = re.compile(r"^(.{4,}?[，、：；,])\s*(.{4,})$")  # four characters or more on each side
 FIRST_CLAUSE_MIN_WORDS = 8
 # Kokoro's cost follows the audio it makes (~0.3 s a second of speech, beside a fixed ~0.25 s): a
-# Chinese first sentence without an early comma is cut between words after this many characters
-ZH_FIRST_CHARS = 4
+# Chinese first sentence without an early comma is cut between words after ZH_FIRST_CHARS
 ZH_FIRST_CLAUSE_MAX = 7  # a first clause longer than this is cut between words instead
 
 
