@@ -71,9 +71,9 @@ class KokoroTTS(TTS):
     def phonemes(self, text: str) -> str:
         """Mandarin phonemes; English words in it ("我是Omnilive，一个AI助手") in Kokoro's English
         phonemes (misaki's legacy Mandarin G2P passes Latin letters through, read as noise)."""
-        if _LATIN.search(text):
-            text = _LATIN.sub(lambda m: f" {english_phonemes(m.group())} ", text)
-        with self._lock:
+        with self._lock:  # (espeak-ng, like jieba's first load, is one global state)
+            if _LATIN.search(text):
+                text = _LATIN.sub(lambda m: f" {english_phonemes(m.group())} ", text)
             return self._g2p(text)[0]
 
     def synthesize(self, text: str) -> np.ndarray:
