@@ -5,8 +5,9 @@ stream over its WebSocket in real time, as the page sends it: 16 scenes of ../sh
 photos and clips (20 s each, 1 fps JPEG), with sounds (events/), third-party background talk
 (speech/en, speech/zh, and household chatter in Debian voices), notes spoken to the assistant
 ("Remember that my dentist appointment is on Tuesday at three.") and spoken questions in several
-Debian voices (flite, espeak-ng) mixed into the PCM16 mic at known stream times. Those times are
-the ground truth for "when". Then it asks typed questions (``{"type": "ask"}``) one at a time and
+Debian voices (flite, espeak-ng; Mandarin in espeak-ng's ``cmn-latn-pinyin``: its ``cmn`` voice in
+Debian's 1.51 reads the pinyin it looks up as English, "ni three hao three") mixed into the PCM16 mic
+at known stream times. Those times are the ground truth for "when". Then it asks typed questions (``{"type": "ask"}``) one at a time and
 says more questions into the live mic, each judged on the answer the client receives.
 
 Questions and rubrics are in bench/truth_questions.jsonl, written before any answer was seen.
@@ -601,7 +602,9 @@ def similar(a: str, b: str) -> float:
 def judge(q: dict, rec: dict, timeline: dict, results: dict) -> tuple[str, str]:
     r = q["rubric"]
     answered = rec.get("answered", False)
-    text = rec.get("answer", "")
+    # "有没有看到" is "whether I saw", not a denial: "说不准有没有看到" (I can't say whether I saw it) is
+    # unsure, but holds "没有看到" (didn't see), which the rubrics' denial patterns match
+    text = rec.get("answer", "").replace("有没有", "是否")
     if q["expect"] == "no_answer":
         return ("wrong", "answered: " + text[:80]) if answered else ("right", "not answered")
     if q["expect"] == "stopped":

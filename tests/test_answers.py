@@ -78,6 +78,24 @@ def test_what_could_be_seen_and_was_not_is_denied(models, settings, store):
     assert got.startswith("No, I haven't seen a giraffe"), got
 
 
+def test_chinese_answers_keep_the_facts_words(models, settings, store):
+    """A Chinese question's thing is named in English by the dictionary (the 1.5B named 马
+    "marchants"), and a denial stays a denial in Chinese, for a "where" question too."""
+    from omnilive.reasoning.understand import english_name
+
+    for question, english in [("你什么时候看到马的？", "horse"), ("你看到长颈鹿了吗？", "giraffe"), ("你看到鸟了吗？", "bird")]:
+        assert english_name(question, None, models.visual) == english, question  # (no LLM at all)
+    keys = ask(models, settings, store, "我的钥匙在哪里？")
+    assert "没有看到钥匙" in keys, keys
+    cat = ask(models, settings, store, "你看到猫了吗？")
+    assert cat.startswith("看到了") and "猫" in cat, cat
+
+
+def test_the_users_words_are_said_back_whole(models, settings, store):
+    got = ask(models, settings, store, "Where did you see the cup of coffee?")
+    assert "cup of coffee" in got, got  # (not "a cup coffee")
+
+
 def test_unsure_labels_are_guesses_in_summaries(models, settings, store):
     """The classifier's weak labels (the rocket's "drilling platform", the galaxy's "nematode")
     are said as guesses or left out; confident ones plainly."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -17,7 +18,7 @@ from types import SimpleNamespace
 
 from helpers import live, load, mix, say_until_heard, write_wav
 from omnilive.memory.store import MemoryStore
-from omnilive.reasoning.heard import note_of, recall_heard, route
+from omnilive.reasoning.heard import clean_note, note_of, recall_heard, route
 from omnilive.runtime.asking import ask_memory
 from omnilive.runtime.replay import replay
 
@@ -92,6 +93,11 @@ def test_what_was_said_and_heard_is_found_by_words_meaning_and_kind(models, sett
         assert "dog" in dog.lower() and "ago" in dog.lower(), dog
         phone = ask_memory(models, settings, store, "Did the phone ring?").answer
         assert "haven't heard" in phone.lower(), phone
+        # "what sounds ...?" lists sounds, not the talk; a sound never heard stays denied in Chinese
+        sounds = ask_memory(models, settings, store, "What sounds have you heard so far?").answer
+        assert re.search(r"dog|bell|bird", sounds, re.I) and "said" not in sounds, sounds
+        baby = ask_memory(models, settings, store, "你听到婴儿哭了吗？").answer
+        assert re.search(r"没|不|未", baby), baby
     finally:
         store.close()
 
@@ -127,7 +133,8 @@ def test_a_spoken_note_is_confirmed_and_recalled_after_a_restart(models, setting
     assert notes[0].labels and "dentist appointment" in notes[0].labels[0].lower(), notes
     store = open_store(models, mem.cfg, mem.where)  # a restart: a new process opens the memory
     try:
-        for question in ("When is my dentist appointment?", "What day is the dentist?"):
+        # (asked in Chinese, the note is quoted as kept: the 1.5B translated "Tuesday" as "明天", tomorrow)
+        for question in ("When is my dentist appointment?", "What day is the dentist?", "我的牙医预约是什么时候？"):
             got = ask_memory(models, settings, store, question).answer
             assert "tuesday" in got.lower(), (question, got)
     finally:
@@ -210,3 +217,15 @@ def test_a_note_spoken_in_a_recording_is_kept_as_a_fact_by_ingest(models, settin
         assert "tuesday" in got.lower() and "seen" not in got, got
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("heard, fact, never", [
+    ("I parked the car on level for", r"^You parked the car on level four\.$", None),  # a misheard word set right
+    ("the wifi password is on-floor", None, r"\bfour\b"),  # ("sunflower" misheard): no word added to it
+])
+def test_a_note_is_cleaned_without_adding_a_fact(models, heard, fact, never):
+    got = clean_note(heard, models.llm)
+    if fact:
+        assert got and re.match(fact, got), got
+    if never:
+        assert got is None or not re.search(never, got, re.I), got

@@ -146,6 +146,13 @@ def load_one(settings: Settings, capability: str, loaded: dict[str, Any]) -> Any
     return model
 
 
+def _warm_chinese() -> None:
+    from ..reasoning.zh_english import warm
+
+    zh_tagged("你好")
+    warm()
+
+
 def load_models(settings: Settings, capabilities: tuple[str, ...] = CAPABILITIES) -> Models:
     """Load every selected backend; the first that cannot load raises ModelUnavailable."""
     loaded: dict[str, Any] = {}
@@ -153,8 +160,9 @@ def load_models(settings: Settings, capabilities: tuple[str, ...] = CAPABILITIES
         if cap not in loaded:
             load_one(settings, cap, loaded)
     if loaded.get("asr") is not None and not getattr(loaded["asr"], "english_only", True):
-        # jieba's tagger (Chinese questions: text.zh_tagged) loads beside start-up, not in a first question
-        threading.Thread(target=zh_tagged, args=("你好",), name="jieba-warm", daemon=True).start()
+        # jieba's tagger (Chinese questions: text.zh_tagged) and the Chinese-English dictionary
+        # (reasoning/zh_english.py) load beside start-up, not in a first question
+        threading.Thread(target=_warm_chinese, name="zh-warm", daemon=True).start()
     return Models(**{cap: loaded.get(cap) for cap in CAPABILITIES})
 
 

@@ -47,8 +47,14 @@ def content_words(text: str) -> set[str]:
 def query_text(question: str) -> str:
     """The part of a question that names what is looked for ("where did I leave my keys?" -> "keys");
     the whole question when nothing is left (e.g. a Chinese question)."""
-    words = [w for w in re.findall(r"[A-Za-z0-9']+", question)
-             if w.lower() not in _STOP and w.lower().split("'")[0] not in _STOP]  # ("you'll", "it's": a stop word's)
+    tokens = re.findall(r"[A-Za-z0-9']+", question)
+
+    def kept(w: str) -> bool:  # ("you'll", "it's": a stop word's)
+        return w.lower() not in _STOP and w.lower().split("'")[0] not in _STOP
+
+    # "of" between two kept words stays: "a cup of coffee", not "a cup coffee"
+    words = [w for i, w in enumerate(tokens) if kept(w) or (
+        w.lower() == "of" and 0 < i < len(tokens) - 1 and kept(tokens[i - 1]) and kept(tokens[i + 1]))]
     return " ".join(words) if words else question
 
 

@@ -55,19 +55,22 @@ def ago_zh(seconds: float, wall: float | None = None) -> str:
 
 def sighting_zh(q: Question, question: str, clips: Sequence[GroundedClip], now: float,
                 wall: float | None = None, visual=None) -> str:
-    """The answer to a plain "did you see X?" in Chinese, or "" when it is not that plain."""
+    """The answer to a plain "did you see X?" in Chinese, or "" when it is not that plain; a
+    denial of something recognisable never seen for any question about it ("我的钥匙在哪里？")."""
     yesno = q.yesno or bool(_YESNO_ZH.search(question))
-    if q.kind != "search" or not yesno or q.where or q.attribute or q.order or not q.thing:
+    if q.kind != "search" or q.attribute or not q.thing:
         return ""
     noun = asked_noun(question)
     if not noun:
         return ""
     seen = sightings(clips, q.thing)
+    if not seen and (visual is None or recognisable(q.thing, visual)):
+        return f"{'没有，' if yesno else ''}我没有看到{noun}。"
+    if not yesno or q.where or q.order:
+        return ""
     matched = [c for c in seen if any(m.sure for m in matching(c, q.thing))]
     if matched:
         last = max(matched, key=lambda c: c.end)
         when = ago_zh(now - last.end, None if wall is None else wall - (now - last.end))
         return f"看到了，我{when}看到了{noun}。"
-    if not seen and (visual is None or recognisable(q.thing, visual)):
-        return f"没有，我没有看到{noun}。"
     return ""  # a look-alike, an unsure label, a thing no model names: the LLM says it from the facts

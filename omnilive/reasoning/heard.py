@@ -12,6 +12,7 @@ model, they are said as they are), and summarises talk.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import logging
 import re
 from dataclasses import dataclass
@@ -47,6 +48,7 @@ _SOUND = re.compile(r"\b(hear|heard|ring|rang|rung|bark(ed)?|go off|went off|bee
                     r"听到|响|叫(?!什么|做|我|你|他|她|它)|声", re.I)  # 叫 barks, but "你叫什么名字" names
 _HEARD_ANY = re.compile(r"\bwhat (did|have|do) you (just )?(hear|heard)\b|\bwhat (sounds?|noises?)\b|"
                         r"\b(did|have) you heard? anything\b|听到了?什么|有什么声音", re.I)
+_SOUNDS_ONLY = re.compile(r"\b(sounds?|noises?)\b|声音", re.I)
 _SEEN = re.compile(r"\b(see|saw|seen|look(ed)?|notice(d)?|spot(ted)?|camera|in view|on screen|how many people)\b|看到|看见", re.I)
 _NOTES_Q = re.compile(r"\bwhat (?:did|have) i (?:ask(?:ed)?|tell|told) you to (?:remember|note|keep in mind)\b|"
                       r"\bwhat (?:notes|reminders) (?:do|did|have) you\b|\bwhat (?:do|did) you remember (?:for|about) me\b|"
@@ -65,6 +67,7 @@ class HeardFacts:
     kind: str  # "heard" (quotes, sounds, notes) | "talk_summary"
     facts: str
     items: tuple[HeardItem, ...]
+    zh: str = ""  # said as it is to a Chinese question (a note quoted, not translated by the LLM)
 
 
 def note_of(text: str) -> str | None:
@@ -112,13 +115,31 @@ def clean_note(note: str, llm, language: str = "en") -> str | None:
     except Exception as exc:
         log.warning("note not cleaned (%s); keeping it as heard", exc)
         return None
-    said = {w for w in content_words(note) if len(w) > 2}
-    kept = said & content_words(clean)
+    said = {w for w in content_words(_spelled(note)) if len(w) > 2}
+    written = content_words(_spelled(clean))
+    kept = said & written
     things = {w for w in said if "NOUN" in getAllLemmas(w) or "PROPN" in getAllLemmas(w)}
+    # a word it adds must stand for one it dropped, as heard wrong ("level for" -> "level four"), not
+    # be new ("the password is on-floor" -> "on floor four": "four" was never said)
+    dropped = said - written
+    added = [w for w in written - said if len(w) > 2 and not any(
+        difflib.SequenceMatcher(None, w, d).ratio() >= 0.6 for d in dropped | _small(note))]
     first_person = re.search(r"\b(I|my|me|mine)\b", clean) if language != "zh" else "我" in clean
-    if not clean or first_person or not things <= kept or (said and len(kept) < 0.6 * len(said)):
+    if not clean or first_person or added or not things <= kept or (said and len(kept) < 0.6 * len(said)):
         return None  # not the note any more, or not said to "you": the words as heard stand
     return clean if clean[-1:] in ".!?。！？" else clean + ("。" if language == "zh" else ".")
+
+
+def _spelled(text: str) -> str:
+    """Numbers as words ("at 3" -> "at three"), so a note and its clean form compare word for word."""
+    from .sight import number
+
+    return re.sub(r"\b\d{1,2}\b", lambda m: number(int(m.group(0))), text)
+
+
+def _small(text: str) -> set[str]:
+    """The short words of ``text`` (ASR's "for", "to", "won" are often a number misheard)."""
+    return {w.lower() for w in re.findall(r"[A-Za-z']+", text) if len(w) <= 3}
 
 
 def note_item(note: str, clean: str | None, t: float, language: str) -> HeardItem:
@@ -171,8 +192,10 @@ def _when(item: HeardItem, now: float, wall: float | None) -> str:
 
 def quote(item: HeardItem, now: float, wall: float | None, names: dict[int, str] | None = None) -> str:
     when = _when(item, now, wall)
-    if item.kind == "note" and item.labels:  # a clean fact, already said to "you"
-        return f"{item.text} (you told me {when})"
+    if item.kind == "note" and item.labels:  # a clean fact, already said to "you"; when, in the same sentence
+        text = item.text.rstrip()
+        stop = text[-1] if text[-1:] in ".!?" else "."
+        return f"{text.rstrip('.!?')} (you told me {when}){stop}"
     if item.kind == "note" and item.language == "zh":
         return f"你让我记住：{item.text}（{when}）"
     if item.kind == "note":
@@ -231,16 +254,30 @@ def sound_facts(store: MemoryStore, question: str, now: float, wall: float | Non
     return HeardFacts("heard", text, tuple(items[-3:]))
 
 
-def note_facts(store: MemoryStore, question: str, now: float, wall: float | None) -> HeardFacts | None:
-    """A note that answers the question well, if one does."""
-    found = [(i, s) for i, s in store.heard.search(question, k=1, kinds=("note",)) if s >= NOTE_MIN]
+def note_facts(store: MemoryStore, question: str, now: float, wall: float | None, thing: str = "") -> HeardFacts | None:
+    """A note that answers the question well, if one does. ``thing``: what a Chinese question asks
+    about, in English (the text embedder's language; notes are mostly English)."""
+    if has_cjk(question) and not thing:
+        from .zh_english import nouns_in_english
+
+        thing = nouns_in_english(question)
+    asked = thing if thing and has_cjk(question) else question
+    found = [(i, s) for i, s in store.heard.search(asked, k=1, kinds=("note",)) if s >= NOTE_MIN]
     if not found and has_cjk(question):  # the text embedder is English-only: Chinese by shared words
-        asked = _bigrams(question)
-        scored = [(len(asked & _bigrams(i.text)), i) for i in store.heard.between(kinds=("note",))]
+        grams = _bigrams(question)
+        scored = [(len(grams & _bigrams(i.text)), i) for i in store.heard.between(kinds=("note",))]
         found = [(i, 1.0) for n, i in sorted(scored, key=lambda x: -x[0])[:1] if n]
     if not found:
         return None
-    return HeardFacts("heard", quote(found[0][0], now, wall), (found[0][0],))
+    item = found[0][0]
+    zh = ""
+    if has_cjk(question):  # the note in the words it was kept in: the 1.5B said "Tuesday" as "明天"
+        from .facts_zh import ago_zh
+
+        text = item.text.rstrip()
+        zh = f"你{ago_zh(now - item.start, None if wall is None else wall - (now - item.start))}让我记住：{text}" + \
+            ("" if text[-1:] in ".!?。！？" else "。")
+    return HeardFacts("heard", quote(item, now, wall), (item,), zh)
 
 
 _ZH_FUNCTION = set("我你他她它的了吗呢在是有哪里什么怎么吧啊呀")
@@ -318,21 +355,24 @@ def facts_for(store: MemoryStore, visual, question: str, parsed: Question, snaps
             speech_facts(store, question, now, wall, since, until)
     if kind == "sound":
         return sound_facts(store, question, now, wall, since, until)
-    if kind == "heard_any":
-        return recent_facts(store, now, wall, since, until)
+    if kind == "heard_any":  # "what sounds did you hear?": the sounds, not what people said
+        sounds = bool(_SOUNDS_ONLY.search(question))
+        return recent_facts(store, now, wall, since, until, ("sound",) if sounds else ("speech", "sound"))
     if kind == "notes":
         notes = store.heard.between(since, until, ("note",))[-3:]
         if not notes:
             return HeardFacts("heard", "You haven't asked me to remember anything.", ())
         return HeardFacts("heard", " ".join(quote(i, now, wall) for i in notes), tuple(notes))
-    return note_facts(store, question, now, wall)
+    return note_facts(store, question, now, wall, parsed.thing)
 
 
-def recent_facts(store: MemoryStore, now: float, wall: float | None, since: float, until: float) -> HeardFacts:
+def recent_facts(store: MemoryStore, now: float, wall: float | None, since: float, until: float,
+                 kinds: tuple[str, ...] = ("speech", "sound")) -> HeardFacts:
     """"What did you hear?": the latest sounds and what people said (not questions to me)."""
-    items = [i for i in store.heard.between(since, until, ("speech", "sound")) if i.speaker in ("background", "")]
+    items = [i for i in store.heard.between(since, until, kinds) if i.speaker in ("background", "")]
     if not items:
-        return HeardFacts("heard", "I haven't heard anything yet.", ())
+        return HeardFacts("heard", "I haven't heard any sounds yet." if kinds == ("sound",) else
+                          "I haven't heard anything yet.", ())
     last, said = [], set()  # the latest of each different thing (a sound heard ten times is said once)
     for i in reversed(items):
         key = (i.kind, i.labels[0] if i.kind == "sound" and i.labels else i.text)

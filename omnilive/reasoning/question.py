@@ -28,7 +28,7 @@ _SUMMARY = re.compile(r"\bsummar|\bwhat (has |else )?happened\b|\beverything you
 _COUNT = re.compile(r"\bhow (many times|often|many)\b.*\b(see|saw|seen|notice|noticed|spot|spotted|show|showed|"
                     r"come|came|appear|appeared)\b|看到.*(几次|多少次)|(几次|多少次).*看到", re.I)
 _SEARCH = re.compile(r"\b(see|saw|seen|where|when|notice|noticed|left|leave|put|find|found|last|remember|"
-                     r"was there|were there|did i|is my|are my|have you)\b|哪|在哪|看到|见过", re.I)
+                     r"was there|were there|did i|is my|are my|have you)\b|哪|在哪|看到|见过|什么时候", re.I)
 _YESNO = re.compile(r"^\W*(did|have|has|was|were|is|are|do|does|can|could)\b|吗\W*$|有没有|是不是", re.I)
 _WHERE = re.compile(r"\bwhere\b|在哪|哪里|哪儿", re.I)
 _BEFORE = re.compile(r"^\W*(and |what about |ok |okay )?(before( that)?|earlier|previously|the time before)\W*$", re.I)
@@ -62,6 +62,8 @@ _HOW_MANY = re.compile(r"\bhow many\s+(?!times\b)([a-z]+(?:\s+[a-z]+)?)\s+(?:wer
 _ASKED = re.compile(r"^\W*(?:what|which)\s+colou?rs?\s+(?:was|were|is|are|did)?\s*|^\W*(?:what|who)\s+(?:was|were|is|are)\s+",
                     re.I)
 _RELATIVE = re.compile(r"\s(?:who|which|that|whose)\s.*$", re.I)
+# a clause without "that": "the blanket [the cat was lying on]"
+_CLAUSE = re.compile(r"\s(?:the|a|an|my|his|her|their|its)\s+\w+\s+(?:was|were|is|are|had|has)\b.*$", re.I)
 _COUNT_WORDS = re.compile(r"\bhow (many times|often|many)\b|\btimes\b", re.I)
 
 
@@ -79,7 +81,7 @@ class Question:
     period: str = ""  # how the range was named ("this morning"), to say it back
     attribute: str = ""  # "colour" | "people" | "count" | "held" | "on": asked about what the detector measured
     order: str = ""  # "first": the earliest sighting is asked for (else the latest)
-    parsed_by: str = "rules"  # "rules" | "llm" (counted by the reasoning bench)
+    parsed_by: str = "rules"  # "rules" | "llm" | "dictionary" (a Chinese thing; counted by the reasoning bench)
 
 
 def window_of(text: str) -> float | None:
@@ -174,7 +176,7 @@ def attribute_of(text: str) -> tuple[str, str] | None:
         return "count", m.group(1)
     if _COLOUR_Q.search(text):
         rest = re.sub(r"\bcolou?rs?\b", " ", _ASKED.sub(" ", text), flags=re.I)
-        return "colour", query_text(rest)
+        return "colour", query_text(_CLAUSE.sub("", _RELATIVE.sub("", rest)))  # the blanket, not the cat on it
     if _HELD_Q.search(text) and not _NOW.search(text):
         holder = re.sub(r"\b(?:holding|held|carrying|carried|hands?|in)\b", " ", _ASKED.sub(" ", text), flags=re.I)
         return "held", query_text(holder)

@@ -27,6 +27,19 @@ ZH_UNSURE = ("认不出", "看不出", "不能", "无法", "不确定", "说不�
 ZH_CANNOT = "我认不出它，所以说不准有没有看到。"  # the LLM turned "I can't recognise X" into a denial
 
 
+ZH_NOT = ("没", "不", "未", "无")
+_DENIAL = re.compile(r"\W*(?:no\b|i haven't|i have not|i didn't|i did not)", re.I)
+
+
+def _zh_fallback(fact_text: str, unsure: bool, denied: bool) -> str:
+    """What a Chinese question gets when the LLM's Chinese lost the facts' doubt or denial."""
+    if unsure:
+        return ZH_CANNOT
+    if denied:
+        return "没有，我没有听到过。" if "heard" in fact_text else "没有，我没有看到过。"
+    return fact_text  # the facts themselves, in English, rather than a wrong translation
+
+
 def _words(text: str) -> set[str]:
     return set(re.findall(r"\w{4,}", text.lower()))
 
@@ -116,13 +129,16 @@ def answer_sentences(llm: LLM, query: Query, history: Sequence[ChatMessage] = ()
     splitter = SentenceSplitter(early_first=query.kind == "chat")
 
     unsure = "can't recognise" in fact_text or "can't tell" in fact_text
+    denied = bool(_DENIAL.match(fact_text))
     quoted = {w for item in query.heard for w in re.findall(r"\w{4,}", item.text.lower())}
 
     def keeps(s: str) -> bool:
         if query.heard and not zh:  # it must still say (some of) what was heard
             return bool(quoted & set(re.findall(r"\w{4,}", s.lower())))
         if zh:  # Chinese, not the question said back ("你看到了什么？" -> "你看到了什么？"), and as unsure as the facts
-            return has_cjk(s) and _plain(s) != _plain(query.text) and (not unsure or any(m in s for m in ZH_UNSURE))
+            # ... and a denial still one: "I haven't heard a baby crying." came out as "我听到婴儿哭。"
+            return has_cjk(s) and _plain(s) != _plain(query.text) and (not unsure or any(m in s for m in ZH_UNSURE)) \
+                and (not denied or any(n in s for n in ZH_NOT))
         return keeps_facts(s, query.clips, fact_text)
 
     def sentences() -> Iterator[str]:
@@ -137,7 +153,7 @@ def answer_sentences(llm: LLM, query: Query, history: Sequence[ChatMessage] = ()
         if not checked:
             checked = True
             if not keeps(s):
-                yield (ZH_CANNOT if zh and unsure else fact_text), first
+                yield (_zh_fallback(fact_text, unsure, denied) if zh else fact_text), first
                 return
         new = guard.ok(s)
         if query.kind == "continue" and (not new or _retold(s, told)):

@@ -94,7 +94,7 @@ class Retrieved:
 def ground_question(store: MemoryStore, visual: VisualEncoder, llm: LLM | None, question: str,
                     snapshot: Snapshot | None, k: int, conv: Conversation, wall: float | None = None) -> Retrieved:
     """Understand the question (rules, or the LLM for what they cannot parse), then consult memory."""
-    return retrieve(store, visual, question, snapshot, k, conv, understand(question, llm, wall), wall)
+    return retrieve(store, visual, question, snapshot, k, conv, understand(question, llm, wall, visual), wall)
 
 
 COUNT_K = 12  # moments looked at to count sightings
@@ -138,7 +138,7 @@ def retrieve(store: MemoryStore, visual: VisualEncoder, question: str, snapshot:
     now = snapshot.t if snapshot is not None else store.end
     heard = None if follow else heard_facts.facts_for(store, visual, question, q, snapshot, now, wall)
     if heard is not None:  # about what was said or sounded, or a note answers it
-        return Retrieved(dataclasses.replace(q, kind=heard.kind), search_text, (), heard.facts, heard.items)
+        return Retrieved(dataclasses.replace(q, kind=heard.kind), search_text, (), heard.facts, heard.items, heard.zh)
     if q.kind == "now":
         clips = store.recent(snapshot, 1)
     elif q.kind == "summary":

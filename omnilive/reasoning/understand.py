@@ -2,7 +2,8 @@
 
 The rules parse English, and the kind of a Chinese question from its cue words (看到, 哪里, 几次,
 最近五分钟 ...). What they cannot do is name a Chinese question's object for the English-only text
-embedder, so that is asked of the LLM, its reply constrained to a one-field JSON schema (llama.cpp
+embedder: a dictionary names the things a camera could see (reasoning/zh_english.py), the rest is
+asked of the LLM, its reply constrained to a one-field JSON schema (llama.cpp
 turns it into a grammar; a server gets it as ``response_format``). The field is all it writes:
 a schema with kind, yes/no, where and time range as well took 2.8-4.3 s on the embedded 1.5B and
 named the object in Chinese half the time. ``Question.parsed_by`` records the path taken
@@ -17,8 +18,12 @@ import re
 
 from ..backends.base import LLM, ChatMessage
 from ..text import has_cjk, zh_tagged
+from ..memory.ranking import content_words
 from .question import Question, parse as parse_question
 from .facts import SYSTEM
+from .facts_zh import asked_noun
+from .sight import recognisable
+from .zh_english import english_of, senses
 
 log = logging.getLogger(__name__)
 
@@ -51,19 +56,36 @@ def about_the_world(text: str) -> bool:
     return any(w[0].isupper() and w != "I" for w in words[1:])
 
 
-def understand(text: str, llm: LLM | None, wall: float | None = None) -> Question:
+def understand(text: str, llm: LLM | None, wall: float | None = None, visual=None) -> Question:
     q = parse_question(text, wall)
     if q.kind == "search" and about_the_world(text):
         return dataclasses.replace(q, kind="chat", thing="")
     if q.kind not in ("search", "count") or not has_cjk(text):
         return q
-    thing = english_name(text, llm)
-    return dataclasses.replace(q, thing=thing, parsed_by="llm") if thing else q
+    thing, by = english_name(text, llm, visual, how=True)
+    return dataclasses.replace(q, thing=thing, parsed_by=by) if thing else q
 
 
-def english_name(text: str, llm: LLM | None) -> str | None:
-    """The thing a Chinese question or request is about, named in English by the LLM (None: it
-    could not); watches use it too ("看到猫的时候告诉我" watches for "cat")."""
+def english_name(text: str, llm: LLM | None, visual=None, noun: str = "", how: bool = False):
+    """The thing a Chinese question or request is about, in English (None: it could not be named);
+    watches use it too ("看到猫的时候告诉我" watches for "cat"). A thing the camera could name
+    that the dictionary names in one word ("马": "horse") is named without the LLM; else the LLM
+    names it, unless its name shares no word with the dictionary's senses (it wrote "marchants"
+    for 马). ``how``: also say which ("dictionary" / "llm")."""
+    noun = noun or asked_noun(text)
+    fits = (lambda g: recognisable(g, visual)) if getattr(visual, "concept_names", None) else None
+    known = english_of(noun, fits) if fits else None
+    if known and " " not in known:
+        return (known, "dictionary") if how else known
+    named = _llm_name(text, llm)
+    if known and (named is None or not content_words(named) & content_words(" ".join(senses(noun)))):
+        named, by = known, "dictionary"
+    else:
+        by = "llm"
+    return (named, by) if how else named
+
+
+def _llm_name(text: str, llm: LLM | None) -> str | None:
     if llm is None or not llm.supports_json:
         return None
     try:

@@ -257,7 +257,7 @@ class Dispatcher:
         req, cancel = watch_request(text), cancel_request(text)
         if req is not None and req.kind == "seen" and has_cjk(req.thing):
             # the frames' text side is English: "看到猫的时候告诉我" watches for "cat"
-            english = await ctx.run("retrieve", english_name, text, ctx.models.llm)
+            english = await ctx.run("retrieve", english_name, text, ctx.models.llm, ctx.models.visual, req.thing)
             if english is None:
                 log.warning("%s: watch %r could not be named in English; it may never match", ctx.name, req.thing)
             req = renamed(req, english) if english else req

@@ -299,7 +299,7 @@ async def _add_watch_tool(memory: Memory, what: str) -> CallToolResult:
         raise ToolError(f"cannot watch for {what!r}: say what to see or hear, e.g. 'a cat', 'the doorbell rings', "
                         "'someone mentions the dentist', 'the word EXIT'")
     if req.kind == "seen" and has_cjk(req.thing):  # the frames' text side is English (as runtime/dispatch.py)
-        english = await asyncio.to_thread(english_name, what, memory.models.llm)
+        english = await asyncio.to_thread(english_name, what, memory.models.llm, memory.models.visual, req.thing)
         req = renamed(req, english) if english else req
     row = await memory.watch(req)
     if row is None:
