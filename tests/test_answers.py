@@ -89,6 +89,8 @@ def test_chinese_answers_keep_the_facts_words(models, settings, store):
     assert "没有看到钥匙" in keys, keys
     cat = ask(models, settings, store, "你看到猫了吗？")
     assert cat.startswith("看到了") and "猫" in cat, cat
+    when = ask(models, settings, store, "你什么时候看到猫的？")  # said from the facts, not translated by the LLM
+    assert re.fullmatch(r"我大约\d+(秒钟|分钟)前看到了猫。", when), when
 
 
 def test_the_users_words_are_said_back_whole(models, settings, store):
@@ -113,6 +115,8 @@ def test_people_are_counted_and_not_routed_to_sounds(models, settings, store):
     assert re.search(r"\b(two|three|four|five) people\b", near), near
     cards = ask(models, settings, store, "Did you see playing cards?")
     assert "heard" not in cards, cards
+    zh = ask_memory(models, settings, store, "公交车附近有几个人？").query  # the people at the bus, not the latest person
+    assert re.search(r"\b(two|three|four|five) people\b.*\bwith a bus\b", zh.facts), zh.facts
 
 
 def test_what_was_held_is_not_guessed(models, settings, store):

@@ -268,3 +268,14 @@ def test_a_plain_chinese_sighting_keeps_the_askers_word(text, noun):
     from omnilive.reasoning.facts_zh import asked_noun
 
     assert asked_noun(text) == noun
+
+
+def test_relative_times_do_not_stay_in_the_llms_history():
+    """"(you told me about 6 minutes ago)" is stale a minute later, and the 1.5B copied its form into
+    the next answer; "say that again" still has the answer as it was said."""
+    from omnilive.reasoning.retrieve import Conversation
+
+    conv = Conversation()
+    said = "Your dentist appointment is on Tuesday at 3 (you told me about 6 minutes ago)."
+    conv.remember("When is my dentist appointment?", said, "heard", "", ())
+    assert conv.history[-1].content == "Your dentist appointment is on Tuesday at 3." and conv.last_answer[0] == said

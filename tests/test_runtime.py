@@ -77,6 +77,40 @@ def test_perception_keeps_running_while_an_answer_is_generated(models, settings,
     assert during >= 6
 
 
+def test_an_answer_that_needs_no_llm_does_not_wait_for_it(models, settings, evaldata):
+    """While the LLM's thread is busy (priming the conversation, another answer), a memory answer
+    said from the facts alone, English or a plain Chinese yes / no, comes at once (issue 23: typed
+    questions waited 1.5-2 s behind the priming)."""
+    import threading
+
+    cat = image(evaldata, "img_skimage_chelsea.png")
+
+    async def run():
+        session = await Session(models, settings, name="t-no-llm").start()
+        rec = Recorder()
+        session.subscribe(rec)
+        for i in range(6):
+            before = session.counters.frames_encoded
+            session.offer_frame(float(i), cat)
+            while session.counters.frames_encoded == before:
+                await asyncio.sleep(0.01)
+        busy = threading.Event()
+        session.ctx.stages["llm"].submit(busy.wait)  # the LLM's thread held until the answers are in
+        try:
+            answers = []
+            for question in ("Did you see a cat?", "你看到猫了吗？"):
+                turn = await session.ask(question, speak=False)
+                answers.append(await rec.wait_for("answer", turn_id=turn, timeout=60))
+        finally:
+            busy.set()
+            await session.close()
+        return answers
+
+    english, chinese = asyncio.run(run())
+    assert english is not None and english.text.startswith("Yes, I saw a cat"), english
+    assert chinese is not None and chinese.text.startswith("看到了") and "猫" in chinese.text, chinese
+
+
 def test_frames_beyond_the_encoder_are_dropped_and_counted(models, settings, evaldata):
     fast = settings.model_copy(update={"runtime": settings.runtime.model_copy(update={"video_fps": 30, "frame_queue": 2})})
     img = image(evaldata, "img_skimage_coffee.png")

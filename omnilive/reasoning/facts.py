@@ -19,6 +19,7 @@ from datetime import datetime
 from ..backends.base import ChatMessage
 from ..events import GroundedClip
 from ..memory.ranking import content_words, query_text
+from ..text import has_cjk
 from .question import Question
 from .sight import (
     coco_said, matching, number, plural, recognisable, said, says, things_in,
@@ -224,6 +225,8 @@ def attribute_facts(q: Question, question: str, clips: Sequence[GroundedClip], w
             return "I haven't seen any people."
         doing = _PEOPLE_DOING.search(question)
         phrase = (doing.group(1) or "") if doing else ""
+        if has_cjk(question):  # (the English of what else it names: reasoning/understand.py)
+            phrase = thing.removeprefix("people").strip()
         there = [c for c in crowd if phrase and any(t.label != "person" for t in matching(c, phrase))]
         c = max((there or crowd)[:COUNT_MOMENTS], key=lambda c: c.scene.people)
         n = c.scene.people

@@ -1,8 +1,8 @@
-"""A plain yes/no sighting said in Chinese without the LLM ("你看到猫了吗？" -> "看到了，我大约9秒钟前
-看到了猫。"), in the words the user asked with. The English facts are what the LLM would otherwise
-translate: that costs a second LLM call after the one that named the thing (reasoning/understand.py),
-about 1.5-2 s on two cores, and the 1.5B drops parts of them. Anything but the plainest case (where,
-colour, counts, unsure sightings, follow-ups) is still phrased by the LLM from the facts."""
+"""A plain yes/no or when sighting said in Chinese without the LLM ("你看到猫了吗？" -> "看到了，我
+大约9秒钟前看到了猫。", "你什么时候看到猫的？" -> "我大约9秒钟前看到了猫。"), in the words the user
+asked with. The English facts are what the LLM would otherwise translate: that costs an LLM call
+(about 1.5-2 s on two cores), and the 1.5B drops parts of them. Anything but the plainest case
+(where, colour, counts, unsure sightings, follow-ups) is still phrased by the LLM from the facts."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from .sight import matching, recognisable
 _PRONOUNS = {"你", "我", "他", "她", "它", "你们", "我们", "什么", "东西"}
 _SEEING = {"看到", "看见", "见到", "见过", "看到过", "瞧见"}
 _YESNO_ZH = re.compile(r"吗\W*$|有没有|是否")
+_WHEN_ZH = re.compile(r"什么时候|何时|几点")
 
 
 def asked_noun(question: str) -> str:
@@ -66,11 +67,12 @@ def sighting_zh(q: Question, question: str, clips: Sequence[GroundedClip], now: 
     seen = sightings(clips, q.thing)
     if not seen and (visual is None or recognisable(q.thing, visual)):
         return f"{'没有，' if yesno else ''}我没有看到{noun}。"
-    if not yesno or q.where or q.order:
+    when_q = bool(_WHEN_ZH.search(question))
+    if not (yesno or when_q) or q.where or (q.order and not when_q):
         return ""
     matched = [c for c in seen if any(m.sure for m in matching(c, q.thing))]
     if matched:
-        last = max(matched, key=lambda c: c.end)
-        when = ago_zh(now - last.end, None if wall is None else wall - (now - last.end))
-        return f"看到了，我{when}看到了{noun}。"
+        c = min(matched, key=lambda c: c.start) if q.order == "first" else max(matched, key=lambda c: c.end)
+        when = ago_zh(now - c.end, None if wall is None else wall - (now - c.end))
+        return f"我{when}看到了{noun}。" if when_q else f"看到了，我{when}看到了{noun}。"
     return ""  # a look-alike, an unsure label, a thing no model names: the LLM says it from the facts

@@ -86,6 +86,20 @@ class RepeatGuard:
         return True
 
 
+def facts_alone(query: Query, facts_first: bool) -> str | None:
+    """The answer when it is said as it is, with no LLM (None: the LLM writes it): a note
+    confirmed, nothing heard to summarise, an English memory answer with ``facts_first``, a plain
+    Chinese yes / no. Such a turn never waits for the LLM (runtime/speaking.py)."""
+    zh = query.language == "zh"
+    if query.kind in ("note", "privacy", "alert", "repeat") or (query.kind == "talk_summary" and not query.heard):
+        return query.facts
+    if query.kind not in ("chat", "continue", "talk_summary") and facts_first and not zh:
+        return query.facts
+    if zh and facts_first and query.facts_zh:
+        return query.facts_zh
+    return None
+
+
 def answer_sentences(llm: LLM, query: Query, history: Sequence[ChatMessage] = (), *, facts_first: bool,
                      max_tokens: int, cancel: threading.Event | None = None) -> Iterator[tuple[str, float]]:
     """Yield (sentence, wall time of the first token or fact). English memory questions with
@@ -96,14 +110,9 @@ def answer_sentences(llm: LLM, query: Query, history: Sequence[ChatMessage] = ()
     fact_text = query.facts
     zh = query.language == "zh"
     summarise = query.kind == "talk_summary" and bool(query.heard)
-    if query.kind in ("note", "privacy", "alert", "repeat") or (query.kind == "talk_summary" and not query.heard):
-        yield fact_text, time.perf_counter()  # a note confirmed, or nothing heard to summarise
-        return
-    if query.kind not in ("chat", "continue") and facts_first and not zh and not summarise:
-        yield fact_text, time.perf_counter()
-        return
-    if zh and facts_first and query.facts_zh:  # a plain Chinese yes / no, said without the LLM
-        yield query.facts_zh, time.perf_counter()
+    said = facts_alone(query, facts_first)
+    if said is not None:
+        yield said, time.perf_counter()
         return
     guard = RepeatGuard()
     if query.kind == "continue":  # "go on": the last answer is in the history; none of it again

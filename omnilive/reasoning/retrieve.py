@@ -20,6 +20,7 @@ from . import heard as heard_facts
 from .understand import understand
 
 HISTORY_TURNS = 4  # question/answer pairs kept for follow-ups
+_STALE = re.compile(r"\s*[(（][^()（）]*(?:\bago\b|just now|前|刚才)[^()（）]*[)）]")
 
 
 @dataclass
@@ -33,7 +34,9 @@ class Conversation:
 
     def remember(self, question: str, answer: str, kind: str, search_text: str,
                  clips: tuple[GroundedClip, ...], t: float = 0.0) -> None:
-        self.history.extend([ChatMessage("user", question), ChatMessage("assistant", answer)])
+        # without its "(you told me about 6 minutes ago)": stale a minute later, and the 1.5B told a
+        # story requested next in that form ("A little fox found a red ball (about 14 minutes ago).")
+        self.history.extend([ChatMessage("user", question), ChatMessage("assistant", _STALE.sub("", answer))])
         self.last_answer = (answer, t)
         ev = evidence(clips)
         if kind == "search" and ev:

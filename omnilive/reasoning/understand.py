@@ -37,6 +37,8 @@ PROMPT = ("Name the thing this question asks about in one or two English words, 
           "Example: 你看到我的钥匙了吗？ -> {\"object\": \"keys\"}\nQuestion: ")
 
 
+_PEOPLE_ZH = {"人", "人们", "男人", "女人", "孩子", "小孩", "大人"}
+
 # who asks or what was seen: "where is my ...", "did you see ...", "我的 ... 在哪里", "你看到 ..."
 _PERSONAL = re.compile(r"\b(?:i|me|my|mine|we|us|our|you|your|saw|see|seen|look(?:ed)?|left|put|kept|placed|"
                        r"last|camera|here|there)\b|[我你咱看放丢留摆]|刚才|摄像", re.I)
@@ -62,6 +64,11 @@ def understand(text: str, llm: LLM | None, wall: float | None = None, visual=Non
         return dataclasses.replace(q, kind="chat", thing="")
     if q.kind not in ("search", "count") or not has_cjk(text):
         return q
+    if q.attribute == "people":  # "公交车前面有几个人？": people, and where (the bus), by the dictionary
+        fits = _seeable(visual)
+        near = "".join(w for w, flag in zh_tagged(text) if flag.startswith("n") and w not in _PEOPLE_ZH)
+        named = english_of(near, fits) if fits and near else None
+        return dataclasses.replace(q, thing=f"people {named}", parsed_by="dictionary") if named else q
     thing, by = english_name(text, llm, visual, how=True)
     return dataclasses.replace(q, thing=thing, parsed_by=by) if thing else q
 
@@ -73,7 +80,7 @@ def english_name(text: str, llm: LLM | None, visual=None, noun: str = "", how: b
     names it, unless its name shares no word with the dictionary's senses (it wrote "marchants"
     for 马). ``how``: also say which ("dictionary" / "llm")."""
     noun = noun or asked_noun(text)
-    fits = (lambda g: recognisable(g, visual)) if getattr(visual, "concept_names", None) else None
+    fits = _seeable(visual)
     known = english_of(noun, fits) if fits else None
     if known and " " not in known:
         return (known, "dictionary") if how else known
@@ -83,6 +90,12 @@ def english_name(text: str, llm: LLM | None, visual=None, noun: str = "", how: b
     else:
         by = "llm"
     return (named, by) if how else named
+
+
+def _seeable(visual):
+    """Can an English name be something ``visual`` could see? None for an encoder without a fixed
+    vocabulary (CLIP sees anything, so a dictionary's first sense, 鸟 "penis", would pass)."""
+    return (lambda g: recognisable(g, visual)) if getattr(visual, "concept_names", None) else None
 
 
 def _llm_name(text: str, llm: LLM | None) -> str | None:

@@ -58,12 +58,13 @@ def senses(noun: str) -> tuple[str, ...]:
 
 def english_of(noun: str, fits: Callable[[str], bool]) -> str | None:
     """``noun`` in English: of the whole word's glosses, else of each of its nouns' ("咖啡杯" ->
-    "coffee cup"), the shortest that ``fits`` (公交车: "town bus", not "public transport vehicle");
-    None when a word has none."""
+    "coffee cup"), the shortest whose head noun ``fits`` (公交车: "town bus", not "public transport
+    vehicle"); None when a word has none."""
     if not noun:
         return None
     for words in ([noun], [w for w, flag in zh_tagged(noun) if flag.startswith("n")]):
-        named = [min((g for g in glosses(w) if fits(g)), key=lambda g: len(g.split()), default=None) for w in words]
+        named = [min((g for g in glosses(w) if fits(g.split()[-1])), key=lambda g: len(g.split()), default=None)
+                 for w in words]
         if words and all(named):
             return " ".join(named)  # type: ignore[arg-type]
     return None

@@ -21,7 +21,7 @@ from ..backends.llm import LLMError
 from ..dsp import float_to_pcm16, resample
 from ..events import SAMPLE_RATE, Answer, AnswerAudio, AnswerDelta, ErrorEvent, Notice, Query
 from ..reasoning.facts import SYSTEM
-from ..reasoning.respond import answer_sentences, facts_first
+from ..reasoning.respond import answer_sentences, facts_alone, facts_first
 from ..reasoning.sentences import ZH_FIRST_CHARS
 from ..text import has_cjk, join_pieces, spaced, word_count, zh_word_ends
 from .context import SessionContext
@@ -152,6 +152,10 @@ class Speaking:
         ctx = self.ctx
         loop = ctx.loop
         first_facts = facts_first(ctx.settings)
+        said = facts_alone(query, first_facts)
+        if said is not None:  # no LLM: not behind its thread's queue (a priming, another answer)
+            yield said, time.perf_counter()
+            return
 
         def produce() -> None:
             try:
