@@ -111,6 +111,42 @@ def test_an_answer_that_needs_no_llm_does_not_wait_for_it(models, settings, eval
     assert chinese is not None and chinese.text.startswith("看到了") and "猫" in chinese.text, chinese
 
 
+def test_primes_of_the_conversation_do_not_pile_up(models, settings, evaldata):
+    """Each answer asks for the conversation to be primed on the LLM's thread; answers given fast
+    (from the facts) must not leave a queue of primes ahead of the next answer that needs the LLM
+    (a chat question waited 30 s behind them in bench/truth_bench.py)."""
+    import time
+
+    class PrimedLLM(SlowLLM):
+        primes = 0
+
+        def prime(self, messages):
+            self.primes += 1
+            time.sleep(1.0)
+
+    llm = PrimedLLM(delay=0.01, words=8)
+    cat = image(evaldata, "img_skimage_chelsea.png")
+
+    async def run():
+        session = await Session(with_llm(models, llm), settings, name="t-primes").start()
+        rec = Recorder()
+        session.subscribe(rec)
+        for i in range(4):
+            before = session.counters.frames_encoded
+            session.offer_frame(float(i), cat)
+            while session.counters.frames_encoded == before:
+                await asyncio.sleep(0.01)
+        for question in ["Did you see a cat?", "When did you see the cat?", "Did you see a dog?",
+                         "Where did you see the cat?", "Did you see a giraffe?", "Tell me a joke."]:
+            turn = await session.ask(question, speak=False)
+            await rec.wait_for("answer", turn_id=turn, timeout=60)
+        await session.close()
+        return len(rec.of("answer"))
+
+    answers = asyncio.run(run())
+    assert answers == 6 and llm.primes <= 3, (answers, llm.primes)  # (at start, and the latest at most)
+
+
 def test_frames_beyond_the_encoder_are_dropped_and_counted(models, settings, evaldata):
     fast = settings.model_copy(update={"runtime": settings.runtime.model_copy(update={"video_fps": 30, "frame_queue": 2})})
     img = image(evaldata, "img_skimage_coffee.png")

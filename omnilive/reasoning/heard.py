@@ -194,8 +194,8 @@ def quote(item: HeardItem, now: float, wall: float | None, names: dict[int, str]
     when = _when(item, now, wall)
     if item.kind == "note" and item.labels:  # a clean fact, already said to "you"; when, in the same sentence
         text = item.text.rstrip()
-        stop = text[-1] if text[-1:] in ".!?" else "."
-        return f"{text.rstrip('.!?')} (you told me {when}){stop}"
+        stop = text[-1] if text[-1:] in ".!?。！？" else "."
+        return f"{text.rstrip('.!?。！？')} (you told me {when}){stop}"
     if item.kind == "note" and item.language == "zh":
         return f"你让我记住：{item.text}（{when}）"
     if item.kind == "note":

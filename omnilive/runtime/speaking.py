@@ -64,6 +64,7 @@ class Speaking:
     def __init__(self, ctx: SessionContext, control: TurnControl) -> None:
         self.ctx, self._control = ctx, control
         self._query_q: asyncio.Queue[tuple[Query, Turn] | None] = asyncio.Queue(ctx.settings.runtime.utterance_queue)
+        self._primes = 0  # primes asked for; one queued before the latest (or an answer) is skipped
 
     async def submit(self, query: Query, turn: Turn) -> None:
         """Answer ``query`` after the answers queued before it."""
@@ -84,8 +85,16 @@ class Speaking:
         """Evaluate the system prompt and the conversation so far on the LLM thread now, between
         turns, so the next turn's prompt only adds its question (llama.cpp's prefix reuse)."""
         prime = getattr(self.ctx.models.llm, "prime", None)
-        if prime is not None and not self.ctx.closing:
-            self.ctx.stages["llm"].submit(prime, [ChatMessage("system", SYSTEM), *self.ctx.conversation.history])
+        if prime is None or self.ctx.closing:
+            return
+        self._primes += 1
+        mine, messages = self._primes, [ChatMessage("system", SYSTEM), *self.ctx.conversation.history]
+
+        def run() -> None:  # only the latest, and not once an answer is waiting: primes never pile up
+            if mine == self._primes:  # (answers came fast, each queued a prime: a chat answer waited 30 s)
+                prime(messages)
+
+        self.ctx.stages["llm"].submit(run)
 
     async def worker(self) -> None:
         turns = self._control.turns
@@ -169,6 +178,7 @@ class Speaking:
             except BaseException as exc:  # hand errors to the event loop side
                 loop.call_soon_threadsafe(out.put_nowait, exc)
 
+        self._primes += 1  # a prime still queued would only delay this answer, which evaluates its own prompt
         fut = asyncio.ensure_future(ctx.run("llm", produce))
         try:
             while (item := await out.get()) is not None:
