@@ -17,6 +17,15 @@ def image(evaldata, name):
     return np.asarray(Image.open(evaldata / "images" / name).convert("RGB"))
 
 
+async def shown(session, frame, seconds):
+    """``seconds`` of one frame at 1 fps, each waited for until encoded (none dropped)."""
+    for i in range(seconds):
+        before = session.counters.frames_encoded
+        session.offer_frame(float(i), frame)
+        while session.counters.frames_encoded == before:
+            await asyncio.sleep(0.01)
+
+
 async def feed(session, audio, t0=0.0, chunk=512):
     for i in range(0, len(audio), chunk):
         await session.put_audio(t0 + i / 16000, audio[i : i + chunk])
@@ -89,11 +98,7 @@ def test_an_answer_that_needs_no_llm_does_not_wait_for_it(models, settings, eval
         session = await Session(models, settings, name="t-no-llm").start()
         rec = Recorder()
         session.subscribe(rec)
-        for i in range(6):
-            before = session.counters.frames_encoded
-            session.offer_frame(float(i), cat)
-            while session.counters.frames_encoded == before:
-                await asyncio.sleep(0.01)
+        await shown(session, cat, 6)
         busy = threading.Event()
         session.ctx.stages["llm"].submit(busy.wait)  # the LLM's thread held until the answers are in
         try:
@@ -131,11 +136,7 @@ def test_primes_of_the_conversation_do_not_pile_up(models, settings, evaldata):
         session = await Session(with_llm(models, llm), settings, name="t-primes").start()
         rec = Recorder()
         session.subscribe(rec)
-        for i in range(4):
-            before = session.counters.frames_encoded
-            session.offer_frame(float(i), cat)
-            while session.counters.frames_encoded == before:
-                await asyncio.sleep(0.01)
+        await shown(session, cat, 4)
         for question in ["Did you see a cat?", "When did you see the cat?", "Did you see a dog?",
                          "Where did you see the cat?", "Did you see a giraffe?", "Tell me a joke."]:
             turn = await session.ask(question, speak=False)
