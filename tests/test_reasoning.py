@@ -279,3 +279,87 @@ def test_relative_times_do_not_stay_in_the_llms_history():
     said = "Your dentist appointment is on Tuesday at 3 (you told me about 6 minutes ago)."
     conv.remember("When is my dentist appointment?", said, "heard", "", ())
     assert conv.history[-1].content == "Your dentist appointment is on Tuesday at 3." and conv.last_answer[0] == said
+
+
+def test_a_running_prime_gives_way_to_an_answer(settings, evaldata):
+    """Priming evaluates the conversation between turns; a question asked meanwhile (a typed chat
+    question waited 4 s in bench/truth_bench.py) stops it at its next chunk, and is answered."""
+    import threading
+
+    from omnilive.backends.base import ChatMessage
+    from omnilive.backends.llm import PRIME_CHUNK, LlamaCppLLM
+    from omnilive.reasoning.facts import SYSTEM
+
+    llm = LlamaCppLLM.load(settings)  # its own context: no other test's session is using it
+    said = [json.loads(l)["text"] for l in (evaldata / "speech" / "asr_eval.jsonl").read_text().splitlines()
+            if l.strip() and json.loads(l).get("lang") == "en"][:20]
+    history = [ChatMessage(role, text) for text in said for role in ("user", "assistant")]
+    messages = [ChatMessage("system", SYSTEM), *history]
+    chunks = len(llm._tokens(messages)) // PRIME_CHUNK
+    assert chunks >= 8, chunks  # long enough that a prime runs on while the question comes
+    checks, started = [], threading.Event()
+
+    def stop() -> bool:  # asked before each chunk: the second time, one chunk is evaluated
+        checks.append(1)
+        if len(checks) == 2:
+            started.set()
+        return False
+
+    prime = threading.Thread(target=llm.prime, args=(messages,), kwargs={"stop": stop})
+    prime.start()
+    assert started.wait(120)
+    answer = "".join(llm.stream([*messages, ChatMessage("user", "What is the capital of France?")], max_tokens=16))
+    prime.join()
+    assert len(checks) < chunks, (len(checks), chunks)  # it stopped well before the end
+    assert llm._primed != tuple((m.role, m.content) for m in messages)
+    assert "Paris" in answer, answer
+
+
+def test_the_conversations_start_stays_put_for_most_turns():
+    """The history drops its oldest turns two at a time, not one per answer: each dropped turn
+    shifts the whole prompt, and llama.cpp must then evaluate the conversation again."""
+    from omnilive.reasoning.retrieve import HISTORY_TURNS, Conversation
+
+    conv, shifts, first = Conversation(), 0, None
+    for i in range(12):
+        conv.remember(f"Question {i}?", f"Answer {i}.", "chat", "", ())
+        assert 2 <= len(conv.history) <= 2 * HISTORY_TURNS and conv.history[-1].content == f"Answer {i}."
+        assert conv.history[-4].content == f"Question {i - 1}?" if i else True  # a follow-up has the turn before
+        shifts += first is not None and conv.history[0].content != first
+        first = conv.history[0].content
+    assert shifts <= 4, shifts  # 12 turns: one shift in three turns at most (it was one a turn)
+
+
+def test_a_long_answer_hands_the_llm_over_at_a_sentence_end(settings):
+    """Sessions share one llama.cpp context: a question asked while another session's long answer
+    is being generated is answered after that answer's current sentence, not after all of it, and
+    the long answer then goes on where it was."""
+    import threading
+
+    from omnilive.backends.base import ChatMessage
+    from omnilive.backends.llm import LlamaCppLLM
+    from omnilive.reasoning.facts import SYSTEM
+
+    llm = LlamaCppLLM.load(settings)
+    story, quick, events = [], [], []
+    first_sentence = threading.Event()
+
+    def tell() -> None:
+        ask = [ChatMessage("system", SYSTEM), ChatMessage("user", "Tell me a long story about a squirrel who lost his acorns.")]
+        for delta in llm.stream(ask, max_tokens=160):
+            story.append(delta)
+            if any(c in delta for c in ".!?"):
+                first_sentence.set()
+        events.append("story done")
+
+    teller = threading.Thread(target=tell)
+    teller.start()
+    assert first_sentence.wait(120)
+    told_before = len("".join(story))
+    quick.append("".join(llm.stream([ChatMessage("system", SYSTEM),
+                                     ChatMessage("user", "What is the capital of France?")], max_tokens=16)))
+    events.append("quick done")
+    teller.join()
+    assert "Paris" in quick[0], quick
+    assert events == ["quick done", "story done"], events  # the quick answer did not wait for the story
+    assert len("".join(story)) > told_before + 100, "".join(story)  # and the story went on after it

@@ -125,7 +125,7 @@ def test_primes_of_the_conversation_do_not_pile_up(models, settings, evaldata):
     class PrimedLLM(SlowLLM):
         primes = 0
 
-        def prime(self, messages):
+        def prime(self, messages, stop=lambda: False):
             self.primes += 1
             time.sleep(1.0)
 

@@ -31,6 +31,7 @@ from .facts import ago, sightings, span_of
 log = logging.getLogger(__name__)
 
 RECENT = 4  # "what did you hear?": this many different things, the latest first heard last
+RECENT_SOUNDS = 8  # "what sounds did you hear?": sounds alone, in one sentence
 NOTE_MIN = 0.75  # a note this close to a question answers it (words + meaning, see HeardMemory.search)
 SPEECH_MIN = 0.35
 AROUND_S = 20.0  # "what did he say when ...": speech this close to the moment
@@ -229,7 +230,19 @@ def speech_facts(store: MemoryStore, question: str, now: float, wall: float | No
         who = {"you": "you", "": "anyone"}.get(asked.who, asked.who)
         return HeardFacts("heard", f"I haven't heard {who} say anything about {topic}.", ())
     best = [i for i, _ in found[:2]]
-    return HeardFacts("heard", " ".join(quote(i, now, wall, names) for i in best), tuple(best))
+    zh = " ".join(_quote_zh(i, now, wall, names) for i in best) if has_cjk(question) else ""
+    return HeardFacts("heard", " ".join(quote(i, now, wall, names) for i in best), tuple(best), zh)
+
+
+def _quote_zh(item: HeardItem, now: float, wall: float | None, names: dict[int, str] | None) -> str:
+    """What was said, for a Chinese question: in the words it was said in, not the 1.5B's
+    translation of an English quote of it (有人说了什么关于跑步的话？ got "我听到了。")."""
+    from .facts_zh import ago_zh
+
+    who = _who(item, names)
+    who = {"you": "你", "I": "我", "someone": "有人"}.get(who, re.sub(r"^speaker (\d+)$", r"说话人\1", who))
+    text = item.text.strip()
+    return f"{ago_zh(now - item.start, None if wall is None else wall - (now - item.start))}，{who}说：“{text}”。"
 
 
 def grounding_words(question: str) -> set[str]:
@@ -374,14 +387,18 @@ def recent_facts(store: MemoryStore, now: float, wall: float | None, since: floa
         return HeardFacts("heard", "I haven't heard any sounds yet." if kinds == ("sound",) else
                           "I haven't heard anything yet.", ())
     last, said = [], set()  # the latest of each different thing (a sound heard ten times is said once)
-    for i in reversed(items):
+    most = RECENT_SOUNDS if kinds == ("sound",) else RECENT  # (a sound is a few words: "what sounds have
+    for i in reversed(items):                                # you heard so far?" named only the last four)
         key = (i.kind, i.labels[0] if i.kind == "sound" and i.labels else i.text)
         if key not in said:
             said.add(key)
             last.append(i)
-        if len(last) == RECENT:
+        if len(last) == most:
             break
     last.reverse()
+    if kinds == ("sound",) and len(last) > 1:
+        heard = [f"{sound_said(i.labels[0]) if i.labels else i.text} {_when(i, now, wall)}" for i in last]
+        return HeardFacts("heard", f"I heard {', '.join(heard[:-1])} and {heard[-1]}.", tuple(last))
     return HeardFacts("heard", " ".join(quote(i, now, wall) for i in last), tuple(last))
 
 

@@ -19,7 +19,10 @@ from .sight import matching
 from . import heard as heard_facts
 from .understand import understand
 
-HISTORY_TURNS = 4  # question/answer pairs kept for follow-ups
+HISTORY_TURNS = 4  # question/answer pairs kept for follow-ups, at most
+HISTORY_KEPT = 2  # ... and what is left when the oldest go: they go two at a time, so the prompt's
+# start stays the same for most turns and llama.cpp re-evaluates only the newest turn, not the
+# whole conversation after every answer (one pair at a time shifted it all, every turn)
 _STALE = re.compile(r"\s*[(（][^()（）]*(?:\bago\b|just now|前|刚才)[^()（）]*[)）]")
 
 
@@ -28,7 +31,7 @@ class Conversation:
     """One session's dialogue: bounded history, and what the last memory search found, so
     "and before that?" can search the same thing earlier in time."""
 
-    history: deque[ChatMessage] = field(default_factory=lambda: deque(maxlen=2 * HISTORY_TURNS))
+    history: deque[ChatMessage] = field(default_factory=deque)
     last_search: tuple[str, float, float] | None = None  # (question, first evidence start, last evidence end)
     last_answer: tuple[str, float] | None = None  # what the user heard of the last answer, and when (stream time)
 
@@ -36,7 +39,7 @@ class Conversation:
                  clips: tuple[GroundedClip, ...], t: float = 0.0) -> None:
         # without its "(you told me about 6 minutes ago)": stale a minute later, and the 1.5B told a
         # story requested next in that form ("A little fox found a red ball (about 14 minutes ago).")
-        self.history.extend([ChatMessage("user", question), ChatMessage("assistant", _STALE.sub("", answer))])
+        self._add(question, _STALE.sub("", answer))
         self.last_answer = (answer, t)
         ev = evidence(clips)
         if kind == "search" and ev:
@@ -53,8 +56,13 @@ class Conversation:
         for turn in turns:
             if turn["for_assistant"] and turn["answer"]:
                 cut = turn["state"] != "answered"
-                self.history.extend([ChatMessage("user", turn["heard"]),
-                                     ChatMessage("assistant", turn["answer"] + (" …" if cut else ""))])
+                self._add(turn["heard"], turn["answer"] + (" …" if cut else ""))
+
+    def _add(self, question: str, answer: str) -> None:
+        self.history.extend([ChatMessage("user", question), ChatMessage("assistant", answer)])
+        if len(self.history) > 2 * HISTORY_TURNS:
+            for _ in range(len(self.history) - 2 * HISTORY_KEPT):
+                self.history.popleft()
 
     def forget(self, about: str = "") -> None:
         """What was forgotten leaves the dialogue too: the turns that mention ``about``, or all of it."""

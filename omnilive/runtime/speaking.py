@@ -92,7 +92,7 @@ class Speaking:
 
         def run() -> None:  # only the latest, and not once an answer is waiting: primes never pile up
             if mine == self._primes:  # (answers came fast, each queued a prime: a chat answer waited 30 s)
-                prime(messages)
+                prime(messages, stop=lambda: mine != self._primes)  # it gives way to an answer asked meanwhile
 
         self.ctx.stages["llm"].submit(run)
 
