@@ -96,6 +96,8 @@ def test_what_was_said_and_heard_is_found_by_words_meaning_and_kind(models, sett
         # "what sounds ...?" lists sounds, not the talk; a sound never heard stays denied in Chinese
         sounds = ask_memory(models, settings, store, "What sounds have you heard so far?").answer
         assert all(re.search(k, sounds, re.I) for k in ("dog|bark", "bell", "bird")) and "said" not in sounds, sounds
+        named = re.findall(r"(?:I heard |, | and )(.+?) (?:about|just now)", sounds)
+        assert len(named) == len(set(named)), sounds  # each sound once ("wind ..., wind ...")
         # a Chinese question about what was said gets the words as they were said, not a translation
         running = ask_memory(models, settings, store, "他说跑步怎么样？").answer
         assert "说：" in running and "跑步" in running, running

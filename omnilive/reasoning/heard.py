@@ -202,7 +202,7 @@ def quote(item: HeardItem, now: float, wall: float | None, names: dict[int, str]
     if item.kind == "note":
         return f"You asked me to remember that {to_you(item.text)} ({when})."
     if item.kind == "sound":
-        return f"I heard {sound_said(item.labels[0]) if item.labels else item.text} {when}."
+        return f"I heard {_said(item)} {when}."
     return f'{when[0].upper()}{when[1:]}, {_who(item, names)} said: "{item.text}".'
 
 
@@ -386,20 +386,35 @@ def recent_facts(store: MemoryStore, now: float, wall: float | None, since: floa
     if not items:
         return HeardFacts("heard", "I haven't heard any sounds yet." if kinds == ("sound",) else
                           "I haven't heard anything yet.", ())
+    if kinds == ("sound",):
+        return _sounds_heard(items, now, wall)
     last, said = [], set()  # the latest of each different thing (a sound heard ten times is said once)
-    most = RECENT_SOUNDS if kinds == ("sound",) else RECENT  # (a sound is a few words: "what sounds have
-    for i in reversed(items):                                # you heard so far?" named only the last four)
-        key = (i.kind, i.labels[0] if i.kind == "sound" and i.labels else i.text)
+    for i in reversed(items):
+        key = (i.kind, _said(i) if i.kind == "sound" else i.text)
         if key not in said:
             said.add(key)
             last.append(i)
-        if len(last) == most:
+        if len(last) == RECENT:
             break
     last.reverse()
-    if kinds == ("sound",) and len(last) > 1:
-        heard = [f"{sound_said(i.labels[0]) if i.labels else i.text} {_when(i, now, wall)}" for i in last]
-        return HeardFacts("heard", f"I heard {', '.join(heard[:-1])} and {heard[-1]}.", tuple(last))
     return HeardFacts("heard", " ".join(quote(i, now, wall) for i in last), tuple(last))
+
+
+def _said(item: HeardItem) -> str:
+    return sound_said(item.labels[0]) if item.labels else item.text
+
+
+def _sounds_heard(items: list[HeardItem], now: float, wall: float | None) -> HeardFacts:
+    """"What sounds have you heard?": the clearest different sounds (the tagger's surest moment of
+    each, in time order) in one sentence; the latest four were mostly the room's wind and hum."""
+    best: dict[str, HeardItem] = {}
+    for i in items:
+        if _said(i) not in best or i.score > best[_said(i)].score:
+            best[_said(i)] = i
+    top = sorted(sorted(best.values(), key=lambda i: -i.score)[:RECENT_SOUNDS], key=lambda i: i.start)
+    heard = [f"{_said(i)} {_when(i, now, wall)}" for i in top]
+    listed = heard[0] if len(heard) == 1 else f"{', '.join(heard[:-1])} and {heard[-1]}"
+    return HeardFacts("heard", f"I heard {listed}.", tuple(top))
 
 
 def recall_heard(store: MemoryStore, question: str, k: int) -> list[tuple[HeardItem, float]]:
