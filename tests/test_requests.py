@@ -52,6 +52,27 @@ def test_a_spoken_story_request_is_answered_and_go_on_continues_it(models, setti
     assert repeated.text.strip() == rest.text.strip(), (rest.text, repeated.text)
 
 
+def test_a_short_story_after_short_answers_is_still_a_story(models, settings):
+    """After a few one-line answers the 1.5B told "a short story" in one sentence (a Chinese one in 23
+    characters: "小猫钓鱼时，它用爪子抓住鱼饵，然后把鱼饵扔进水里。") while the system prompt asked for "one
+    or two short sentences unless asked for more"; it says now how long a story is."""
+    async def run():
+        session, rec = await live(models, settings, "short-story", live=False)
+        try:
+            for q in ("What is the capital of Spain?", "How many legs does a spider have?"):
+                await rec.wait_for("answer", turn_id=await session.ask(q, speak=False), timeout=60)
+            out = []
+            for q in ("给我讲一个小猫钓鱼的短故事。", "Tell me a short story about a dog who found a bone."):
+                out.append((await rec.wait_for("answer", turn_id=await session.ask(q, speak=False), timeout=180)).text)
+            return out
+        finally:
+            await session.close()
+
+    chinese, english = asyncio.run(run())
+    assert len(english.split()) >= 30, english
+    assert len(re.findall(r"[\u4e00-\u9fff]", chinese)) >= 40, chinese
+
+
 def test_background_talk_is_still_not_answered(models, settings, evaldata):
     """A passage of an audiobook (third-party speech) next to the microphone: heard, not answered."""
     from helpers import load
