@@ -4,7 +4,9 @@ Every client streams the same recorded input in real time over its own WebSocket
 random offset within 6 s (users do not speak in unison), as the page does: 1 fps JPEG frames of
 video/vid_imageio_cockatoo.mp4 with its bird calls under 16 kHz PCM16 speech: two memory questions
 and a chat question in flite's slt voice (never tuned on), and a Chinese chat question in Kokoro's
-jf_tebukuro (not the answer's voice; Debian's espeak-ng reads Chinese as tone numbers). Per question
+jf_tebukuro (not the answer's voice; Debian's espeak-ng reads Chinese as tone numbers). The chat
+questions differ from session to session over the whole run: llama.cpp keeps each session's
+evaluated state, and a later session asking the same question found it evaluated. Per question
 kind it measures, on the client, the end of the question's speech -> the first answer audio received
 and the first answer text (median, p95; every question of every admitted session in the
 denominator), and counts sessions refused by admission
@@ -22,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import functools
 import io
 import json
 import os
@@ -49,31 +52,49 @@ from helpers import mix, say  # noqa: E402
 STREAM_S = 40.0
 # (when it is asked, the question, what kind): spoken by flite slt, a voice the project never tuned
 # on, and the Chinese one by Kokoro jf_tebukuro
+# ("{chat}", "{zh}": one of CHAT / CHAT_ZH, a different one for each session of the run)
 QUESTIONS = [(5.0, "What did you see?", "memory"), (14.0, "Where was the bird?", "memory"),
-             (23.0, "What is the capital of France?", "chat"), (32.0, "天空为什么是蓝色的？", "chat zh")]
+             (23.0, "{chat}", "chat"), (32.0, "{zh}", "chat zh")]
+CHAT = [f"What is the capital of {c}?" for c in (
+    "France", "Japan", "Italy", "Canada", "Spain", "Egypt", "Kenya", "Peru", "Norway", "Greece", "Chile", "Poland",
+    "Cuba", "Ireland", "Portugal", "Sweden", "Austria", "Mexico", "Brazil", "India", "Germany", "Thailand", "Turkey",
+    "Argentina")]
+CHAT_ZH = ["天空为什么是蓝色的？", "草为什么是绿色的？", "雪为什么是白色的？", "海水为什么是咸的？", "月亮为什么会发光？",
+           "树叶为什么会变黄？", "冬天为什么会冷？", "鸟为什么会飞？", "鱼为什么能在水里呼吸？", "猫为什么喜欢睡觉？",
+           "为什么会下雨？", "为什么会打雷？", "星星为什么会闪烁？", "冰为什么会浮在水上？", "为什么会有彩虹？",
+           "为什么会有四季？", "咖啡为什么是苦的？", "柠檬为什么是酸的？", "糖为什么是甜的？", "人为什么要睡觉？",
+           "狗为什么会摇尾巴？", "为什么会有潮汐？", "为什么晚上天会黑？", "为什么会刮风？"]
 CHUNK = 512  # samples per audio message (32 ms), as the page's worklet sends
 
 
-def _inputs() -> tuple[list[tuple[float, bytes]], np.ndarray, list[float]]:
+def _frames() -> list[tuple[float, bytes]]:
     frames = []
     for _, t, rgb in iter_media(EVALDATA / "video/vid_imageio_cockatoo.mp4", audio=False, video_fps=1.0):
         buf = io.BytesIO()
         Image.fromarray(rgb).save(buf, format="JPEG", quality=80)
         frames.append((t, buf.getvalue()))
-    frames = [(t + k * 14.0, jpg) for k in range(3) for t, jpg in frames if t + k * 14.0 < STREAM_S]  # loop the clip
-    said = [(at, say_zh(q) if kind.endswith("zh") else say(q, "slt", "flite")) for at, q, kind in QUESTIONS]
-    ends = [at + len(a) / 16000 for at, a in said]
+    return [(t + k * 14.0, jpg) for k in range(3) for t, jpg in frames if t + k * 14.0 < STREAM_S]  # loop the clip
+
+
+def _audio(k: int) -> tuple[np.ndarray, list[float]]:
+    """The microphone of the run's ``k``-th session, and when each question's speech ends."""
+    said = [(at, say_zh(q.format(zh=CHAT_ZH[k % len(CHAT_ZH)])) if kind.endswith("zh") else
+             say(q.format(chat=CHAT[k % len(CHAT)]), "slt", "flite")) for at, q, kind in QUESTIONS]
     bed = read_audio(EVALDATA / "video/vid_imageio_cockatoo.mp4") * 0.3
-    audio = mix(STREAM_S, said, bed=np.tile(bed, 3))
-    return frames, audio, ends
+    return mix(STREAM_S, said, bed=np.tile(bed, 3)), [at + len(a) / 16000 for at, a in said]
 
 
 def say_zh(text: str) -> np.ndarray:
+    return _kokoro().synthesize(text)
+
+
+@functools.cache
+def _kokoro():
     from omnilive.backends.tts_kokoro import KokoroTTS
     from omnilive.config import load_settings
 
     return KokoroTTS.load(load_settings().model_copy(update={"tts": load_settings().tts.model_copy(
-        update={"sample_rate": 16000})}), "jf_tebukuro").synthesize(text)
+        update={"sample_rate": 16000})}), "jf_tebukuro")
 
 
 async def stream(pcm: bytes, rate: int, chunk: int, frames, ends: list[float], send_audio, send_frame) -> dict:
@@ -257,7 +278,7 @@ def main() -> None:
                     break
             except httpx.HTTPError:
                 time.sleep(0.5)
-        frames, audio, ends = _inputs()
+        frames, started = _frames(), 0  # sessions started so far (each asks its own chat questions)
         rows, stage_rows, step_rows = [], [], []
         for n, proto in [(n, p) for n in args.sessions for p in args.protocol]:
             before, dropped0 = rss_mb(server.pid), metric(url, "omnilive_frames_dropped_total")
@@ -265,9 +286,11 @@ def main() -> None:
             steps0 = [by_stage(url, f"omnilive_turn_latency_seconds_{x}") for x in ("sum", "count")]
             run_client = client if proto == "native" else realtime_client
 
+            mics, started = [_audio(started + j) for j in range(n)], started + n
+
             async def run_n():
                 offsets = np.random.default_rng(n).uniform(0, 6.0, n) if n > 1 else [0.0]
-                return await asyncio.gather(*(run_client(url, frames, audio, ends, d) for d in offsets))
+                return await asyncio.gather(*(run_client(url, frames, *mic, d) for mic, d in zip(mics, offsets)))
 
             results = asyncio.run(run_n())
             for _ in range(120):  # a session's stage counters reach /metrics as it closes

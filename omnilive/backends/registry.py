@@ -12,10 +12,12 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
+import numpy as np
+
 from ..config import Settings
 from ..text import zh_tagged
 from .base import (
-    ASRModel, EndOfTurnModel, LLM, ModelUnavailable, ObjectDetector, SoundTagger, SpeakerEncoder, TextEmbedder, TextReader, TTS, VADModel, VisualEncoder,
+    ASRModel, ChatMessage, EndOfTurnModel, LLM, ModelUnavailable, ObjectDetector, SoundTagger, SpeakerEncoder, TextEmbedder, TextReader, TTS, VADModel, VisualEncoder,
 )
 from .voices import describe_voices, with_voices
 
@@ -164,6 +166,36 @@ def load_models(settings: Settings, capabilities: tuple[str, ...] = CAPABILITIES
         # (reasoning/zh_english.py) load beside start-up, not in a first question
         threading.Thread(target=_warm_chinese, name="zh-warm", daemon=True).start()
     return Models(**{cap: loaded.get(cap) for cap in CAPABILITIES})
+
+
+def warm_up_models(models: Models) -> None:
+    """Run each model once on a blank input: a model's first call pays for ONNX Runtime's and
+    CTranslate2's first run and for llama.cpp paging its weights in from disk (a short chat reply
+    1.1 s the first time, 0.3 s after; the VAD 0.26 s vs 0.01 s; runtime/warmup.py)."""
+    silence, blank = np.zeros(16_000, np.float32), np.full((240, 320, 3), 128, np.uint8)
+    noise = np.random.default_rng(0).normal(0, 0.01, 32_000).astype(np.float32)
+    stream = models.vad.stream()
+    calls: list[tuple[str, Callable[[], Any]]] = [
+        ("vad", lambda: [stream(silence[i:i + stream.window]) for i in range(0, len(silence) - stream.window, stream.window)]),
+        ("turn", lambda: models.turn.complete(noise)),
+        ("asr", lambda: models.asr.transcribe(noise)),
+        ("sound_events", lambda: models.sound_events.tag(noise)),
+        ("speaker", lambda: models.speaker.embed(noise)),
+        ("text_embedding", lambda: models.text_embedding.embed(["where are my keys?"])),
+        ("visual", lambda: models.visual.encode([blank])),
+        ("detector", lambda: models.detector.detect(blank)),
+        ("ocr", lambda: models.ocr.read(blank)),
+        ("llm", lambda: "".join(models.llm.stream([ChatMessage("user", "Hello.")], max_tokens=2))),
+        ("tts", lambda: models.tts.synthesize("Hello.")),
+    ]
+    for name, call in calls:
+        model = getattr(models, name)
+        if model is None or (name == "llm" and not model.runs_here):  # (a remote LLM is warm, or costs money)
+            continue
+        try:
+            call()
+        except Exception:  # noqa: BLE001 - a model that fails here fails the first user's turn, said there
+            log.warning("warming up %s failed", name, exc_info=True)
 
 
 def probe(settings: Settings) -> list[dict[str, Any]]:

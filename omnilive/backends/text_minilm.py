@@ -41,5 +41,6 @@ class SentenceEmbedder(TextEmbedder):
         return cls(_model_dir(settings))
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
-        vecs = self._model.encode(list(texts), normalize_embeddings=True, convert_to_numpy=True)
+        vecs = self._model.encode(list(texts), normalize_embeddings=True, convert_to_numpy=True,
+                                  show_progress_bar=False)  # (on by default at INFO: a bar per question in the log)
         return np.asarray(vecs, dtype=np.float32).reshape(len(texts), self.dim)

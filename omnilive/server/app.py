@@ -44,6 +44,7 @@ from ..reasoning.heard import heard_row, recall_heard, voice_names
 from ..reasoning.sight import names_of
 from ..runtime.replay import pull
 from ..runtime.session import Session
+from ..runtime.warmup import warm_up
 from . import protocol, realtime
 from ..memory.errors import MemoryLocked
 from ..perception.sources import source_allowed
@@ -99,7 +100,11 @@ def create_app(settings: Settings | None = None, models: Models | None = None) -
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        app.state.models = models or await asyncio.to_thread(load_models, settings)
+        if models is None:
+            app.state.models = await asyncio.to_thread(load_models, settings)
+            await asyncio.to_thread(warm_up, app.state.models)  # (tests hand their models in: warm already)
+        else:
+            app.state.models = models
         app.state.sessions = 0
         app.state.metrics = Metrics()
         app.state.tokens = Tokens(memory_root(settings) / "sessions", app.state.models.visual, settings.memory,
