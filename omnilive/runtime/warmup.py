@@ -1,7 +1,7 @@
 """Warm a fresh server up before its first user. Each model's first call, and the word lists the
 reasoning loads on first use, cost time once per process; without this the first user of a
 fresh server paid it in their first answers (bench/load_bench.py, the first session: memory
-answers 0.88-1.05 s vs 0.45-0.56 s for the next session; the instruction filter took 0.52 s
+answers 0.84-1.05 s vs 0.44-0.56 s for the next session; the instruction filter took 0.52 s
 instead of 0.02 s, grounding 0.38 s instead of 0.05 s)."""
 
 from __future__ import annotations
