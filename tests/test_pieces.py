@@ -38,6 +38,21 @@ def test_english_and_checked_answers_are_cut_at_sentences_only():
     assert [p for d in streamed(ANSWERS[2], early=False) for p in d] == [ANSWERS[2]]
 
 
+def test_an_answers_first_sentence_goes_at_its_stop_not_at_the_next_token():
+    """The LLM's tokens as they come: the first sentence is out with its full stop (a token, ~50 ms,
+    sooner than at the next word or the end of the answer), unless the stop may end an abbreviation."""
+    def pieces_at(tokens):
+        splitter = SentenceSplitter()
+        return [splitter.push(t) for t in tokens]
+
+    got = pieces_at(["Tok", "yo", " is", " the", " capital", " of", " Japan", "."])
+    assert got[-1] == ["Tokyo is the capital of Japan."] and not any(got[:-1]), got
+    assert pieces_at(["Why", " did", " it", " fall", " over", "?"])[-1] == ["Why did it fall over?"]
+    for tokens in (["Mrs", ".", " Smith", " came"], ["It", " was", " 3", ".", "5", " metres"],
+                   ["I", " saw", " the", " U", ".S", "."]):
+        assert not any(pieces_at(tokens)), tokens
+
+
 def test_a_long_first_sentence_is_spoken_in_two_pieces():
     assert first_clause("I saw a bird, and then a cat on the mat by the door.") == (
         "I saw a bird,", "and then a cat on the mat by the door.")

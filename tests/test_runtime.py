@@ -125,7 +125,7 @@ def test_primes_of_the_conversation_do_not_pile_up(models, settings, evaldata):
     class PrimedLLM(SlowLLM):
         primes = 0
 
-        def prime(self, messages, stop=lambda: False):
+        def prime(self, messages, stop=lambda: False, then=""):
             self.primes += 1
             time.sleep(1.0)
 
@@ -146,6 +146,78 @@ def test_primes_of_the_conversation_do_not_pile_up(models, settings, evaldata):
 
     answers = asyncio.run(run())
     assert answers == 6 and llm.primes <= 3, (answers, llm.primes)  # (at start, and the latest at most)
+
+
+def test_the_llm_waits_while_the_first_sentence_is_synthesized(models, settings):
+    """Once an answer's first sentence is written, the LLM's next token waits until its audio is
+    made: started before the synthesis was (the sentence still on its way to the voice), a token of
+    the 1.5B slowed it (runtime/priority.py ``Pending``)."""
+    import dataclasses
+    import time
+
+    llm = SlowLLM(delay=0.2, words=20)  # a token as slow as the synthesis: one begun beside it shows
+    llm.runs_here = True  # (as the embedded llama.cpp: it shares this machine's CPU with the voice)
+
+    class Voice:
+        sample_rate = 16000
+        made: list[tuple[int, int]] = []
+
+        def speaks(self, text):
+            return True
+
+        def synthesize(self, text):
+            before = llm.produced
+            time.sleep(0.3)
+            self.made.append((before, llm.produced))
+            return np.zeros(1600, np.float32)
+
+    voice = Voice()
+
+    async def run():
+        session = await Session(dataclasses.replace(with_llm(models, llm), tts=voice), settings,
+                                name="t-first-held").start()
+        rec = Recorder()
+        session.subscribe(rec)
+        turn = await session.ask("Tell me a joke.", speak=True)
+        await rec.wait_for("answer", turn_id=turn, timeout=60)
+        await session.close()
+
+    asyncio.run(run())
+    assert len(voice.made) >= 2, voice.made  # the first sentence and the rest
+    before, after = voice.made[0]
+    assert before == after and before < llm.words, voice.made  # no token while the first audio was made
+
+
+def test_a_question_being_said_is_evaluated_before_its_end(models):
+    """Primed with the words of a question so far (a partial transcript), the embedded LLM's
+    prompt at the question's end evaluates only its last words and the answer header; primed
+    with the conversation alone, the whole question (tokens counted, real model)."""
+    from omnilive.backends.base import ChatMessage
+    from omnilive.reasoning.facts import SYSTEM
+
+    llm = models.llm
+    history = [ChatMessage("system", SYSTEM), ChatMessage("user", "Hello there."),
+               ChatMessage("assistant", "Hello! How can I help you today?")]
+    ctx = llm._llm
+    evaluated: list[int] = []
+    real_eval = ctx.eval
+
+    def prompt_tokens(question: str) -> int:
+        evaluated.clear()
+        list(llm.stream([*history, ChatMessage("user", question)], max_tokens=1))
+        return evaluated[0]  # (the prompt's batch; then one token of answer)
+
+    ctx.eval = lambda tokens: (evaluated.append(len(tokens)), real_eval(tokens))[1]
+    try:
+        llm.prime(history)
+        whole = prompt_tokens("What is the capital of Japan?")
+        llm.prime(history, then="What is the capital of")
+        rest = prompt_tokens("What is the capital of Italy?")
+    finally:
+        ctx.eval = real_eval
+    question = len(ctx.tokenize(b"What is the capital of Japan?", add_bos=False))
+    assert whole >= question + 2, (whole, question)  # the question and the header after it
+    assert rest <= whole - 3, (rest, whole)  # "What is the capital" was in already
 
 
 def test_frames_beyond_the_encoder_are_dropped_and_counted(models, settings, evaldata):

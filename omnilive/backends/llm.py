@@ -55,6 +55,7 @@ EMBEDDED = {
 
 PRIME_CHUNK = 32  # tokens a prime evaluates before it looks whether an answer waits (~0.6 s here;
 # 16 would cost 20 % more time per token, 32 7 %, than one batch)
+_NEXT = "\x1fnext question\x1f"  # stands for the words of a user turn not asked yet
 _SENTENCE_END = re.compile(r"[.!?。！？，；：]\s*$")  # (and Chinese clauses: its sentences run long, and
 # the speaking side says a Chinese first clause as soon as it has one)
 
@@ -98,20 +99,21 @@ class LlamaCppLLM(LLM):
         path = e.path(settings.cache_dir) if e is not None else Path(cls.source(settings))
         return cls(path, settings)
 
-    def prime(self, messages: Sequence[ChatMessage], stop: Callable[[], bool] = lambda: False) -> None:
-        """Evaluate a prompt prefix (the system prompt, then the conversation so far) ahead of the
-        next turn: llama.cpp keeps the evaluated tokens, and a prompt that starts with the same
-        tokens only evaluates the rest (here: the new question). Only when the context is free, and
+    def prime(self, messages: Sequence[ChatMessage], stop: Callable[[], bool] = lambda: False, then: str = "") -> None:
+        """Evaluate a prompt prefix (the system prompt, the conversation so far, the next user turn's
+        header) ahead of the next turn: llama.cpp keeps the evaluated tokens, and a prompt that
+        starts with the same tokens only evaluates the rest (here: the new question). Only when the context is free, and
         PRIME_CHUNK tokens at a time, giving way as soon as ``stop()`` says an answer of its session
         is waiting or another request waits for the context: priming is a saving, never worth a
         wait (a typed chat question waited 4 s behind a whole conversation being evaluated); what
-        it evaluated before it stopped is kept as a prefix all the same."""
-        key = tuple((m.role, m.content) for m in messages)
+        it evaluated before it stopped is kept as a prefix all the same. ``then``: the next turn's
+        first words, while they are being said (a partial transcript): evaluated too, not kept."""
+        key = (tuple((m.role, m.content) for m in messages), then)
         if key == self._primed or not self._lock.acquire(blocking=False):
             return
         try:
             llm = self._llm
-            tokens = self._tokens(messages)
+            tokens = self._next_turn_tokens(messages, then)
             if llm.cache is not None:  # this session's kept state, when it holds more of the prompt
                 with contextlib.suppress(KeyError):
                     kept = llm.cache[tokens]
@@ -124,7 +126,7 @@ class LlamaCppLLM(LLM):
                     return
                 llm.eval(tokens[at:at + PRIME_CHUNK])
             self._primed = key
-            if llm.cache is not None:
+            if llm.cache is not None and not then:  # (a guess: not worth another session's kept state)
                 llm.cache[tokens] = llm.save_state()
         finally:
             self._lock.release()
@@ -133,6 +135,18 @@ class LlamaCppLLM(LLM):
         """The prompt tokens of ``messages`` as ``create_chat_completion`` makes them (the GGUF's template)."""
         got = self._format(messages=[{"role": m.role, "content": m.content} for m in messages])
         return self._llm.tokenize(got.prompt.encode("utf-8"), add_bos=not got.added_special, special=True)
+
+    def _next_turn_tokens(self, messages: Sequence[ChatMessage], words: str = "") -> list[int]:
+        """The prompt tokens of ``messages`` followed by the next user turn up to its words (ChatML:
+        "<|im_start|>user\n") and the first of them known (all but their last token, which may
+        still grow), not by the template's answer header: the next prompt shares them."""
+        got = self._format(messages=[{"role": m.role, "content": m.content} for m in messages]
+                           + [{"role": "user", "content": words + _NEXT}])
+        cut = got.prompt.find(_NEXT)
+        if cut < 0:  # a template that drops it: the conversation alone
+            return self._tokens(messages)
+        tokens = self._llm.tokenize(got.prompt[:cut].encode("utf-8"), add_bos=not got.added_special, special=True)
+        return tokens[:-1] if words else tokens
 
     @contextlib.contextmanager
     def _context(self):

@@ -26,20 +26,48 @@ class FirstAudio:
     @contextlib.contextmanager
     def synthesizing(self) -> Iterator[None]:
         """Around the synthesis of an answer's first audio."""
-        with self._cond:
-            self._busy += 1
+        self._add(1)
         try:
             yield
         finally:
-            with self._cond:
-                self._busy -= 1
-                if not self._busy:
-                    self._cond.notify_all()
+            self._add(-1)
+
+    def _add(self, n: int) -> None:
+        with self._cond:
+            self._busy += n
+            if not self._busy:
+                self._cond.notify_all()
+
+    def pending(self) -> "Pending":
+        """For one answer: its first sentence, once written, holds the LLMs here until its audio
+        is made (``Pending.take`` on the LLM thread, ``Pending.done`` after the synthesis); else
+        the LLM's next token had started before the synthesis did, and slowed it."""
+        return Pending(self)
 
     def wait(self) -> None:
         """On an LLM thread, between tokens: until no first audio is being synthesized."""
         with self._cond:
             self._cond.wait_for(lambda: not self._busy, timeout=MAX_WAIT_S)
+
+
+class Pending:
+    def __init__(self, first: FirstAudio) -> None:
+        self._first, self._lock = first, threading.Lock()
+        self._held = self._over = False
+
+    def take(self) -> None:
+        with self._lock:
+            if self._held or self._over:
+                return
+            self._held = True
+        self._first._add(1)
+
+    def done(self) -> None:
+        """Idempotent: after the first synthesis, and when the answer ends (cut, not spoken)."""
+        with self._lock:
+            held, self._held, self._over = self._held, False, True
+        if held:
+            self._first._add(-1)
 
 
 FIRST_AUDIO = FirstAudio()  # one per process: its sessions share the CPU (and the one llama.cpp model)

@@ -5,7 +5,8 @@
 
 The answer task of a turn is cancelled by the turn controller's interrupt (runtime/control.py),
 which also says when a turn has ended and what of it was heard. When one has, the LLM evaluates the
-conversation so far (llama.cpp prefix reuse), so the next prompt only adds its question.
+conversation so far (llama.cpp prefix reuse), and while the next question is said, its words so far
+(runtime/session.py), so the prompt at its end only adds its last words.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from ..reasoning.sentences import ZH_FIRST_CHARS
 from ..text import has_cjk, join_pieces, spaced, word_count, zh_word_ends
 from .context import SessionContext
 from .control import TurnControl
-from .priority import FIRST_AUDIO, yielding
+from .priority import FIRST_AUDIO, Pending, yielding
 from .turn import Turn
 
 log = logging.getLogger(__name__)
@@ -81,9 +82,11 @@ class Speaking:
     async def end(self) -> None:
         await self._query_q.put(None)
 
-    def prime_llm(self) -> None:
+    def prime_llm(self, then: str = "") -> None:
         """Evaluate the system prompt and the conversation so far on the LLM thread now, between
-        turns, so the next turn's prompt only adds its question (llama.cpp's prefix reuse)."""
+        turns, so the next turn's prompt only adds its question (llama.cpp's prefix reuse); with
+        ``then``, the words of the question being asked so far (a partial transcript), so the
+        prompt at its end only adds its last words."""
         prime = getattr(self.ctx.models.llm, "prime", None)
         if prime is None or self.ctx.closing:
             return
@@ -92,7 +95,8 @@ class Speaking:
 
         def run() -> None:  # only the latest, and not once an answer is waiting: primes never pile up
             if mine == self._primes:  # (answers came fast, each queued a prime: a chat answer waited 30 s)
-                prime(messages, stop=lambda: mine != self._primes)  # it gives way to an answer asked meanwhile
+                # (it gives way to an answer asked meanwhile)
+                prime(messages, stop=lambda: mine != self._primes, then=then)
 
         self.ctx.stages["llm"].submit(run)
 
@@ -122,10 +126,11 @@ class Speaking:
         first_token: float | None = None
         first_audio: float | None = None
         sentences: asyncio.Queue[str | None] = asyncio.Queue()
-        tts_task = asyncio.create_task(self._speak(query, sentences, turn)) if query.speak else None
+        first = FIRST_AUDIO.pending() if query.speak and ctx.models.tts is not None else None
+        tts_task = asyncio.create_task(self._speak(query, sentences, turn, first)) if query.speak else None
         try:
             try:
-                async for sentence, t_first in self._sentences(query, turn):
+                async for sentence, t_first in self._sentences(query, turn, first):
                     first_token = first_token or t_first
                     parts.append(sentence)
                     ctx.emit(AnswerDelta(turn_id=query.turn_id, text=spaced(sentence)))
@@ -153,10 +158,14 @@ class Speaking:
             ctx.emit(Answer(turn_id=query.turn_id, text=join_pieces(parts), interrupted=True))
             self._control.answer_cut(query, turn, parts)  # it ends with what was heard of it
             raise
+        finally:
+            if first is not None:
+                first.done()
 
-    async def _sentences(self, query: Query, turn: Turn):
+    async def _sentences(self, query: Query, turn: Turn, first: Pending | None):
         """Yield (sentence, time of first token) from ``answer_sentences`` running on the LLM
-        thread; the thread stops after its current token once ``turn.stop_llm`` is set."""
+        thread; the thread stops after its current token once ``turn.stop_llm`` is set, and waits
+        after the first sentence until ``first`` is done (its audio made)."""
         out: asyncio.Queue = asyncio.Queue()
         ctx = self.ctx
         loop = ctx.loop
@@ -171,6 +180,8 @@ class Speaking:
                 for item in answer_sentences(yielding(ctx.models.llm), query, list(ctx.conversation.history),
                                              facts_first=first_facts, max_tokens=ctx.settings.llm.max_tokens,
                                              cancel=turn.stop_llm):
+                    if first is not None:
+                        first.take()
                     loop.call_soon_threadsafe(out.put_nowait, item)
                     if turn.stop_llm.is_set():
                         break
@@ -189,7 +200,7 @@ class Speaking:
             turn.stop_llm.set()  # we stopped reading: let the LLM thread stop too
             await asyncio.shield(fut)
 
-    async def _speak(self, query: Query, sentences: asyncio.Queue, turn: Turn) -> float | None:
+    async def _speak(self, query: Query, sentences: asyncio.Queue, turn: Turn, first: Pending | None) -> float | None:
         ctx = self.ctx
         tts = ctx.models.tts
         first_audio = None
@@ -199,6 +210,8 @@ class Speaking:
             if tts is None:
                 continue
             if not tts.speaks(s):  # e.g. Chinese text and an English voice: shown, never read as noise
+                if first is not None:
+                    first.done()
                 if not muted:
                     muted = True
                     ctx.emit(Notice(turn_id=query.turn_id, message=(
@@ -213,6 +226,9 @@ class Speaking:
                     log.exception("TTS failed")
                     ctx.emit(ErrorEvent(stage="tts", message=str(exc)))
                     continue
+                finally:
+                    if first is not None:
+                        first.done()
                 if turn.superseded:
                     return first_audio
                 first_audio = first_audio or time.perf_counter()
