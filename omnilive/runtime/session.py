@@ -300,7 +300,8 @@ class Session:
         question's first token then waits for its last words, not all of them). A guess: talk not
         for the assistant, words the final transcript changes or a question answered from the facts
         cost that evaluation (~0.1 s of the LLM's thread for a short question); four sessions
-        making it answered memory questions as fast as without it (bench/load_bench.py)."""
+        answered memory questions as fast with it as when only a session alone made it
+        (bench/load_bench.py: 0.73-0.83 vs 0.77-0.85 s)."""
         if isinstance(ev, TranscriptPartial):  # (sent only while its speech goes on)
             self.speaking.prime_llm(then=ev.text)
 
