@@ -99,15 +99,17 @@ class LlamaCppLLM(LLM):
         path = e.path(settings.cache_dir) if e is not None else Path(cls.source(settings))
         return cls(path, settings)
 
-    def prime(self, messages: Sequence[ChatMessage], stop: Callable[[], bool] = lambda: False, then: str = "") -> None:
-        """Evaluate a prompt prefix (the system prompt, the conversation so far, the next user turn's
-        header) ahead of the next turn: llama.cpp keeps the evaluated tokens, and a prompt that
-        starts with the same tokens only evaluates the rest (here: the new question). Only when the context is free, and
-        PRIME_CHUNK tokens at a time, giving way as soon as ``stop()`` says an answer of its session
-        is waiting or another request waits for the context: priming is a saving, never worth a
-        wait (a typed chat question waited 4 s behind a whole conversation being evaluated); what
-        it evaluated before it stopped is kept as a prefix all the same. ``then``: the next turn's
-        first words, while they are being said (a partial transcript): evaluated too, not kept."""
+    def prime(self, messages: Sequence[ChatMessage], stop: Callable[[], bool] = lambda: False,
+              then: str = "") -> None:
+        """Evaluate a prompt prefix (the system prompt, the conversation so far, the next user
+        turn's header) ahead of the next turn: llama.cpp keeps the evaluated tokens, and a prompt
+        that starts with the same tokens only evaluates the rest (here: the new question). Only
+        when the context is free, and PRIME_CHUNK tokens at a time, giving way as soon as
+        ``stop()`` says an answer of its session is waiting or another request waits for the
+        context: priming is a saving, never worth a wait (a typed chat question waited 4 s behind
+        a whole conversation being evaluated); what it evaluated before it stopped is kept as a
+        prefix all the same. ``then``: the next turn's first words, while they are being said (a
+        partial transcript): evaluated too, not kept."""
         key = (tuple((m.role, m.content) for m in messages), then)
         if key == self._primed or not self._lock.acquire(blocking=False):
             return
@@ -145,7 +147,8 @@ class LlamaCppLLM(LLM):
         cut = got.prompt.find(_NEXT)
         if cut < 0:  # a template that drops it: the conversation alone
             return self._tokens(messages)
-        tokens = self._llm.tokenize(got.prompt[:cut].encode("utf-8"), add_bos=not got.added_special, special=True)
+        prompt = got.prompt[:cut].encode("utf-8")
+        tokens = self._llm.tokenize(prompt, add_bos=not got.added_special, special=True)
         return tokens[:-1] if words else tokens
 
     @contextlib.contextmanager

@@ -200,7 +200,8 @@ class Speaking:
             turn.stop_llm.set()  # we stopped reading: let the LLM thread stop too
             await asyncio.shield(fut)
 
-    async def _speak(self, query: Query, sentences: asyncio.Queue, turn: Turn, first: Pending | None) -> float | None:
+    async def _speak(self, query: Query, sentences: asyncio.Queue, turn: Turn,
+                     first: Pending | None) -> float | None:
         ctx = self.ctx
         tts = ctx.models.tts
         first_audio = None
