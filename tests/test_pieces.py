@@ -77,3 +77,32 @@ def test_the_llm_gives_way_while_a_first_audio_is_synthesized():
         threading.Thread(target=lambda: (next(tokens), got.set()), daemon=True).start()
         assert not got.wait(0.3)  # held while the first audio is made (a slow machine only holds it longer)
     assert got.wait(30)  # and on at once after it
+
+
+def test_the_lane_serves_the_step_needed_soonest_first():
+    """Scheduling only: while the lane is held, waiters are served one at a time by deadline, not
+    by arrival; one cancelled while waiting holds nobody up."""
+    import asyncio
+
+    from omnilive.runtime.priority import Lane
+
+    async def run() -> list[float]:
+        lane, order, inside = Lane(), [], []
+
+        async def step(needed: float) -> None:
+            async with lane.take(needed):
+                inside.append(needed)
+                assert len(inside) == 1, inside  # one at a time
+                order.append(needed)
+                await asyncio.sleep(0.01)
+                inside.remove(needed)
+
+        async with lane.take(0.0):
+            waiters = [asyncio.create_task(step(n)) for n in (3.0, 1.0, 4.0, 2.0)]
+            gone = asyncio.create_task(step(0.5))
+            await asyncio.sleep(0.05)  # all queued behind the holder
+            gone.cancel()
+        await asyncio.gather(*waiters)
+        return order
+
+    assert asyncio.run(run()) == [1.0, 2.0, 3.0, 4.0]

@@ -175,6 +175,7 @@ class LLM(ABC):
 class TTS(ABC):
     sample_rate: int
     languages: frozenset[str] = frozenset({"en"})  # what the voice can say ("zh" for a Mandarin voice)
+    runs_here: bool = True  # on this machine's CPU: sessions take turns (runtime/priority.py)
 
     def speaks(self, text: str) -> bool:
         """Can this voice say ``text``? An English voice reads Chinese as noise: no."""

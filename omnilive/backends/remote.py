@@ -304,6 +304,8 @@ class OpenAITTS(TTS):
     """A voice behind ``/audio/speech``; its audio is brought to ``tts.sample_rate`` like the local
     voices', since answer audio and files written from it are at that rate."""
 
+    runs_here = False
+
     def __init__(self, settings: Settings) -> None:
         cfg = settings.tts
         self.server = Endpoint.of(settings, "tts")

@@ -20,6 +20,10 @@ class Voices(TTS):
         self.languages = frozenset(main.languages).union(*(v.languages for v in by_language.values()))
 
     @property
+    def runs_here(self) -> bool:
+        return any(v.runs_here for v in (self._main, *self._others.values()))
+
+    @property
     def main(self) -> TTS:
         return self._main
 

@@ -4,14 +4,19 @@ On a small machine the LLM writing the rest of an answer and the TTS saying its 
 each other's speed (here, Kokoro's eight Mandarin characters: 0.6-0.8 s alone, 1.4-1.6 s beside the
 1.5B writing). So while any session synthesizes the first audio of an answer, an LLM that runs in
 this process waits between tokens (at most ``MAX_WAIT_S`` a token, so nothing starves); the rest of
-the answer is written while the first words play.
+the answer is written while the first words play. And the sessions' syntheses take turns, the one
+needed soonest first (``Lane``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import heapq
+import itertools
 import threading
-from collections.abc import Iterator
+import weakref
+from collections.abc import AsyncIterator, Iterator
 
 from ..backends.base import LLM
 
@@ -92,3 +97,55 @@ class Yielding(LLM):
 
 def yielding(llm: LLM | None) -> LLM | None:
     return Yielding(llm) if llm is not None and llm.runs_here else llm
+
+
+class Lane:
+    """Work on this CPU one at a time across sessions, the one needed soonest first (earliest
+    deadline first): a speech synthesis is needed at its turn's end of speech for an answer's first
+    words, and when the audio already sent runs out for the rest. Four users asking at once on two
+    cores had four first syntheses share the CPU and all finish late; now the first hears its
+    answer after one synthesis, and the rest of an answer, which has seconds before it is played,
+    waits behind the first words of another's. A step under way is never cut short."""
+
+    def __init__(self) -> None:
+        self._held = False
+        self._waiting: list[tuple[float, int, asyncio.Future]] = []
+        self._order = itertools.count()
+
+    @contextlib.asynccontextmanager
+    async def take(self, needed: float) -> AsyncIterator[None]:
+        """Hold the lane for a step needed at ``needed`` (``time.perf_counter``)."""
+        if self._held or self._waiting:
+            go = asyncio.get_running_loop().create_future()
+            heapq.heappush(self._waiting, (needed, next(self._order), go))
+            try:
+                await go
+            except asyncio.CancelledError:
+                if go.done() and not go.cancelled():  # handed the lane as it was cancelled: pass it on
+                    self._release()
+                raise
+        else:
+            self._held = True
+        try:
+            yield
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        while self._waiting:
+            go = heapq.heappop(self._waiting)[2]
+            if not go.done():  # (a cancelled waiter's future is done)
+                go.set_result(None)
+                return
+        self._held = False
+
+
+_LANES: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Lane]" = weakref.WeakKeyDictionary()
+
+
+def lane() -> Lane:
+    """The lane of the running event loop: the sessions of a server share one loop and the CPU."""
+    loop = asyncio.get_running_loop()
+    if loop not in _LANES:
+        _LANES[loop] = Lane()
+    return _LANES[loop]
