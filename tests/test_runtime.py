@@ -209,7 +209,8 @@ def test_sessions_take_turns_at_the_voice_first_words_first(models, settings):
 
         def synthesize(self, text):
             start = time.perf_counter()
-            time.sleep(0.15)
+            time.sleep(0.15 if self.made else 1.0)  # the first one long: the other's first piece and this one's
+            # second are both waiting by its end, on a slow machine too, and the deadline decides
             self.made.append((threading.current_thread().name.split("-tts")[0], start, time.perf_counter()))
             return np.zeros(2 * 16000, np.float32)  # 2 s of audio: the next piece is needed later
 
