@@ -39,15 +39,16 @@ def main() -> None:
     llm = models.llm
     threads = [ThreadPoolExecutor(1) for _ in range(3)]
     on = lambda i: threads[i].submit(ms_per_token, llm, args.tokens).result()  # noqa: E731
+    embedded = lambda: (models.text_embedding.embed(["a cup"]), on(0))[1]  # noqa: E731
     rows = []
     for name, run in [("one thread", lambda: on(0)),  # (in this order: what one row did stays done)
-                      ("one thread, after a sentence embedding", lambda: (models.text_embedding.embed(["a cup"]), on(0))[1]),
+                      ("one thread, after a sentence embedding", embedded),
                       ("three threads taking turns", lambda: [on(i) for i in range(3)][-1])]:
         got = [run() for _ in range(args.rounds)]
         rows.append({"calls": name, "ms per token, median": round(statistics.median(got)),
                      "all": " ".join(str(round(g)) for g in got)})
-    info = llama_cpp.llama_print_system_info().decode()
-    table(rows, f"embedded LLM decode, {args.tokens} tokens (llama.cpp: {'OpenMP' if 'OPENMP = 1' in info else 'its own threads'})")
+    build = "OpenMP" if "OPENMP = 1" in llama_cpp.llama_print_system_info().decode() else "its own threads"
+    table(rows, f"embedded LLM decode, {args.tokens} tokens (llama.cpp: {build})")
 
 
 if __name__ == "__main__":
