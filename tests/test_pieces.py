@@ -100,7 +100,8 @@ def test_the_lane_serves_the_step_needed_soonest_first():
         async with lane.take(0.0):
             waiters = [asyncio.create_task(step(n)) for n in (3.0, 1.0, 4.0, 2.0)]
             gone = asyncio.create_task(step(0.5))
-            await asyncio.sleep(0.05)  # all queued behind the holder
+            while len(lane._waiting) < 5:  # all queued behind the holder
+                await asyncio.sleep(0)
             gone.cancel()
         await asyncio.gather(*waiters)
         return order

@@ -56,6 +56,8 @@ class FirstAudio:
 
 
 class Pending:
+    """One answer's hold on the LLMs, from its first sentence written to its first audio made."""
+
     def __init__(self, first: FirstAudio) -> None:
         self._first, self._lock = first, threading.Lock()
         self._held = self._over = False
