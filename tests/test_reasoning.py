@@ -244,6 +244,15 @@ def test_requests_that_merely_contain_stop_words_are_not_stops(text):
     assert not is_stop_command(text)
 
 
+@pytest.mark.parametrize("text, stop", [("SHH-STOP-TORCAN", True), ("Quiet, Daniel.", True), ("Stop.", True),
+                                        ("Wait, what else did you see?", False), ("Stop watching for dogs.", False),
+                                        ("What does a stop sign look like?", False), ("停下。", True)])
+def test_over_an_answer_a_few_words_opening_with_a_stop_verb_are_a_stop(text, stop):
+    from omnilive.reasoning.intent import is_stop_over_answer
+
+    assert is_stop_over_answer(text) is stop
+
+
 @pytest.mark.parametrize("text, world", [
     ("Where is Tokyo?", True), ("东京在哪里？", True), ("Where is the Louvre?", True), ("长城在哪里？", True),
     ("Where was the Declaration of Independence signed?", True),
@@ -363,3 +372,19 @@ def test_a_long_answer_hands_the_llm_over_at_a_sentence_end(settings):
     assert "Paris" in quick[0], quick
     assert events == ["quick done", "story done"], events  # the quick answer did not wait for the story
     assert len("".join(story)) > told_before + 100, "".join(story)  # and the story went on after it
+
+
+@pytest.mark.parametrize("thing, known", [
+    ("toy train track", False), ("toy whale", False), ("brick wall", False), ("painting", False),
+    ("hats", True), ("cup of coffee", True), ("coffee cup", True), ("water bottle", True),
+    ("mobile phone", True), ("silver car", True), ("tabby cat", True)])
+def test_what_the_perception_could_have_seen_is_a_whole_name(thing, known):
+    """A thing is recognisable when the vocabulary names its kind, not merely each of its words:
+    "toy" (of "toy terrier"), "train" and "track" (of "half track") are all named somewhere, yet no
+    class is a toy train track, so "No, I haven't seen one" would deny what the camera cannot tell."""
+    from types import SimpleNamespace
+
+    from omnilive.backends.visual_conse import imagenet_classes
+    from omnilive.reasoning.sight import recognisable
+
+    assert recognisable(thing, SimpleNamespace(concept_names=imagenet_classes())) is known

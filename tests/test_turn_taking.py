@@ -227,6 +227,31 @@ def test_a_stop_the_speaker_goes_on_with_is_an_interruption_by_the_question(mode
     assert next(e for e in rec.of("answer") if e.turn_id == story).interrupted
 
 
+def test_a_short_stop_over_an_answer_stops_it_whatever_follows_the_stop_word(models, settings):
+    """Over an answer, "Stop it, Maria." is a stop: the words after a stop verb may be a name, or a
+    "talking" misheard ("Shh, stop talking." came back as "SHH-STOP-TORCAN" and the story went on).
+    The story is cut as stopped, and the stop itself gets no answer."""
+    llm = SlowLLM(delay=0.05, words=200)
+    stop = say("Stop it, Maria.", "slt")
+
+    async def run():
+        session, rec = await live(with_llm(models, llm), llm_phrases(settings), "t-stop-name")
+        story = await session.ask("Tell me a long story.")
+        await rec.wait_for("answer_audio", turn_id=story)
+        await feed(session, mix(len(stop) / SR + 3.0, [(0.3, stop)]))
+        said = await rec.wait_for("utterance", timeout=120, source="speech")
+        await rec.wait_for("answer", turn_id=story, timeout=120)
+        await session.finish()
+        await session.close()
+        return rec, story, said
+
+    rec, story, said = asyncio.run(run())
+    assert "stop" in said.text.lower() and said.command == "stop", said
+    assert [e.reason for e in rec.of("interrupt") if e.cancelled_turn == story] == ["command"], said
+    assert next(e for e in rec.of("answer") if e.turn_id == story).interrupted
+    assert not [e for e in rec.of("answer") if e.turn_id == said.turn_id and e.text], said
+
+
 def test_speech_begun_over_a_playing_answer_is_a_turn_of_its_own(models, settings):
     """Speech soon after a question's end would join it (the speaker going on), but once the
     question's answer is playing, speech is said over it: a barge-in, its own turn ("What else did

@@ -28,13 +28,18 @@ log = logging.getLogger(__name__)
 # A request to stop talking, in any phrasing: an optional polite/attention lead ("hey", "can you",
 # "please"), a stop verb, optional fillers ("for a second", "talking", "now"); nothing else, so
 # "stop watching for dogs" or "what does a stop sign look like?" are not stops.
+_STOP_LEAD = (r"(?:(?:hey|hi|ok|okay|oh|please|omnilive|assistant|can you|could you|would you|will you|just|"
+              r"alright|all right|right|now|so|um|uh)\s+)*")
+_STOP_VERB = (r"(?:stop|be quiet|quiet|shut up|sh+|hush|enough|hold on|hang on|wait|pause|silence|that's enough|"
+              r"stop it|that will do|cut it out)")
 _STOP_EN = re.compile(
-    r"^(?:(?:hey|hi|ok|okay|oh|please|omnilive|assistant|can you|could you|would you|will you|just|"
-    r"alright|all right|right|now|so|um|uh)\s+)*"
-    r"(?:stop|be quiet|quiet|shut up|sh+|hush|enough|hold on|hang on|wait|pause|silence|that's enough|"
-    r"stop it|that will do|cut it out)"
+    _STOP_LEAD + _STOP_VERB +
     r"(?:\s+(?:it|talking|speaking|now|please|for a (?:second|sec|moment|minute|bit)|a (?:second|sec|moment|minute)|"
     r"there|that|right there|right now|already|stop|thanks|thank you|omnilive|up|then|ok|okay))*$", re.I)
+# over an answer, a stop may be heard with its last words garbled ("Shh, stop talking." as
+# "SHH-STOP-TORCAN"): a short utterance that opens with a stop verb is a stop there
+_OPENS_STOP = re.compile(_STOP_LEAD + r"(?P<stop>" + _STOP_VERB + r")\b", re.I)
+OVER_ANSWER_STOP_WORDS = 3
 _STOP_ZH = re.compile(r"^(?:请|你)?(?:嘘+|停+|停一下|停下来?|别说了|不要说了|闭嘴|安静(?:一下)?|等一下|等等|够了|停止|暂停)"
                       r"(?:吧|啊|呀|了|一下)*$")
 _QUESTION_START = re.compile(
@@ -64,6 +69,18 @@ def is_stop_command(text: str) -> bool:
         return bool(_STOP_ZH.match(re.sub(r"[\s\W]+", "", text)))
     words = " ".join(re.findall(r"[a-z']+", text.lower()))
     return bool(words) and len(words.split()) <= 10 and bool(_STOP_EN.match(words))
+
+
+def is_stop_over_answer(text: str) -> bool:
+    """A stop said over an answer: a stop command, or a few words opening with a stop verb whose
+    rest may be misheard ("stop torcan"). Not where it opens a longer request ("wait, what else")."""
+    if is_stop_command(text):
+        return True
+    if has_cjk(text):
+        return False
+    words = " ".join(re.findall(r"[a-z']+", text.lower()))
+    m = _OPENS_STOP.match(words)
+    return m is not None and len(words[m.start("stop"):].split()) <= OVER_ANSWER_STOP_WORDS
 
 
 _BACKCHANNEL = re.compile(

@@ -12,6 +12,7 @@ something it has a word for; for the rest the answer says it cannot recognise th
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -150,28 +151,60 @@ def plural(word: str) -> str:
     return word + "s"
 
 
+@dataclass(frozen=True)
+class _Vocabulary:
+    words: frozenset[str]  # every word of every name
+    heads: frozenset[str]  # the words a name ends with: what it is ("terrier" of "toy terrier")
+    names: tuple[frozenset[str], ...]  # each name's words
+
+
 @lru_cache(maxsize=4)
-def _vocabulary(names: tuple[str, ...]) -> frozenset[str]:
+def _vocabulary(names: tuple[str, ...]) -> _Vocabulary:
     from ..backends.detect_ssd import coco_labels
 
-    words = set()
-    for label in names:
-        words |= content_words(" ".join([label, *hypernyms(label)]))
-    for label in coco_labels().values():
-        words |= content_words(f"{label} {coco_said(label)}")
-    words |= content_words("text writing words sign page document letters " + " ".join(PEOPLE))
-    return frozenset(words)
+    phrases = [n for label in names for n in (label, *hypernyms(label))]
+    phrases += [n for label in coco_labels().values() for n in (label, coco_said(label))]
+    phrases += "text writing words sign page document letters".split() + sorted(PEOPLE)
+    named = [ws for n in phrases if (ws := _words(n))]
+    return _Vocabulary(frozenset(w for ws in named for w in ws), frozenset(ws[-1] for ws in named),
+                       tuple(frozenset(ws) for ws in named))
+
+
+def _words(phrase: str) -> list[str]:
+    """The content words of ``phrase`` in order, stemmed as ``content_words`` does."""
+    return [w for t in re.findall(r"[a-z0-9]+", phrase.lower()) for w in content_words(t)]
 
 
 def recognisable(thing: str, visual) -> bool:
-    """Could the perception have seen ``thing``? Every word that names it (colours and sizes aside)
-    must be in the vocabulary of the classifier (labels and what they are kinds of), the detector
-    or OCR. An encoder without a fixed vocabulary (CLIP) recognises anything."""
+    """Could the perception have seen ``thing``? It must be a kind of thing a name in the
+    classifier's (labels and what they are kinds of), the detector's or OCR's vocabulary ends with
+    ("hats": "cowboy hat"), and each word before it must be one of those kinds too ("coffee cup")
+    or sit in one name with it ("water bottle"), unless it can be an adjective ("mobile phone"):
+    "toy" is in "toy terrier", but a toy train track
+    is no kind of anything named. What follows "of" ("a cup of coffee") must be named somewhere.
+    An encoder without a fixed vocabulary (CLIP) recognises anything."""
     names = getattr(visual, "concept_names", None)
     if not names:
         return True
-    words = {w for w in content_words(thing) - ATTRIBUTE_WORDS if _noun(w)}
-    return not words or words <= _vocabulary(tuple(names))
+    vocab = _vocabulary(tuple(names))
+    words = [w for w in _words(thing) if w not in ATTRIBUTE_WORDS and _noun(w)]
+    if not set(words) <= vocab.words:
+        return False
+    tokens = re.findall(r"[a-z0-9]+", thing.lower())
+    before_of = _words(" ".join(tokens[:tokens.index("of")])) if "of" in tokens[1:] else None
+    main = [w for w in words if before_of is None or w in before_of] or words
+    if not main:
+        return True
+    head = main[-1]
+    return head in vocab.heads and all(
+        w in vocab.heads or _adjective(w) or any({w, head} <= name for name in vocab.names) for w in main[:-1])
+
+
+def _adjective(word: str) -> bool:
+    """Can ``word`` say what a thing is like ("mobile" phone, "tabby" cat)? Then it does not name it."""
+    from lemminflect import getAllLemmas
+
+    return "ADJ" in getAllLemmas(word)
 
 
 def _noun(word: str) -> bool:

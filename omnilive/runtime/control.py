@@ -155,6 +155,11 @@ class TurnControl:
         if turn is not None:
             self.pause(turn, t)
 
+    def holds_answer(self, turn_id: int) -> bool:
+        """Is an answer paused for speech ``turn_id`` (said over it, not yet understood)?"""
+        turn = self.turns.speaking()
+        return self.held_by == turn_id and turn is not None and turn.paused_at is not None
+
     def pause(self, turn: Turn, t: float) -> None:
         if turn.pause():
             self.ctx.counters.answers_paused += 1

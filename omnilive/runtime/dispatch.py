@@ -23,7 +23,7 @@ from typing import Callable
 from ..events import MemoryForgotten, Notice, Query, Utterance
 from ..reasoning.followup import FOLLOW_S, followup_request
 from ..reasoning.heard import clean_note, confirm_note, note_item, note_of, to_you
-from ..reasoning.intent import InstructionFilter, is_stop_command, language_of
+from ..reasoning.intent import InstructionFilter, is_stop_command, is_stop_over_answer, language_of
 from ..reasoning.privacy import (
     Forget, cancelled_forget, confirm_forget, confirmation, forget_request, forget_said, pause_request, pause_said,
 )
@@ -65,7 +65,8 @@ class Dispatcher:
 
     async def judge(self, utt: Utterance) -> Utterance:
         """Mark a stop command, or whether the utterance is for the assistant."""
-        if is_stop_command(utt.text):
+        if is_stop_command(utt.text) or (self._control.holds_answer(utt.turn_id) and is_stop_over_answer(utt.text)
+                                         and cancel_request(utt.text) is None):
             return dataclasses.replace(utt, command="stop")
         asked = self._asked is not None and time.monotonic() < self._asked[3]  # a spoken forget waits for its yes
         follows = followup_request(utt.text) and self.ctx.conversation.answered(utt.start, FOLLOW_S) is not None
