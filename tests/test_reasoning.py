@@ -245,7 +245,8 @@ def test_requests_that_merely_contain_stop_words_are_not_stops(text):
 
 
 @pytest.mark.parametrize("text, stop", [("SHH-STOP-TORCAN", True), ("Quiet, Daniel.", True), ("Stop.", True),
-                                        ("Wait, what else did you see?", False), ("Stop watching for dogs.", False),
+                                        ("Wait, what else did you see?", False), ("Hold on, why?", False),
+                                        ("Stop watching for dogs.", False),
                                         ("What does a stop sign look like?", False), ("停下。", True)])
 def test_over_an_answer_a_few_words_opening_with_a_stop_verb_are_a_stop(text, stop):
     from omnilive.reasoning.intent import is_stop_over_answer

@@ -73,14 +73,17 @@ def is_stop_command(text: str) -> bool:
 
 def is_stop_over_answer(text: str) -> bool:
     """A stop said over an answer: a stop command, or a few words opening with a stop verb whose
-    rest may be misheard ("stop torcan"). Not where it opens a longer request ("wait, what else")."""
+    rest may be misheard ("stop torcan"). Not where it opens a longer request or a question
+    ("wait, what else ...", "hold on, why?")."""
     if is_stop_command(text):
         return True
     if has_cjk(text):
         return False
     words = " ".join(re.findall(r"[a-z']+", text.lower()))
     m = _OPENS_STOP.match(words)
-    return m is not None and len(words[m.start("stop"):].split()) <= OVER_ANSWER_STOP_WORDS
+    if m is None or _QUESTION_START.match(words[m.end():]):  # "wait, why?": a question, not a stop
+        return False
+    return len(words[m.start("stop"):].split()) <= OVER_ANSWER_STOP_WORDS
 
 
 _BACKCHANNEL = re.compile(

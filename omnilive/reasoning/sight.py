@@ -176,13 +176,12 @@ def _words(phrase: str) -> list[str]:
 
 
 def recognisable(thing: str, visual) -> bool:
-    """Could the perception have seen ``thing``? It must be a kind of thing a name in the
-    classifier's (labels and what they are kinds of), the detector's or OCR's vocabulary ends with
-    ("hats": "cowboy hat"), and each word before it must be one of those kinds too ("coffee cup")
-    or sit in one name with it ("water bottle"), unless it can be an adjective ("mobile phone"):
-    "toy" is in "toy terrier", but a toy train track
-    is no kind of anything named. What follows "of" ("a cup of coffee") must be named somewhere.
-    An encoder without a fixed vocabulary (CLIP) recognises anything."""
+    """Could the perception have seen ``thing``? A name in the classifier's vocabulary (labels and
+    what they are kinds of), the detector's or OCR's must end with its kind ("hats": "cowboy hat"),
+    and each word before that must be a kind too ("coffee cup"), share a name with it ("water
+    bottle") or be able to be an adjective ("mobile phone"). "toy" is in "toy terrier" and "track"
+    in "half track", yet no name is a toy train track. After "of" ("a cup of coffee") words need
+    only be named somewhere. An encoder without a fixed vocabulary (CLIP) recognises anything."""
     names = getattr(visual, "concept_names", None)
     if not names:
         return True
